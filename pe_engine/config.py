@@ -1,0 +1,36 @@
+"""EngineConfig: every knob of the engine in one place, with the defaults `pe serve` uses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class EngineConfig:
+    data_dir: Path = Path("./pe-data")
+    plugin_dir: Path | None = None
+    http_bind: str = "127.0.0.1:8181"
+    without_auth: bool = False
+    admin_token: str | None = None  # seed the admin token instead of generating one
+    wal_flush_interval: float = 1.0  # seconds; InfluxDB's default. Down to 0.001.
+    wal_segment_bytes: int = 64 * 1024 * 1024
+    snapshot_every_flushes: int = 600  # WAL records between Parquet snapshots
+    snapshot_max_buffer_rows: int = 5_000_000  # or sooner when the buffer holds this many rows
+    max_databases: int = 100
+    max_tables_per_database: int = 4000
+    max_columns_per_table: int = 500
+    max_request_bytes: int = 64 * 1024 * 1024
+    query_timeout: float = 300.0
+    parse_workers: int = 2
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.plugin_dir is not None:
+            self.plugin_dir = Path(self.plugin_dir)
+        if not (0.001 <= self.wal_flush_interval <= 3600):
+            raise ValueError("wal_flush_interval must be between 1 ms and 1 hour")
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        host, _, port = self.http_bind.rpartition(":")
+        return (host or "127.0.0.1"), int(port)
