@@ -7,7 +7,7 @@ event loop, so no locks are needed; views are immutable snapshots.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -30,38 +30,60 @@ class TableView:
         return pa.Table.from_batches([widen(b, self.schema) for b in self.batches], schema=self.schema)
 
 
-@dataclass
 class TableData:
-    name: str
-    batches: list[pa.RecordBatch] = field(default_factory=list)
-    batch_seqs: list[int] = field(default_factory=list)  # WAL seq each batch came from
-    parquet_files: list[str] = field(default_factory=list)
-    rows_in_memory: int = 0
-    rows_in_parquet: int = 0
-    version: int = 0
+    """One table's data. State is one immutable tuple swapped atomically, so a
+    query thread taking a view never sees a half-applied snapshot."""
+
+    __slots__ = ("name", "_state", "version")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # (parquet files, parquet rows, batches, seq of each batch)
+        self._state: tuple[tuple[str, ...], int, tuple[pa.RecordBatch, ...], tuple[int, ...]] = ((), 0, (), ())
+        self.version = 0
 
     def append(self, batch: pa.RecordBatch, seq: int) -> None:
-        self.batches.append(batch)
-        self.batch_seqs.append(seq)
-        self.rows_in_memory += batch.num_rows
+        files, prows, batches, seqs = self._state
+        self._state = (files, prows, batches + (batch,), seqs + (seq,))
+        self.version += 1
+
+    def add_parquet(self, path: str, rows: int) -> None:
+        files, prows, batches, seqs = self._state
+        self._state = (files + (path,), prows + rows, batches, seqs)
         self.version += 1
 
     def view(self, schema: pa.Schema) -> TableView:
-        return TableView(self.name, schema, tuple(self.parquet_files), tuple(self.batches), self.version)
+        files, _, batches, _ = self._state
+        return TableView(self.name, schema, files, batches, self.version)
 
     def cut(self, through_seq: int) -> list[pa.RecordBatch]:
         """Batches from WAL records <= through_seq (what a snapshot persists)."""
-        return [b for b, s in zip(self.batches, self.batch_seqs) if s <= through_seq]
+        _, _, batches, seqs = self._state
+        return [b for b, s in zip(batches, seqs) if s <= through_seq]
 
     def replace_with_parquet(self, through_seq: int, path: str | None, rows: int) -> None:
-        keep = [(b, s) for b, s in zip(self.batches, self.batch_seqs) if s > through_seq]
-        self.batches = [b for b, _ in keep]
-        self.batch_seqs = [s for _, s in keep]
-        self.rows_in_memory = sum(b.num_rows for b in self.batches)
+        files, prows, batches, seqs = self._state
+        keep = [(b, s) for b, s in zip(batches, seqs) if s > through_seq]
         if path is not None:
-            self.parquet_files.append(path)
-            self.rows_in_parquet += rows
+            files, prows = files + (path,), prows + rows
+        self._state = (files, prows, tuple(b for b, _ in keep), tuple(s for _, s in keep))
         self.version += 1
+
+    @property
+    def parquet_files(self) -> tuple[str, ...]:
+        return self._state[0]
+
+    @property
+    def batches(self) -> tuple[pa.RecordBatch, ...]:
+        return self._state[2]
+
+    @property
+    def rows_in_memory(self) -> int:
+        return sum(b.num_rows for b in self._state[2])
+
+    @property
+    def rows_in_parquet(self) -> int:
+        return self._state[1]
 
     @property
     def rows(self) -> int:
