@@ -1,0 +1,395 @@
+"""Ingest benchmark: the same wrk HTTP load against `pe serve` and InfluxDB 1.x.
+
+5,000-line bodies of cpu-like lines (3 tags, 5 fields), 4 connections, 10 s, both
+systems with WAL fsync on (pe: no_sync=false, flush interval 1s, so every request
+waits for its group commit; InfluxDB 1.x: wal-fsync-delay=0s). The systems run one
+after the other, each on a fresh temp dir, with the same pre-generated bodies.
+
+    python benchmarks/ingest.py                 # full run (10 s each)
+    python benchmarks/ingest.py --quick         # 3 s smoke run
+    python benchmarks/ingest.py --only influx   # just InfluxDB 1.x (or --only pe)
+    python benchmarks/ingest.py --pe-args "--wal-flush-interval 100ms"
+    python benchmarks/ingest.py --profile       # pe under py-spy -> benchmarks/results/
+
+Ends with:
+    RESULT ingest_pe_lines_per_s <v> lines/s
+    RESULT ingest_influxdb1_lines_per_s <v> lines/s
+    RESULT ingest_ratio_vs_influxdb1 <pe/influx> ratio
+
+Prerequisites: apt-get install -y influxdb wrk postgresql-15 postgresql-plpython3-15
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import lpgen  # noqa: E402
+import peers  # noqa: E402
+
+RESULTS_DIR = HERE / "results"
+LUA = HERE / "wrk_post.lua"
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def fail(msg: str) -> "NoReturn":  # noqa: F821
+    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+# --------------------------------------------------------------------------- wrk
+def run_wrk(url: str, body_dir: Path, n_bodies: int, threads: int, connections: int,
+            duration: float, timeout_s: int) -> dict:
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
+           "--timeout", f"{timeout_s}s", "-s", str(LUA), url, "--", str(body_dir), str(n_bodies), str(threads)]
+    log(f"  $ {' '.join(cmd)}")
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + timeout_s + 120,
+                       stdin=subprocess.DEVNULL)
+    wall = time.monotonic() - t0
+    if r.returncode != 0:
+        fail(f"wrk exited with {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+    out = {"raw": r.stdout, "wall_s": wall, "threads": [], "errors": []}
+    for line in r.stdout.splitlines():
+        if not line.startswith("WRK "):
+            continue
+        parts = line.split()
+        kind = parts[1]
+        if kind == "error":
+            out["errors"].append(line[len("WRK error "):])
+            continue
+        kv = {k: float(v) for k, v in (p.split("=", 1) for p in parts[2:])}
+        if kind == "thread":
+            out["threads"].append({k: int(v) for k, v in kv.items()})
+        else:
+            out[kind] = kv
+    if "summary" not in out or "latency_us" not in out:
+        fail(f"could not parse wrk's output:\n{r.stdout}\n{r.stderr}")
+    return out
+
+
+# --------------------------------------------------------------------------- counts
+def pe_count(peer) -> int:
+    q = urllib.parse.urlencode({"db": "bench", "q": "SELECT count(*) AS n FROM cpu", "format": "json"})
+    status, _, body = peers.http("GET", f"{peer.base_url}/api/v3/query_sql?{q}", timeout=300)
+    if status != 200:
+        fail(f"pe count query failed: HTTP {status}: {body[:500]!r}")
+    rows = json.loads(body)
+    return int(rows[0]["n"])
+
+
+def influx_count(peer) -> int:
+    q = urllib.parse.urlencode({"db": "bench", "q": "SELECT count(usage_user) FROM cpu", "epoch": "ns"})
+    status, _, body = peers.http("GET", f"{peer.base_url}/query?{q}", timeout=300)
+    if status != 200:
+        fail(f"InfluxDB count query failed: HTTP {status}: {body[:500]!r}")
+    res = json.loads(body)["results"][0]
+    if "error" in res:
+        fail(f"InfluxDB count query error: {res['error']}")
+    if not res.get("series"):
+        return 0
+    return int(res["series"][0]["values"][0][1])
+
+
+# --------------------------------------------------------------------------- one system
+def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body: int) -> dict:
+    tmp = peers.make_tmpdir(f"pe-bench-ingest-{name}-")
+    profiler = None
+    try:
+        if name == "pe":
+            extra = shlex.split(args.pe_args or "")
+            peer = peers.start_pe(tmp, extra)
+            url = f"{peer.base_url}/api/v3/write_lp?db=bench&precision=nanosecond"
+            flush_wait = _flush_interval_s(peer.info["cmd"]) * 2 + 1.0
+        else:
+            peer = peers.start_influxdb1(tmp)
+            log(f"  influxd version: {peer.version} (server {peer.info.get('server_version')}); "
+                f"WAL fsync on every write (wal-fsync-delay = \"0s\")")
+            url = f"{peer.base_url}/write?db=bench&precision=ns"
+            flush_wait = 1.0
+        if name == "pe" and args.profile:
+            profiler = start_profiler(peer, args)
+
+        w = run_wrk(url, body_dir, n_bodies, args.threads, args.connections, args.duration, args.timeout)
+        if profiler is not None:
+            finish_profiler(profiler)
+            profiler = None
+
+        s, lat = w["summary"], w["latency_us"]
+        ok = sum(t["ok"] for t in w["threads"])
+        sent = sum(t["sent"] for t in w["threads"])
+        non2xx = sum(t["non2xx"] for t in w["threads"])
+        sock_err = int(s["connect"] + s["read"] + s["write"] + s["timeout"])
+        wrapped = any(t["wrapped"] for t in w["threads"])
+        elapsed = s["duration_us"] / 1e6
+        lines_per_s = ok * lines_per_body / elapsed if elapsed > 0 else 0.0
+        log(f"  {name}: requests={int(s['requests'])} ok(2xx)={ok} non2xx={non2xx} socket_errors={sock_err} "
+            f"sent={sent} elapsed={elapsed:.2f}s")
+        log(f"  {name}: {lines_per_s:,.0f} lines/s  ({ok / elapsed if elapsed else 0:.1f} req/s, "
+            f"{ok * args.avg_body_bytes / elapsed / 1e6 if elapsed else 0:.1f} MB/s of line protocol)")
+        log(f"  {name}: latency p50={lat['p50'] / 1000:.1f} ms p90={lat['p90'] / 1000:.1f} ms "
+            f"p99={lat['p99'] / 1000:.1f} ms max={lat['max'] / 1000:.1f} ms mean={lat['mean'] / 1000:.1f} ms")
+        if non2xx or sock_err or ok != int(s["requests"]):
+            for e in w["errors"]:
+                log(f"  {name}: first error: {e}")
+            fail(f"{name}: {non2xx} non-2xx responses and {sock_err} socket errors "
+                 f"(wrk counted {int(s['requests'])} responses, {ok} were 2xx)")
+        if ok == 0:
+            fail(f"{name}: no request succeeded")
+
+        # Acknowledged lines must all be there. Requests still in flight when wrk stopped
+        # (at most one per connection) may also have been applied by the server.
+        time.sleep(flush_wait)
+        count = pe_count(peer) if name == "pe" else influx_count(peer)
+        in_flight = sent - ok
+        if name == "pe":  # pe keeps every row, repeats included
+            lo, hi = ok * lines_per_body, sent * lines_per_body
+        else:  # InfluxDB overwrites a repeated series+timestamp: count distinct bodies
+            lo = sum(min(t["ok"], t["share"]) for t in w["threads"]) * lines_per_body
+            hi = sum(min(t["sent"], t["share"]) for t in w["threads"]) * lines_per_body
+        what = "SELECT count(*) FROM cpu" if name == "pe" else "SELECT count(usage_user) FROM cpu"
+        extra = count - lo
+        log(f"  {name}: {what} = {count:,}; acknowledged lines = {ok * lines_per_body:,}"
+            + ("" if extra == 0 else f" (+{extra:,} = {extra / lines_per_body:g} bodies from the "
+                                     f"{in_flight} request(s) in flight when wrk stopped)"))
+        if wrapped:
+            log(f"  {name}: note: bodies were re-sent (threads wrapped around their share of {n_bodies} bodies);"
+                " use --bodies to make more")
+        if not lo <= count <= hi:
+            fail(f"{name}: count {count} outside [{lo}, {hi}] (acknowledged .. sent lines)")
+        if count % lines_per_body:
+            fail(f"{name}: count {count} is not a whole number of {lines_per_body}-line bodies")
+        return {"name": name, "lines_per_s": lines_per_s, "ok": ok, "elapsed": elapsed, "lat": lat,
+                "count": count, "wrapped": wrapped, "version": peer.version}
+    finally:
+        if profiler is not None:
+            finish_profiler(profiler)
+        peers.stop_peers_under(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _flush_interval_s(cmd: list[str]) -> float:
+    val = "1s"
+    for i, a in enumerate(cmd):
+        if a == "--wal-flush-interval" and i + 1 < len(cmd):
+            val = cmd[i + 1]
+        elif a.startswith("--wal-flush-interval="):
+            val = a.split("=", 1)[1]
+    m = re.fullmatch(r"([0-9.]+)\s*(ms|s|m)?", val.strip())
+    if not m:
+        return 1.0
+    n = float(m.group(1))
+    return {"ms": n / 1000, "s": n, "m": n * 60, None: n}[m.group(2)]
+
+
+# --------------------------------------------------------------------------- profiling
+def start_profiler(peer, args) -> dict:
+    spy = shutil.which("py-spy") or (str(Path(sys.executable).parent / "py-spy")
+                                      if (Path(sys.executable).parent / "py-spy").exists() else None)
+    if not spy:
+        fail("--profile needs py-spy: /work/venv/bin/pip install py-spy (local use only; not a project dependency)")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    raw = RESULTS_DIR / f"ingest-pe-{stamp}.collapsed.txt"
+    cmd = [spy, "record", "--pid", str(peer.proc.pid), "--format", "raw", "--rate", str(args.profile_rate),
+           "--threads", "--nonblocking", "--output", str(raw), "--duration", str(int(math.ceil(args.duration)) + 1)]
+    log(f"  profiling pe (pid {peer.proc.pid}): {' '.join(cmd)}")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return {"proc": proc, "raw": raw, "stamp": stamp}
+
+
+def finish_profiler(prof: dict) -> None:
+    proc = prof["proc"]
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    raw: Path = prof["raw"]
+    if not raw.exists() or raw.stat().st_size == 0:
+        log(f"  py-spy wrote no profile:\n{out.decode(errors='replace')[-2000:]}")
+        return
+    speedscope = raw.with_name(raw.name.replace(".collapsed.txt", ".speedscope.json"))
+    write_speedscope(raw, speedscope)
+    log(f"  profile: {raw} (collapsed stacks) and {speedscope} (open in speedscope)")
+    summarize_profile(raw)
+
+
+def _read_collapsed(raw: Path):
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if stack and n.isdigit():
+            yield stack.split(";"), int(n)
+
+
+def write_speedscope(raw: Path, out: Path) -> None:
+    frames, index, samples, weights = [], {}, [], []
+    for stack, n in _read_collapsed(raw):
+        ids = []
+        for f in stack:
+            if f not in index:
+                index[f] = len(frames)
+                frames.append({"name": f})
+            ids.append(index[f])
+        samples.append(ids)
+        weights.append(n)
+    doc = {
+        "$schema": "https://www.speedscope.app/file-format-schema.json",
+        "shared": {"frames": frames},
+        "profiles": [{"type": "sampled", "name": "pe serve (ingest)", "unit": "none", "startValue": 0,
+                      "endValue": sum(weights), "samples": samples, "weights": weights}],
+        "name": out.stem, "exporter": "benchmarks/ingest.py",
+    }
+    out.write_text(json.dumps(doc))
+
+
+def _short(frame: str) -> str:
+    # py-spy raw frames look like "func (path/to/file.py:123)"; drop the line number and dirs
+    m = re.match(r"(.*?) \((.*?)(?::\d+)?\)$", frame)
+    if not m:
+        return frame
+    func, path = m.groups()
+    parts = Path(path).parts
+    for anchor in ("pe_engine", "site-packages", "asyncio", "concurrent"):
+        if anchor in parts:
+            path = "/".join(parts[parts.index(anchor):])
+            break
+    else:
+        path = Path(path).name
+    return f"{func} ({path})"
+
+
+def summarize_profile(raw: Path, top: int = 25) -> None:
+    total = 0
+    self_c, incl_c, thread_c = collections.Counter(), collections.Counter(), collections.Counter()
+    for stack, n in _read_collapsed(raw):
+        total += n
+        thread = stack[0] if stack and (stack[0].startswith("thread") or stack[0].startswith("process")) else "?"
+        thread_c[thread] += n
+        frames = [_short(f) for f in stack if not (f.startswith("thread") or f.startswith("process"))]
+        if frames:
+            self_c[frames[-1]] += n
+        for f in set(frames):
+            incl_c[f] += n
+    if not total:
+        log("  profile is empty")
+        return
+    log(f"\n  py-spy: {total} samples (non-idle)")
+    log("  by thread:")
+    for t, n in thread_c.most_common(10):
+        log(f"    {100 * n / total:5.1f}%  {t}")
+    log(f"  top {top} by self time:")
+    for f, n in self_c.most_common(top):
+        log(f"    {100 * n / total:5.1f}%  {f}")
+    log(f"  top {top} by inclusive time:")
+    for f, n in incl_c.most_common(top):
+        log(f"    {100 * n / total:5.1f}%  {f}")
+
+
+# --------------------------------------------------------------------------- main
+def check_prereqs(systems: list[str], profile: bool) -> None:
+    missing = []
+    if not shutil.which("wrk"):
+        missing.append("wrk")
+    if "influx" in systems and not os.access(peers.INFLUXD, os.X_OK):
+        missing.append("influxdb (influxd 1.x)")
+    if missing:
+        fail(f"missing {', '.join(missing)}. Install the benchmark prerequisites with:\n    {peers.APT_HINT}")
+    if "pe" in systems:
+        r = subprocess.run([sys.executable, "-c", "import pe_engine.cli"], cwd=peers.REPO_ROOT,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"cannot import pe_engine.cli with {sys.executable} (is `pe serve` there yet? "
+                 f"run from the project's venv):\n{r.stderr[-1500:]}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=["pe", "influx"], help="run one system only (no ratio)")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds of load per system (default 10)")
+    ap.add_argument("--connections", "-c", type=int, default=4, help="wrk connections (default 4)")
+    ap.add_argument("--threads", "-t", type=int, default=2, help="wrk threads (default 2)")
+    ap.add_argument("--timeout", type=int, default=30, help="wrk per-request timeout, s (default 30)")
+    ap.add_argument("--quick", action="store_true", help="3 s smoke run")
+    ap.add_argument("--lines-per-body", type=int, default=5000)
+    ap.add_argument("--bodies", type=int, default=None,
+                    help="distinct bodies to cycle through (default: enough for 100 req/s, min 20)")
+    ap.add_argument("--hosts", type=int, default=1000, help="distinct host tag values (series)")
+    ap.add_argument("--pe-args", default="", help="extra `pe serve` args, one shell-quoted string")
+    ap.add_argument("--profile", action="store_true", help="py-spy the pe run into benchmarks/results/")
+    ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s (default 250)")
+    ap.add_argument("--order", default="pe,influx", help="run order (default pe,influx)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.duration = min(args.duration, 3.0)
+    if args.threads > args.connections:
+        args.threads = args.connections
+    systems = [s for s in args.order.split(",") if not args.only or s == args.only]
+    check_prereqs(systems, args.profile)
+
+    # Enough distinct bodies that a fast system doesn't re-send them within the run
+    # (InfluxDB 1.x would overwrite repeats; counts are checked either way): InfluxDB 1.x
+    # does ~75 requests/s on a 2-CPU machine, so size for 100/s.
+    n_bodies = args.bodies or max(20, int(math.ceil(args.duration * 100)))
+    n_bodies = max(n_bodies, args.threads)
+    workdir = peers.make_tmpdir("pe-bench-ingest-bodies-")
+    t0 = time.monotonic()
+    start_ns = lpgen.default_start_ns()
+    total_bytes = 0
+    for k, b in enumerate(lpgen.bodies(n_bodies, args.lines_per_body, start_ns=start_ns, hosts=args.hosts)):
+        (workdir / f"body_{k:05d}.lp").write_bytes(b)
+        total_bytes += len(b)
+    args.avg_body_bytes = total_bytes / n_bodies
+    log(f"ingest benchmark: {n_bodies} bodies x {args.lines_per_body} lines "
+        f"({total_bytes / n_bodies / 1e3:.0f} kB each, {total_bytes / 1e6:.0f} MB, generated in "
+        f"{time.monotonic() - t0:.1f}s); cpu lines, 3 tags, 5 fields, {args.hosts} hosts; "
+        f"wrk -t {args.threads} -c {args.connections} -d {args.duration:g}s --timeout {args.timeout}s")
+    log(f"machine: {os.cpu_count()} CPUs; wrk runs on the same machine as the server")
+
+    results = {}
+    for name in systems:
+        log(f"\n== {name} ==")
+        results[name] = bench_system(name, args, workdir, n_bodies, args.lines_per_body)
+
+    log("")
+    pe, inf = results.get("pe"), results.get("influx")
+    for r in (pe, inf):
+        if r:
+            label = "pe" if r["name"] == "pe" else "InfluxDB 1.x"
+            log(f"{label:13s} {r['lines_per_s']:>14,.0f} lines/s  p50 {r['lat']['p50'] / 1000:8.1f} ms  "
+                f"p99 {r['lat']['p99'] / 1000:8.1f} ms  ({r['ok']} requests in {r['elapsed']:.2f}s, "
+                f"count verified {r['count']:,})")
+    if pe:
+        log(f"RESULT ingest_pe_lines_per_s {pe['lines_per_s']:.0f} lines/s")
+    if inf:
+        log(f"RESULT ingest_influxdb1_lines_per_s {inf['lines_per_s']:.0f} lines/s")
+    if pe and inf:
+        log(f"RESULT ingest_ratio_vs_influxdb1 {pe['lines_per_s'] / inf['lines_per_s']:.3f} ratio")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except peers.PeerError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping peers", file=sys.stderr)
+        sys.exit(130)
