@@ -108,6 +108,7 @@ class Engine:
     async def start(self) -> None:
         c = self.config
         c.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
         (c.data_dir / "wal").mkdir(exist_ok=True)
         (c.data_dir / "parquet").mkdir(exist_ok=True)
         await self.store.open()
@@ -150,6 +151,9 @@ class Engine:
         finally:
             await asyncio.get_running_loop().run_in_executor(self._wal_pool, self.wal.close)
             await self.store.close()
+            if getattr(self, "_lock_fd", None) is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
             for pool in (self._cpu_pool, self._query_pool, self._wal_pool):
                 pool.shutdown(wait=False, cancel_futures=True)
 
@@ -159,6 +163,20 @@ class Engine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def _lock_data_dir(self) -> None:
+        """One engine per data directory: a second one would corrupt the WAL."""
+        import fcntl
+
+        fd = os.open(self.config.data_dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StorageError(
+                f"data directory {self.config.data_dir} is in use by another pe process"
+            ) from None
+        self._lock_fd = fd
 
     def _replay(self, persisted: int):
         """Runs in the WAL thread before the engine serves anything."""

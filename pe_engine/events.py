@@ -54,6 +54,27 @@ class EngineLog(Event):
     source: str = "engine"  # "engine" or a trigger name
 
 
+@dataclass(slots=True, frozen=True)
+class PluginLog(Event):
+    database: str
+    trigger: str
+    level: str
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class ActivationFinished(Event):
+    record: Any  # processing.activations.ActivationRecord
+
+
+@dataclass(slots=True, frozen=True)
+class TriggerChanged(Event):
+    database: str
+    trigger: str
+    action: str  # created | deleted | enabled | disabled | disabled_by_error | updated
+    detail: str | None = None
+
+
 class Subscription:
     def __init__(self, maxlen: int):
         self._q: deque[Event] = deque(maxlen=maxlen)

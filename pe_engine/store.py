@@ -7,6 +7,7 @@ batched: one transaction per save, executemany for rows.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,33 @@ MIGRATIONS: list[str] = [
         rows INTEGER NOT NULL, through_seq INTEGER NOT NULL
     );
     """,
+    """
+    CREATE TABLE triggers (
+        database TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,
+        PRIMARY KEY (database, name)
+    );
+    CREATE TABLE schedule_state (
+        database TEXT NOT NULL, name TEXT NOT NULL, last_fired_ns INTEGER NOT NULL,
+        PRIMARY KEY (database, name)
+    );
+    CREATE TABLE plugin_versions (
+        filename TEXT NOT NULL, content_hash TEXT NOT NULL, state TEXT NOT NULL,
+        PRIMARY KEY (filename, content_hash)
+    );
+    CREATE TABLE cache_entries (
+        namespace TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, codec TEXT NOT NULL,
+        expires_at REAL, PRIMARY KEY (namespace, key)
+    );
+    CREATE TABLE activations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, database TEXT NOT NULL, trigger TEXT NOT NULL,
+        started_at REAL NOT NULL, status TEXT NOT NULL, record TEXT NOT NULL
+    );
+    CREATE INDEX activations_by_trigger ON activations(database, trigger, id);
+    CREATE TABLE logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, database TEXT NOT NULL,
+        trigger TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -41,9 +69,10 @@ class Store:
         self.path = Path(path)
         self.db: aiosqlite.Connection | None = None
         self.saved_catalog_version = -1
+        self._tx_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self.db = await aiosqlite.connect(self.path)
+        self.db = await aiosqlite.connect(self.path, isolation_level=None)  # we BEGIN explicitly
         await self.db.execute("PRAGMA journal_mode=WAL")
         await self.db.execute("PRAGMA synchronous=FULL")
         await self._migrate()
@@ -70,11 +99,10 @@ class Store:
 
     async def set_meta(self, key: str, value: Any) -> None:
         assert self.db is not None
-        await self.db.execute(
+        await self._tx([(
             "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, json.dumps(value)),
-        )
-        await self.db.commit()
+        )])
 
     # -- catalog -------------------------------------------------------------
     async def load_catalog(self, catalog: Catalog) -> None:
@@ -115,41 +143,32 @@ class Store:
             for t in d.tables.values()
             for pos, c in enumerate(t.columns.values())
         ]
-        await self.db.execute("BEGIN")
-        try:
-            await self.db.execute("DELETE FROM databases WHERE deleted=0")
-            await self.db.executemany(
+        await self._tx([
+            ("DELETE FROM databases WHERE deleted=0", ()),
+            (
                 "INSERT INTO databases(id, name, created_at, deleted) VALUES(?,?,?,?) "
                 "ON CONFLICT(id) DO UPDATE SET deleted=excluded.deleted",
                 db_rows,
-            )
-            await self.db.execute("DELETE FROM columns")
-            await self.db.executemany("INSERT INTO columns VALUES(?,?,?,?,?,?)", col_rows)
-            await self.db.commit()
-        except BaseException:
-            await self.db.rollback()
-            raise
+            ),
+            ("DELETE FROM columns", ()),
+            ("INSERT INTO columns VALUES(?,?,?,?,?,?)", col_rows),
+        ])
         self.saved_catalog_version = version
 
     # -- snapshots -----------------------------------------------------------
     async def record_snapshot(self, through_seq: int, files: list[tuple[str, str, str, int]]) -> None:
         """files: (path, db_id, table, rows). Commits the files and the new WAL floor together."""
-        assert self.db is not None
-        await self.db.execute("BEGIN")
-        try:
-            await self.db.executemany(
+        await self._tx([
+            (
                 "INSERT OR REPLACE INTO parquet_files(path, db_id, table_name, rows, through_seq) VALUES(?,?,?,?,?)",
                 [(p, d, t, r, through_seq) for p, d, t, r in files],
-            )
-            await self.db.execute(
+            ),
+            (
                 "INSERT INTO meta(key, value) VALUES('wal_persisted_seq', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (json.dumps(through_seq),),
-            )
-            await self.db.commit()
-        except BaseException:
-            await self.db.rollback()
-            raise
+            ),
+        ])
 
     async def parquet_files(self) -> list[tuple[str, str, str, int]]:
         assert self.db is not None
@@ -159,6 +178,112 @@ class Store:
         return [tuple(r) for r in rows]
 
     async def forget_parquet(self, db_id: str) -> None:
+        await self._tx([("DELETE FROM parquet_files WHERE db_id=?", (db_id,))])
+
+    # -- processing engine ---------------------------------------------------
+    async def _tx(self, statements: list[tuple[str, list[tuple] | tuple]]) -> None:
+        """Run statements in one transaction; a list of tuples means executemany."""
         assert self.db is not None
-        await self.db.execute("DELETE FROM parquet_files WHERE db_id=?", (db_id,))
-        await self.db.commit()
+        async with self._tx_lock:  # one connection: transactions from different tasks must not interleave
+            await self._tx_locked(statements)
+
+    async def _tx_locked(self, statements: list) -> None:
+        assert self.db is not None
+        await self.db.execute("BEGIN")
+        try:
+            for sql, params in statements:
+                if isinstance(params, list):
+                    await self.db.executemany(sql, params)
+                else:
+                    await self.db.execute(sql, params)
+            await self.db.commit()
+        except BaseException:
+            await self.db.rollback()
+            raise
+
+    async def save_trigger(self, database: str, name: str, definition: dict) -> None:
+        await self._tx([(
+            "INSERT INTO triggers(database, name, definition) VALUES(?,?,?) "
+            "ON CONFLICT(database, name) DO UPDATE SET definition=excluded.definition",
+            (database, name, json.dumps(definition)),
+        )])
+
+    async def delete_trigger(self, database: str, name: str) -> None:
+        await self._tx([
+            ("DELETE FROM triggers WHERE database=? AND name=?", (database, name)),
+            ("DELETE FROM schedule_state WHERE database=? AND name=?", (database, name)),
+        ])
+
+    async def load_triggers(self) -> list[dict]:
+        assert self.db is not None
+        rows = await self.db.execute_fetchall("SELECT definition FROM triggers ORDER BY database, name")
+        return [json.loads(r[0]) for r in rows]
+
+    async def save_schedule_state(self, rows: list[tuple[str, str, int]]) -> None:
+        if rows:
+            await self._tx([(
+                "INSERT INTO schedule_state(database, name, last_fired_ns) VALUES(?,?,?) "
+                "ON CONFLICT(database, name) DO UPDATE SET last_fired_ns=excluded.last_fired_ns",
+                rows,
+            )])
+
+    async def load_schedule_state(self) -> dict[tuple[str, str], int]:
+        assert self.db is not None
+        rows = await self.db.execute_fetchall("SELECT database, name, last_fired_ns FROM schedule_state")
+        return {(d, n): int(t) for d, n, t in rows}
+
+    async def save_plugin_versions(self, rows: list[tuple[str, str, dict]]) -> None:
+        if rows:
+            await self._tx([(
+                "INSERT OR REPLACE INTO plugin_versions(filename, content_hash, state) VALUES(?,?,?)",
+                [(f, h, json.dumps(st)) for f, h, st in rows],
+            )])
+
+    async def load_plugin_versions(self) -> list[dict]:
+        assert self.db is not None
+        rows = await self.db.execute_fetchall("SELECT state FROM plugin_versions")
+        return [json.loads(r[0]) for r in rows]
+
+    async def replace_cache_snapshot(self, rows: list[tuple[str, str, bytes, str, float | None]]) -> None:
+        await self._tx([
+            ("DELETE FROM cache_entries", ()),
+            ("INSERT INTO cache_entries(namespace, key, value, codec, expires_at) VALUES(?,?,?,?,?)", rows),
+        ])
+
+    async def load_cache_snapshot(self) -> list[tuple[str, str, bytes, str, float | None]]:
+        assert self.db is not None
+        rows = await self.db.execute_fetchall("SELECT namespace, key, value, codec, expires_at FROM cache_entries")
+        return [tuple(r) for r in rows]
+
+    async def append_history(
+        self, activations: list[tuple[str, str, float, str, str]], logs: list[tuple[int, str, str, str, str]],
+        keep_activations: int = 100_000, keep_logs: int = 100_000,
+    ) -> None:
+        stmts: list = []
+        if activations:
+            stmts.append((
+                "INSERT INTO activations(database, trigger, started_at, status, record) VALUES(?,?,?,?,?)",
+                activations,
+            ))
+            stmts.append((
+                "DELETE FROM activations WHERE id <= (SELECT max(id) FROM activations) - ?", (keep_activations,)
+            ))
+        if logs:
+            stmts.append(("INSERT INTO logs(time_ns, database, trigger, level, text) VALUES(?,?,?,?,?)", logs))
+            stmts.append(("DELETE FROM logs WHERE id <= (SELECT max(id) FROM logs) - ?", (keep_logs,)))
+        if stmts:
+            await self._tx(stmts)
+
+    async def recent_logs(self, limit: int) -> list[tuple[int, str, str, str, str]]:
+        assert self.db is not None
+        rows = await self.db.execute_fetchall(
+            "SELECT time_ns, database, trigger, level, text FROM logs ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [tuple(r) for r in reversed(rows)]
+
+    async def recent_activations(self, limit: int) -> list[dict]:
+        assert self.db is not None
+        rows = await self.db.execute_fetchall(
+            "SELECT record FROM activations ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [json.loads(r[0]) for r in reversed(rows)]
