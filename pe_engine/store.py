@@ -87,9 +87,8 @@ class Store:
         async with self.db.execute("PRAGMA user_version") as cur:
             (version,) = await cur.fetchone()
         for i in range(version, len(MIGRATIONS)):
-            await self.db.executescript(MIGRATIONS[i])
-            await self.db.execute(f"PRAGMA user_version={i + 1}")
-            await self.db.commit()
+            # One script, one transaction: a crash mid-migration leaves the old version intact.
+            await self.db.executescript(f"BEGIN;\n{MIGRATIONS[i]}\nPRAGMA user_version={i + 1};\nCOMMIT;")
 
     # -- meta ----------------------------------------------------------------
     async def get_meta(self, key: str, default: Any = None) -> Any:
