@@ -1,0 +1,397 @@
+"""SQL over a database's memory batches and Parquet files, through DataFusion.
+
+One SessionContext per database, laid out like InfluxDB 3: catalog `public`,
+user tables in schema `iox` (the default, so `cpu` and `iox.cpu` both work),
+`system.<name>` tables from the `SystemTables` registry, and DataFusion's
+`information_schema`. A table is re-registered only when its buffer version
+or catalog schema moved; Parquet contents are decoded once and kept (files
+are immutable) up to a byte budget, beyond which files are scanned from disk.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from datafusion import SessionConfig, SessionContext, SQLOptions
+from datafusion.catalog import Schema, Table
+
+from ..errors import QueryError
+from .batch import widen
+from .buffer import BufferStore, TableData, TableView
+from .catalog import Catalog
+from .system_tables import SystemTables
+
+CATALOG_NAME = "public"
+USER_SCHEMA = "iox"
+SYSTEM_SCHEMA = "system"
+DEFAULT_PARQUET_CACHE_BYTES = 1 << 30
+
+_MENTIONS_SYSTEM = re.compile(r'\bsystem"?\s*\.', re.IGNORECASE)
+_MENTIONS_METADATA = re.compile(r"information_schema|\bshow\b", re.IGNORECASE)
+# DataFusion 55 renders time units tersely ("Timestamp(ns)"); InfluxDB 3 clients
+# (and plugins that compare strings) expect the older "Timestamp(Nanosecond, None)".
+_UNITS = {"s": "Second", "ms": "Millisecond", "us": "Microsecond", "µs": "Microsecond", "ns": "Nanosecond"}
+_SHORT_UNITS = {"Second": "s", "Millisecond": "ms", "Microsecond": "µs", "Nanosecond": "ns"}
+_DF_TIME_TYPE = re.compile(r'(Timestamp|Time32|Time64|Duration)\((s|ms|us|µs|ns)(?:, "([^"]*)")?\)')
+_INFLUX_TIME_TYPE = re.compile(r"(Timestamp|Time32|Time64|Duration)\((Second|Millisecond|Microsecond|Nanosecond)(?:, None)?\)")
+
+
+def influx_type_name(datafusion_name: str) -> str:
+    """DataFusion's data_type text -> InfluxDB 3's (arrow-rs before the terse time units)."""
+
+    def sub(m: re.Match) -> str:
+        kind, unit, tz = m.group(1), _UNITS[m.group(2)], m.group(3)
+        if kind != "Timestamp":
+            return f"{kind}({unit})"
+        zone = "None" if tz is None else 'Some("' + tz + '")'
+        return f"{kind}({unit}, {zone})"
+
+    return _DF_TIME_TYPE.sub(sub, datafusion_name)
+
+
+def _datafusion_type_name(text: str) -> str:
+    """Inverse of influx_type_name for literals a query compares `data_type` with."""
+    return _INFLUX_TIME_TYPE.sub(lambda m: f"{m.group(1)}({_SHORT_UNITS[m.group(2)]})", text)
+
+
+def _scalar(name: str, value: object) -> pa.Scalar:
+    """A `$name` parameter value as an Arrow scalar (str, int, float, bool or None)."""
+    if isinstance(value, pa.Scalar):
+        return value
+    if value is None:
+        return pa.scalar(None)
+    if isinstance(value, bool):
+        return pa.scalar(value, pa.bool_())
+    if isinstance(value, int):
+        return pa.scalar(value, pa.uint64() if value > 2**63 - 1 else pa.int64())
+    if isinstance(value, float):
+        return pa.scalar(value, pa.float64())
+    if isinstance(value, str):
+        return pa.scalar(value, pa.string())
+    raise QueryError(f"query parameter '{name}' has unsupported type {type(value).__name__}")
+
+
+class _ParquetCache:
+    """Decoded Parquet files keyed by path, reference-counted, bounded in bytes.
+
+    A file that does not fit when first needed is remembered as cold and is
+    scanned from disk on every query instead, so a full cache never thrashes.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._lock = threading.Lock()
+        self._tables: dict[str, pa.Table] = {}
+        self._cold: set[str] = set()
+        self._refs: dict[str, int] = {}
+
+    def acquire(self, path: str) -> pa.Table | None:
+        """The file's rows, or None when it is cold. Pair with `release`."""
+        with self._lock:
+            self._refs[path] = self._refs.get(path, 0) + 1
+            if path in self._tables:
+                return self._tables[path]
+            if path in self._cold:
+                return None
+        try:
+            table = pq.read_table(path)
+        except Exception as e:
+            self.release(path)
+            raise QueryError(f"cannot read parquet file {path}: {e}") from e
+        with self._lock:
+            if path in self._tables:
+                return self._tables[path]
+            if self.bytes + table.nbytes > self.max_bytes:
+                self._cold.add(path)
+                return None
+            self._tables[path] = table
+            self.bytes += table.nbytes
+            return table
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            left = self._refs.get(path, 0) - 1
+            if left > 0:
+                self._refs[path] = left
+                return
+            self._refs.pop(path, None)
+            self._cold.discard(path)
+            table = self._tables.pop(path, None)
+            if table is not None:
+                self.bytes -= table.nbytes
+
+
+@dataclass
+class _TableState:
+    """What is registered for one table, plus widened batches reusable next time."""
+
+    schema: pa.Schema
+    version: int
+    source: TableData | None = None  # identity matters too: a recreated table restarts its version
+    files: tuple[str, ...] = ()
+    memory: dict[int, tuple[pa.RecordBatch, pa.RecordBatch]] = field(default_factory=dict)  # id(narrow) -> (narrow, wide)
+    parquet: dict[str, list[pa.RecordBatch] | None] = field(default_factory=dict)  # None = cold file
+
+
+@dataclass
+class _DbSession:
+    db_id: str
+    ctx: SessionContext
+    user: Schema
+    system: Schema
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tables: dict[str, _TableState] = field(default_factory=dict)
+    system_names: set[str] = field(default_factory=set)
+
+
+def _same(a: pa.Schema, b: pa.Schema) -> bool:
+    return a is b or a.equals(b)
+
+
+def _snapshot(td: TableData | None, schema: pa.Schema) -> tuple[int, TableView | None]:
+    """A view plus a version no newer than it (appends happen on another thread)."""
+    if td is None:
+        return -1, None
+    for _ in range(3):
+        version = td.version
+        view = td.view(schema)
+        if td.version == version:
+            break
+    return version, view
+
+
+class QueryEngine:
+    """Runs SQL for one database at a time; safe to call from many threads at once."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        buffers: BufferStore,
+        system_tables: SystemTables | None = None,
+        *,
+        parquet_cache_bytes: int = DEFAULT_PARQUET_CACHE_BYTES,
+        target_partitions: int | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.buffers = buffers
+        self.system_tables = system_tables or SystemTables()
+        self.partitions = max(1, target_partitions or os.cpu_count() or 1)
+        self._parquet = _ParquetCache(parquet_cache_bytes)
+        self._sessions: dict[str, _DbSession] = {}
+        self._lock = threading.Lock()
+        self._helper = SessionContext()  # builds table providers without naming them in a user context
+        self._options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+
+    # -- public ----------------------------------------------------------
+    def execute(self, db: str, sql: str, params: dict[str, object] | None = None) -> pa.Table:
+        """Run one read-only statement; DatabaseNotFound / QueryError on failure."""
+        dbdef = self.catalog.get_db(db)
+        session = self._session(db, dbdef.id)
+        metadata = bool(_MENTIONS_METADATA.search(sql))
+        system = self.system_tables.build(db) if metadata or _MENTIONS_SYSTEM.search(sql) else None
+        values = {k: _scalar(k, v) for k, v in (params or {}).items()}
+        if metadata:
+            sql = _datafusion_type_name(sql)
+            values = {
+                k: pa.scalar(_datafusion_type_name(v.as_py())) if pa.types.is_string(v.type) and v.is_valid else v
+                for k, v in values.items()
+            }
+        try:
+            with session.lock:
+                self._sync(session, db)
+                if system is not None:
+                    self._sync_system(session, system)
+                df = session.ctx.sql_with_options(sql, self._options, param_values=values)
+                if metadata:  # information_schema reads the live catalog: keep registrations still
+                    return _fix_type_names(df.to_arrow_table())
+            return df.to_arrow_table()
+        except QueryError:
+            raise
+        except Exception as e:  # DataFusion raises ValueError/Exception with its own message
+            raise QueryError(str(e)) from e
+
+    def forget(self, db: str) -> None:
+        """Drop a database's context and cached files (after the database is deleted)."""
+        with self._lock:
+            session = self._sessions.pop(db, None)
+        if session is not None:
+            with session.lock:
+                self._release_all(session)
+
+    @property
+    def parquet_cache_bytes(self) -> int:
+        return self._parquet.bytes
+
+    # -- sessions --------------------------------------------------------
+    def _session(self, db: str, db_id: str) -> _DbSession:
+        with self._lock:
+            session = self._sessions.get(db)
+            if session is not None and session.db_id == db_id:
+                return session
+            stale, session = session, self._new_session(db_id)
+            self._sessions[db] = session
+        if stale is not None:  # same name, new database: nothing of the old one may leak
+            with stale.lock:
+                self._release_all(stale)
+        return session
+
+    def _new_session(self, db_id: str) -> _DbSession:
+        config = (
+            SessionConfig()
+            .with_information_schema(True)
+            .with_default_catalog_and_schema(CATALOG_NAME, USER_SCHEMA)
+            .with_target_partitions(self.partitions)
+        )
+        ctx = SessionContext(config)
+        cat = ctx.catalog(CATALOG_NAME)
+        system = Schema.memory_schema()
+        cat.register_schema(SYSTEM_SCHEMA, system)
+        return _DbSession(db_id, ctx, cat.schema(USER_SCHEMA), system)
+
+    def _release_all(self, session: _DbSession) -> None:
+        for state in session.tables.values():
+            for path in state.files:
+                self._parquet.release(path)
+        session.tables.clear()
+
+    # -- user tables -----------------------------------------------------
+    def _sync(self, session: _DbSession, db: str) -> None:
+        """Bring the context's user tables in line with the catalog and buffers."""
+        dbdef = self.catalog.databases.get(db)
+        tables = list(dbdef.tables.items()) if dbdef is not None else []
+        data = self.buffers.dbs.get(db, {})
+        for name, tdef in tables:
+            schema = tdef.arrow_schema
+            td = data.get(name)
+            version, view = _snapshot(td, schema)
+            old = session.tables.get(name)
+            if old is not None and old.source is td and old.version == version and _same(old.schema, schema):
+                continue
+            state = self._build_state(schema, version, view, old if old is not None and old.source is td else None)
+            state.source = td
+            try:
+                provider = self._provider(state)
+            except BaseException:
+                for path in state.files:
+                    self._parquet.release(path)
+                raise
+            if old is not None:
+                session.user.deregister_table(name)
+            session.user.register_table(name, provider)
+            session.tables[name] = state
+            if old is not None:
+                for path in old.files:
+                    self._parquet.release(path)
+        live = {name for name, _ in tables}
+        for name in [n for n in session.tables if n not in live]:
+            session.user.deregister_table(name)
+            for path in session.tables.pop(name).files:
+                self._parquet.release(path)
+
+    def _build_state(
+        self, schema: pa.Schema, version: int, view: TableView | None, old: _TableState | None
+    ) -> _TableState:
+        """Widen what changed; reuse widened batches and files from the previous state."""
+        reuse = old is not None and _same(old.schema, schema)
+        state = _TableState(schema, version)
+        if view is None:
+            return state
+        files = tuple(str(p) if isinstance(p, Path) else p for p in view.parquet_files)
+        tables = self._acquire_all(files)
+        try:
+            prev_memory = old.memory if reuse else {}
+            for batch in view.batches:
+                hit = prev_memory.get(id(batch))
+                if hit is not None and hit[0] is batch:
+                    state.memory[id(batch)] = hit
+                else:
+                    state.memory[id(batch)] = (batch, widen(batch, schema))
+            for path, table in zip(files, tables):
+                if reuse and path in old.parquet:
+                    state.parquet[path] = old.parquet[path]
+                elif table is None:
+                    state.parquet[path] = None
+                else:
+                    state.parquet[path] = [widen(b, schema) for b in table.to_batches() if b.num_rows]
+        except BaseException:
+            for path in files:
+                self._parquet.release(path)
+            raise
+        state.files = files
+        return state
+
+    def _acquire_all(self, files: tuple[str, ...]) -> list[pa.Table | None]:
+        """One cache reference per file for the new state (the old state's go after the swap)."""
+        got: list[pa.Table | None] = []
+        try:
+            for path in files:
+                got.append(self._parquet.acquire(path))
+        except BaseException:
+            for path in files[: len(got)]:
+                self._parquet.release(path)
+            raise
+        return got
+
+    def _provider(self, state: _TableState) -> Table:
+        """A MemTable when every row is in memory; otherwise a union dataset incl. cold files."""
+        batches = [wide for _, wide in state.memory.values()]
+        cold: list[str] = []
+        for path, wide in state.parquet.items():
+            if wide is None:
+                cold.append(path)
+            else:
+                batches.extend(wide)
+        if cold:
+            parts = [ds.dataset(cold, schema=state.schema, format="parquet")]
+            if batches:
+                parts.insert(0, ds.InMemoryDataset(batches, schema=state.schema))
+            return Table(parts[0] if len(parts) == 1 else ds.dataset(parts, schema=state.schema))
+        return self._memtable(state.schema, batches)
+
+    def _memtable(self, schema: pa.Schema, batches: list[pa.RecordBatch]) -> Table:
+        if not batches:
+            batches = [pa.RecordBatch.from_pylist([], schema=schema)]
+        n = min(self.partitions, len(batches))
+        name = f"t{uuid.uuid4().hex}"
+        self._helper.register_record_batches(name, [batches[i::n] for i in range(n)])
+        try:
+            return self._helper.catalog().schema().table(name)
+        finally:
+            self._helper.deregister_table(name)
+
+    # -- system tables ---------------------------------------------------
+    def _sync_system(self, session: _DbSession, tables: dict[str, pa.Table]) -> None:
+        """Replace every system table with the rows just built (views, as InfluxDB lists them)."""
+        for name in session.system_names - tables.keys():
+            session.system.deregister_table(name)
+        for name, table in tables.items():
+            if name in session.system_names:
+                session.system.deregister_table(name)
+            session.system.register_table(name, self._view(table))
+        session.system_names = set(tables)
+
+    def _view(self, table: pa.Table) -> Table:
+        name = f"v{uuid.uuid4().hex}"
+        batches = table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+        self._helper.register_record_batches(name, [batches])
+        try:
+            return self._helper.table(name).into_view()
+        finally:
+            self._helper.deregister_table(name)
+
+
+def _fix_type_names(table: pa.Table) -> pa.Table:
+    """Rewrite `data_type` columns of information_schema / SHOW results to InfluxDB 3's text."""
+    for i, f in enumerate(table.schema):
+        if f.name == "data_type" and pa.types.is_string(f.type):
+            values = [None if v is None else influx_type_name(v) for v in table.column(i).to_pylist()]
+            table = table.set_column(i, f, pa.array(values, f.type))
+    return table
