@@ -22,6 +22,13 @@ class EngineConfig:
     max_request_bytes: int = 64 * 1024 * 1024
     query_timeout: float = 300.0
     parse_workers: int = 2
+    # processing engine (active when plugin_dir is set, as in InfluxDB)
+    plugin_repo: str | None = None
+    plugin_threads: int = 8
+    restrict_trigger_types: tuple[str, ...] | None = None
+    package_install_disabled: bool = False
+    virtual_env: Path | None = None
+    watch_plugins: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -92,6 +92,7 @@ class Engine:
         self.fs = pafs.LocalFileSystem()
         self.flush_listeners: list[Callable[[list[FlushedWrites]], Any]] = []
         self.replay_report = None
+        self.processing = None  # ProcessingEngine, when a plugin directory is configured
         self._pending = _Pending()
         self._seq = 0
         self._flushes_since_snapshot = 0
@@ -134,11 +135,30 @@ class Engine:
         await self.store.save_catalog(self.catalog)
         self._running = True
         self._flush_task = asyncio.create_task(self._flush_loop(), name="pe-wal-flush")
+        if c.plugin_dir is not None:
+            from .processing.manager import ProcessingConfig, ProcessingEngine
+
+            c.plugin_dir.mkdir(parents=True, exist_ok=True)
+            self.processing = ProcessingEngine(
+                self,
+                ProcessingConfig(
+                    plugin_dir=c.plugin_dir,
+                    plugin_repo=c.plugin_repo,
+                    plugin_threads=c.plugin_threads,
+                    restrict_trigger_types=c.restrict_trigger_types,
+                    package_install_disabled=c.package_install_disabled,
+                    virtual_env=c.virtual_env,
+                    watch_plugins=c.watch_plugins,
+                ),
+            )
+            await self.processing.start()
 
     async def stop(self) -> None:
         """Flush what is pending, then close everything. Safe to call twice."""
         if not self._running:
             return
+        if self.processing is not None:
+            await self.processing.stop()
         self._running = False
         self._wake.set()
         if self._flush_task:
@@ -227,6 +247,7 @@ class Engine:
         db = self.catalog.delete_db(name)
         await self.store.save_catalog(self.catalog)  # the tombstone must be durable before we answer
         self.buffers.drop_db(name)
+        self.query_engine.forget(name)
         await self.store.forget_parquet(db.id)
         root = self.config.data_dir / "parquet" / db.id
         await asyncio.get_running_loop().run_in_executor(

@@ -31,6 +31,7 @@ from .system_tables import SystemTables
 CATALOG_NAME = "public"
 USER_SCHEMA = "iox"
 SYSTEM_SCHEMA = "system"
+INTERNAL_DB = "_internal"
 DEFAULT_PARQUET_CACHE_BYTES = 1 << 30
 
 _MENTIONS_SYSTEM = re.compile(r'\bsystem"?\s*\.', re.IGNORECASE)
@@ -193,8 +194,9 @@ class QueryEngine:
     # -- public ----------------------------------------------------------
     def execute(self, db: str, sql: str, params: dict[str, object] | None = None) -> pa.Table:
         """Run one read-only statement; DatabaseNotFound / QueryError on failure."""
-        dbdef = self.catalog.get_db(db)
-        session = self._session(db, dbdef.id)
+        # `_internal` holds no data, only the system tables (InfluxDB serves plugin_files there).
+        db_id = INTERNAL_DB if db == INTERNAL_DB else self.catalog.get_db(db).id
+        session = self._session(db, db_id)
         metadata = bool(_MENTIONS_METADATA.search(sql))
         system = self.system_tables.build(db) if metadata or _MENTIONS_SYSTEM.search(sql) else None
         values = {k: _scalar(k, v) for k, v in (params or {}).items()}

@@ -1,0 +1,483 @@
+"""ProcessingEngine: triggers, plugins, caches and activations wired to the storage engine.
+
+It owns no threads of its own beyond the plugin worker pool and the watchdog;
+everything else runs on the engine's event loop. Every change of state goes to
+the store first, so a restart brings back the same triggers in the same state.
+"""
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AlreadyExists, BadRequest, NotFound, PeError
+from ..events import ActivationFinished, TriggerChanged
+from ..lineprotocol.builder import LineBuilder
+from .activations import ActivationLog, ActivationRecord
+from .cache import PluginCacheStore
+from .dispatcher import Scheduler, TriggerRuntime
+from .executor import Executor, Job, Outcome, RequestInput
+from .limits import Watchdog, WorkerPool
+from .logs import LogBuffer, LogEntry
+from .plugins import PluginError, PluginRegistry
+from .responses import PluginResponse
+from .triggers import TriggerDef, TriggerSettings, TriggerSpecError, next_fire_ns, parse_trigger_spec
+
+if TYPE_CHECKING:
+    from ..engine import Engine, FlushedWrites
+
+log = logging.getLogger("pe.processing")
+
+
+@dataclass
+class ProcessingConfig:
+    plugin_dir: Any = None
+    plugin_repo: str | None = None
+    plugin_threads: int = 8
+    restrict_trigger_types: tuple[str, ...] | None = None  # e.g. ("wal", "schedule")
+    package_install_disabled: bool = False
+    cache_snapshot_interval: float = 30.0
+    history_flush_interval: float = 1.0
+    watch_plugins: bool = True
+    virtual_env: Any = None
+
+
+class TriggerRunning(PeError):
+    status = 500
+
+
+class ProcessingEngine:
+    def __init__(self, engine: "Engine", config: ProcessingConfig | None = None):
+        self.engine = engine
+        self.config = config or ProcessingConfig()
+        self.bus = engine.bus
+        self.registry = PluginRegistry(
+            self.config.plugin_dir, plugin_repo=self.config.plugin_repo, on_change=self._plugin_changed
+        )
+        self.caches = PluginCacheStore()
+        self.activations = ActivationLog()
+        self.logs = LogBuffer(self.bus)
+        self.pool = WorkerPool(self.config.plugin_threads)
+        self.watchdog = Watchdog()
+        self.installer = _installer(self.config)
+        self.executor = Executor(self, self.pool, self.watchdog)
+        self.scheduler: Scheduler | None = None
+        self.triggers: dict[tuple[str, str], TriggerDef] = {}
+        self.runtimes: dict[tuple[str, str], TriggerRuntime] = {}
+        self.routes: dict[str, TriggerRuntime] = {}
+        self._last_fired: dict[tuple[str, str], int] = {}
+        self._fired_dirty: set[tuple[str, str]] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._stop = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        builtins.LineBuilder = LineBuilder  # plugins use it without importing (reference §2.1)
+        store = self.engine.store
+        self.registry.import_state(await store.load_plugin_versions())
+        restored = self.caches.restore(await store.load_cache_snapshot())
+        self.logs.restore([LogEntry(*r) for r in await store.recent_logs(10_000)])
+        self._last_fired = await store.load_schedule_state()
+        self.scheduler = Scheduler(self)
+        self.scheduler.start()
+        for d in await store.load_triggers():
+            try:
+                trig = TriggerDef.from_json(d)
+            except Exception as e:  # never refuse to start over one bad row
+                log.error("skipping unreadable trigger %s: %s", d.get("name"), e)
+                continue
+            self.triggers[(trig.database, trig.name)] = trig
+            if not trig.disabled:
+                self._start_trigger(trig, restart=True)
+        self._update_users()
+        self.engine.flush_listeners.append(self.on_flush)
+        self._register_system_tables()
+        self._tasks.append(asyncio.create_task(self._periodic(), name="pe-processing-periodic"))
+        if self.config.watch_plugins and self.config.plugin_dir is not None:
+            self._tasks.append(asyncio.create_task(self._watch(), name="pe-plugin-watch"))
+        self.started = True
+        if restored:
+            self.logs.add("", "", "INFO", f"restored {restored} plugin cache entries from the last snapshot")
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        self._stop.set()
+        if self.on_flush in self.engine.flush_listeners:
+            self.engine.flush_listeners.remove(self.on_flush)
+        if self.scheduler:
+            await self.scheduler.stop()
+        for rt in self.runtimes.values():
+            rt.stop()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._save_history()
+        await self.snapshot_caches()
+        await self.engine.store.save_plugin_versions(self.registry.export_state())
+        self.pool.shutdown()
+        self.watchdog.stop()
+
+    async def _periodic(self) -> None:
+        last_cache = time.monotonic()
+        while True:
+            await asyncio.sleep(self.config.history_flush_interval)
+            try:
+                await self._save_history()
+                if time.monotonic() - last_cache >= self.config.cache_snapshot_interval:
+                    last_cache = time.monotonic()
+                    await self.snapshot_caches()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("saving processing-engine state failed")
+
+    async def _save_history(self) -> None:
+        recs = self.activations.drain_unsaved()
+        logs = self.logs.drain_unsaved()
+        acts = [(r.database, r.trigger, r.started_at or 0.0, r.status, json.dumps(r.to_json())) for r in recs]
+        lg = [(e.time_ns, e.database, e.trigger, e.level, e.text) for e in logs]
+        await self.engine.store.append_history(acts, lg)
+        if self._fired_dirty:
+            rows = [(d, n, self._last_fired[(d, n)]) for d, n in self._fired_dirty if (d, n) in self._last_fired]
+            self._fired_dirty.clear()
+            await self.engine.store.save_schedule_state(rows)
+
+    async def snapshot_caches(self) -> int:
+        rows, report = await asyncio.get_running_loop().run_in_executor(None, self.caches.snapshot)
+        await self.engine.store.replace_cache_snapshot([tuple(r) for r in rows])
+        if report.skipped:
+            self.logs.add(
+                "", "", "WARN",
+                f"cache snapshot skipped {report.skipped} value(s) that cannot be serialised: "
+                + "; ".join(report.skipped_examples),
+            )
+        return len(rows)
+
+    async def _watch(self) -> None:
+        try:
+            await self.registry.watch(self._stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("plugin file watcher stopped")
+
+    def _plugin_changed(self, filename: str, version: Any, error: str | None) -> None:
+        if error:
+            self.logs.add("", "", "ERROR", f"plugin {filename} failed to load; the last good version keeps running: {error}")
+        elif version is not None:
+            self.logs.add("", "", "INFO", f"plugin {filename} reloaded (version {version.content_hash[:12]})")
+
+    # ------------------------------------------------------------------ triggers
+    def get(self, database: str, name: str) -> TriggerDef:
+        try:
+            return self.triggers[(database, name)]
+        except KeyError:
+            raise NotFound(f"trigger not found: {name} (database {database})") from None
+
+    def find_trigger(self, name: str, database: str | None = None) -> TriggerDef:
+        """By name alone when it is unique (the upload endpoints only name the trigger)."""
+        found = [t for (d, n), t in self.triggers.items() if n == name and (database is None or d == database)]
+        if not found:
+            raise NotFound(f"trigger not found: {name}")
+        if len(found) > 1:
+            raise BadRequest(f"trigger name {name} exists in several databases: pass db")
+        return found[0]
+
+    def describe(self, t: TriggerDef) -> dict:
+        """A trigger with its state and statistics, for the CLI and HTTP listing."""
+        d = t.to_json()
+        st = self.activations.stats(t.database).get((t.database, t.name))
+        d["state"] = "disabled_by_error" if t.disabled and t.disabled_reason else ("disabled" if t.disabled else "enabled")
+        if st is not None:
+            d["stats"] = st.to_json() if hasattr(st, "to_json") else vars(st)
+        if self.scheduler is not None and t.spec.kind == "schedule" and not t.disabled:
+            d["next_fire_ns"] = self.scheduler.next_fire(t.database, t.name)
+        rt = self.runtimes.get((t.database, t.name))
+        if rt is not None:
+            d["queued"] = len(rt.queue)
+            d["dropped"] = rt.dropped
+        return d
+
+    def describe_plugins(self) -> list[dict]:
+        out = []
+        for info in self.registry.files():
+            out.append(info.to_json() if hasattr(info, "to_json") else dict(vars(info)))
+        return out
+
+    def list_triggers(self, database: str | None = None) -> list[TriggerDef]:
+        return [t for (d, _), t in sorted(self.triggers.items()) if database is None or d == database]
+
+    async def create_trigger(
+        self,
+        database: str,
+        name: str,
+        plugin_filename: str,
+        spec: str,
+        arguments: dict[str, str] | None = None,
+        settings: TriggerSettings | None = None,
+        disabled: bool = False,
+    ) -> TriggerDef:
+        self.engine.catalog.get_db(database)  # 404 when the database does not exist
+        if (database, name) in self.triggers:
+            raise AlreadyExists(f"trigger {name} already exists in database {database}")
+        try:
+            parsed = parse_trigger_spec(spec)
+        except TriggerSpecError as e:
+            raise PeError(str(e)) from None
+        allowed = self.config.restrict_trigger_types
+        if allowed and parsed.kind not in allowed:
+            raise PeError(f"server is configured to reject {parsed.kind} plugin triggers")
+        try:
+            await self.registry.prepare(plugin_filename)
+        except PluginError as e:
+            raise PeError(str(e)) from None
+        trig = TriggerDef(
+            database=database,
+            name=name,
+            plugin_filename=plugin_filename,
+            spec=parsed,
+            arguments=arguments or None,
+            settings=settings or TriggerSettings(),
+            disabled=disabled,
+            created_at=time.time(),
+        )
+        await self.engine.store.save_trigger(database, name, trig.to_json())
+        self.triggers[(database, name)] = trig
+        if not disabled:
+            self._start_trigger(trig)
+        self._update_users()
+        self._changed(trig, "created")
+        return trig
+
+    async def delete_trigger(self, database: str, name: str, force: bool = False) -> None:
+        trig = self.get(database, name)
+        if not trig.disabled and not force:
+            raise TriggerRunning(
+                f"trigger {name} is enabled and running: disable it first or delete with force=true"
+            )
+        self._stop_trigger(trig)
+        await self.engine.store.delete_trigger(database, name)
+        del self.triggers[(database, name)]
+        self.caches.drop_trigger(database, name)
+        self._update_users()
+        self._changed(trig, "deleted")
+
+    async def enable_trigger(self, database: str, name: str) -> TriggerDef:
+        trig = self.get(database, name)
+        if trig.disabled:
+            trig.disabled = False
+            trig.disabled_reason = None
+            await self.engine.store.save_trigger(database, name, trig.to_json())
+            self._start_trigger(trig)
+            self._changed(trig, "enabled")
+        return trig
+
+    async def disable_trigger(self, database: str, name: str, reason: str | None = None) -> TriggerDef:
+        trig = self.get(database, name)
+        if not trig.disabled:
+            trig.disabled = True
+            trig.disabled_reason = reason
+            await self.engine.store.save_trigger(database, name, trig.to_json())
+            self._stop_trigger(trig)
+            self.caches.drop_trigger(database, name)  # InfluxDB drops a stopped trigger's cache
+            self._changed(trig, "disabled_by_error" if reason else "disabled", reason)
+        return trig
+
+    async def disable_by_error(self, trig: TriggerDef, reason: str) -> None:
+        self.logs.add(trig.database, trig.name, "ERROR", reason)
+        await self.disable_trigger(trig.database, trig.name, reason=reason)
+
+    async def update_trigger_plugin(self, database: str, name: str, content: str) -> None:
+        """PUT /api/v3/plugins/files: replace a trigger's plugin code (file, or __init__.py of a directory)."""
+        trig = self.get(database, name)
+        path = self.registry.resolve(trig.plugin_filename)
+        rel = trig.plugin_filename.rstrip("/")
+        target = f"{rel}/__init__.py" if path.is_dir() else rel
+        self.registry.write_file(target, content)
+        self.registry.load(trig.plugin_filename)
+        self._changed(trig, "updated")
+
+    def _start_trigger(self, trig: TriggerDef, restart: bool = False) -> None:
+        key = (trig.database, trig.name)
+        rt = TriggerRuntime(trig, self)
+        self.runtimes[key] = rt
+        kind = trig.spec.kind
+        if kind == "request":
+            path = trig.spec.path
+            if path in self.routes and self.routes[path].trigger is not trig:
+                self.logs.add(trig.database, trig.name, "WARN", f"request path {path} was served by another trigger; this one takes it over")
+            self.routes[path] = rt
+        elif kind == "schedule":
+            assert self.scheduler is not None
+            first = self._first_fire(trig, restart)
+            self.scheduler.add(trig, first)
+
+    def _first_fire(self, trig: TriggerDef, restart: bool) -> int | None:
+        """After a restart, missed ticks are skipped unless the trigger opted into catch-up."""
+        now = time.time_ns()
+        last = self._last_fired.get((trig.database, trig.name))
+        policy = trig.settings.catch_up
+        if not restart or last is None or policy == "skip":
+            return None
+        missed = next_fire_ns(trig.spec, last)
+        if missed is None or missed > now:
+            return None
+        if policy == "once":
+            latest = missed
+            for _ in range(100_000):
+                nxt = next_fire_ns(trig.spec, latest)
+                if nxt is None or nxt > now:
+                    break
+                latest = nxt
+            return latest
+        return missed  # "all": the scheduler walks forward from the first missed tick
+
+    def _stop_trigger(self, trig: TriggerDef) -> None:
+        key = (trig.database, trig.name)
+        rt = self.runtimes.pop(key, None)
+        if rt is not None:
+            rt.stop()
+        if trig.spec.kind == "request" and self.routes.get(trig.spec.path) is rt:
+            del self.routes[trig.spec.path]
+        if trig.spec.kind == "schedule" and self.scheduler is not None:
+            self.scheduler.remove(*key)
+
+    def _update_users(self) -> None:
+        users: dict[str, set[str]] = {}
+        for (db, name), t in self.triggers.items():
+            users.setdefault(t.plugin_filename, set()).add(f"{db}/{name}")
+        self.registry.set_users_map(users)
+
+    def _changed(self, trig: TriggerDef, action: str, detail: str | None = None) -> None:
+        self.bus.publish(TriggerChanged(database=trig.database, trigger=trig.name, action=action, detail=detail))
+
+    # ------------------------------------------------------------------ events -> jobs
+    def on_flush(self, flushed: list["FlushedWrites"]) -> None:
+        """Called on the loop right after a WAL flush; must stay cheap."""
+        if not self.runtimes:
+            return
+        for fw in flushed:
+            for (db, _), rt in self.runtimes.items():
+                if db != fw.database:
+                    continue
+                spec = rt.trigger.spec
+                if spec.kind != "wal":
+                    continue
+                table = getattr(spec, "table", None)
+                if table is None:
+                    tables = fw.tables
+                elif table in fw.tables:
+                    tables = {table: fw.tables[table]}
+                else:
+                    continue  # like InfluxDB 3.11: no call for a flush without this table
+                job = Job("wal", _Flushed(fw.seq, fw.database, tables), rows_in=sum(b.num_rows for b in tables.values()))
+                rt.submit(job)
+
+    def fire_schedule(self, rt: TriggerRuntime, fire_ns: int) -> None:
+        key = (rt.trigger.database, rt.trigger.name)
+        self._last_fired[key] = fire_ns
+        self._fired_dirty.add(key)
+        rt.submit(Job("schedule", fire_ns, scheduled_at=fire_ns / 1e9))
+
+    async def handle_request(
+        self, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> PluginResponse:
+        rt = self.routes.get(path)
+        if rt is None:
+            return PluginResponse(404, b'{error: "not found"}', "application/json")
+        headers = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
+        fut = asyncio.get_running_loop().create_future()
+        rt.submit(Job("request", RequestInput(dict(query), headers, body), future=fut))
+        return await fut
+
+    async def run_now(self, database: str, name: str) -> None:
+        """Console `r`: run a scheduled trigger now, with now as its call time."""
+        trig = self.get(database, name)
+        rt = self.runtimes.get((database, name))
+        if rt is None:
+            raise BadRequest(f"trigger {name} is disabled")
+        if trig.spec.kind != "schedule":
+            raise BadRequest(f"trigger {name} is not a schedule trigger")
+        now = time.time_ns()
+        rt.submit(Job("schedule", now, scheduled_at=now / 1e9))
+
+    async def retry_activation(self, activation_id: int) -> None:
+        """Console `R`: run a failed activation again with its original input."""
+        kept = self.activations.failed_input(activation_id)
+        if kept is None:
+            raise NotFound(f"the input of activation {activation_id} is no longer kept")
+        database, name, job = kept
+        rt = self.runtimes.get((database, name))
+        if rt is None:
+            raise BadRequest(f"trigger {name} is disabled or gone")
+        rt.submit(Job(job.kind, job.payload, scheduled_at=job.scheduled_at, rows_in=job.rows_in))
+
+    # ------------------------------------------------------------------ outcomes
+    def finish_activation(self, rt: TriggerRuntime, job: Job, outcome: Outcome) -> None:
+        rec = outcome.record
+        self.activations.record(rec)
+        if rec.status not in ("ok",) and job.kind != "request":
+            self.activations.keep_failed_input(rec.id, (rt.trigger.database, rt.trigger.name, job))
+        if outcome.queued_writes:
+            for db, lines in outcome.queued_writes.items():
+                asyncio.ensure_future(self._write_back(rt.trigger, job.kind, db, lines))
+        self.bus.publish(ActivationFinished(record=rec))
+
+    def record_dropped(self, rt: TriggerRuntime, job: Job) -> None:
+        t = rt.trigger
+        rec = ActivationRecord(
+            id=self.executor.next_id(), database=t.database, trigger=t.name, kind=job.kind,
+            plugin=t.plugin_filename, scheduled_at=job.scheduled_at, dispatched_at=job.dispatched_wall,
+            started_at=None, status="dropped", rows_in=job.rows_in,
+            error="the trigger's queue was full; the oldest waiting event was dropped",
+        )
+        self.activations.record(rec)
+        if rt.dropped == 1 or rt.dropped % 100 == 0:
+            self.logs.add(t.database, t.name, "WARN", f"queue full: {rt.dropped} event(s) dropped so far")
+        self.bus.publish(ActivationFinished(record=rec))
+
+    async def _write_back(self, trig: TriggerDef, kind: str, db: str, lines: list[str]) -> None:
+        try:
+            res = await self.engine.write_lp(db, "\n".join(lines), "ns", accept_partial=False)
+            if res.errors:
+                e = res.errors[0]
+                raise PeError(f"line {e.line_number}: {e.message}")
+        except Exception as e:
+            self.logs.add(
+                trig.database, trig.name, "ERROR",
+                f"error running {kind} plugin: error writing back lines to {db}: {e}",
+            )
+
+    # ------------------------------------------------------------------ system tables
+    def _register_system_tables(self) -> None:
+        from .system_tables import register_processing_tables
+
+        register_processing_tables(self, self.engine.system_tables)
+
+
+@dataclass(frozen=True, slots=True)
+class _Flushed:
+    seq: int
+    database: str
+    tables: dict
+
+
+def _installer(config: ProcessingConfig):
+    import sys
+    from pathlib import Path
+
+    from .packages import PackageInstaller
+
+    python = sys.executable
+    if config.virtual_env is not None:
+        python = str(Path(config.virtual_env) / "bin" / "python")
+    return PackageInstaller(python=python, disabled=config.package_install_disabled)
