@@ -1,0 +1,193 @@
+"""Run the engine behind the HTTP API, headless (`pe serve`) or inside another program's loop.
+
+`PeServer` is the reusable piece: start() and stop() on whatever loop the
+caller runs (the console runs it on its own engine thread). `run_server` adds
+waiting for a stop signal; `serve` adds process concerns: logging, uvloop,
+SIGINT/SIGTERM.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from ..config import EngineConfig
+from ..engine import Engine
+from ..errors import PeError
+from .app import create_app
+from .auth import Auth, announce_to_stderr
+
+log = logging.getLogger("pe.server")
+
+SHUTDOWN_TIMEOUT = 10.0  # seconds in-flight requests get to finish on shutdown
+
+Announce = Callable[[str, Path], None]
+
+
+class BindError(OSError):
+    """The HTTP socket could not be opened (port in use, no such address, no permission)."""
+
+
+class PeServer:
+    """One engine and the HTTP site in front of it."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        engine: Engine | None = None,
+        access_log: bool = False,
+        announce_token: Announce | None = announce_to_stderr,
+    ):
+        self.config = config
+        self.engine = engine or Engine(config)
+        self.auth: Auth | None = None
+        self.access_log = access_log
+        self.announce_token = announce_token
+        self.runner: web.AppRunner | None = None
+        host, self.port = config.http_host_port
+        self.host = host.strip("[]")  # "[::1]:8181" names an IPv6 address
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Engine first (WAL replay), then the socket: no request arrives before data is ready."""
+        c = self.config
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        self.auth = Auth.setup(
+            c.data_dir, without_auth=c.without_auth, admin_token=c.admin_token, announce=self.announce_token
+        )
+        await self.engine.start()
+        try:
+            app = create_app(self.engine, self.auth, config=c)
+            self.runner = web.AppRunner(
+                app,
+                handle_signals=False,
+                access_log=logging.getLogger("pe.access") if self.access_log else None,
+                auto_decompress=False,  # body.py gunzips under the size limit
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+            )
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError as e:
+                raise BindError(e.errno, e.strerror or str(e)) from e
+            if self.runner.addresses:  # the real port when the config asked for port 0
+                self.port = int(self.runner.addresses[0][1])
+        except BaseException:
+            await self._cleanup_runner()
+            await self.engine.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish, then flush the last WAL record."""
+        await self._cleanup_runner()
+        await self.engine.stop()
+
+    async def _cleanup_runner(self) -> None:
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> "PeServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def ready_line(server: PeServer) -> str:
+    return f"pe serving on {server.url} (data: {server.config.data_dir.resolve()})"
+
+
+async def run_server(
+    config: EngineConfig,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    *,
+    install_signals: bool = False,
+    access_log: bool = False,
+    on_ready: Callable[[PeServer], None] | None = None,
+    quiet: bool = False,
+) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM with install_signals), then shut down cleanly.
+
+    `quiet` prints nothing (for a host program that owns the terminal, like the
+    console): read a newly generated admin token from `server.auth.generated_token`
+    in `on_ready` instead.
+    """
+    stop = stop or asyncio.Event()
+    server = PeServer(config, access_log=access_log, announce_token=None if quiet else announce_to_stderr)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    try:
+        if install_signals:
+            for sig in signals:
+                loop.add_signal_handler(sig, _on_signal, stop, sig)
+        if quiet:
+            log.info(ready_line(server))
+        else:
+            print(ready_line(server), file=sys.stderr, flush=True)
+        if on_ready is not None:
+            on_ready(server)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("shutting down: finishing requests, flushing the WAL")
+    finally:
+        await server.stop()
+        if install_signals:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+    log.info("stopped cleanly")
+
+
+def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    if stop.is_set():  # second signal: the operator means it
+        log.warning("%s again: exiting without waiting", sig.name)
+        os._exit(1)
+    log.info("received %s", sig.name)
+    stop.set()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def serve(config: EngineConfig, *, log_level: str = "INFO", access_log: bool = False) -> int:
+    """Blocking entry point for `pe serve`: returns the process exit code."""
+    configure_logging(log_level)
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(run_server(config, install_signals=True, access_log=access_log))
+    except BindError as e:
+        log.error("cannot serve on %s: %s", config.http_bind, e.strerror)
+        return 1
+    except (OSError, PeError) as e:
+        log.error("cannot start: %s", e)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed (during WAL replay)
+        return 130
+    return 0

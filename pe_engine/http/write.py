@@ -1,0 +1,71 @@
+"""Write endpoints: /api/v3/write_lp, /api/v2/write and v1 /write, all answering like InfluxDB 3."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..engine import WriteResult
+from ..errors import BadRequest
+from .body import read_body
+from .keys import CONFIG, ENGINE
+from .params import flag, required
+
+# What each API calls its precisions, mapped to what Engine.write_lp understands.
+V2_PRECISIONS = {"ns": "ns", "us": "us", "ms": "ms", "s": "s"}
+V1_PRECISIONS = {"n": "ns", "ns": "ns", "u": "us", "us": "us", "ms": "ms", "s": "s", "m": "m", "h": "h"}
+
+PARTIAL_WRITE = "partial write of line protocol occurred"
+PARSE_FAILED = "parsing failed for write_lp endpoint"
+
+
+def write_response(result: WriteResult) -> web.Response:
+    """204 when every line landed; otherwise InfluxDB 3's error bodies."""
+    if result.rejected_all and result.errors:
+        return web.json_response({"error": PARSE_FAILED, "data": result.errors[0].to_json()}, status=400)
+    if result.errors:
+        return web.json_response(
+            {"error": PARTIAL_WRITE, "data": [e.to_json() for e in result.errors]}, status=400
+        )
+    return web.Response(status=204)
+
+
+async def _write(request: web.Request, db: str, precision: str) -> web.Response:
+    q = request.query
+    accept_partial = flag(q, "accept_partial", True)
+    no_sync = flag(q, "no_sync", False)
+    body = await read_body(request, request.app[CONFIG].max_request_bytes)
+    result = await request.app[ENGINE].write_lp(
+        db, body, precision=precision, accept_partial=accept_partial, no_sync=no_sync
+    )
+    return write_response(result)
+
+
+async def write_v3(request: web.Request) -> web.Response:
+    db = required(request.query.get("db"), "db")
+    precision = request.query.get("precision") or "auto"
+    return await _write(request, db, precision.strip())
+
+
+async def write_v2(request: web.Request) -> web.Response:
+    bucket = required(request.query.get("bucket"), "bucket")
+    db = bucket.split("/", 1)[0]  # v1-style "db/rp" buckets name the database first
+    return await _write(request, db, _precision(request, V2_PRECISIONS, "ns"))
+
+
+async def write_v1(request: web.Request) -> web.Response:
+    db = required(request.query.get("db"), "db")
+    return await _write(request, db, _precision(request, V1_PRECISIONS, "n"))
+
+
+def _precision(request: web.Request, allowed: dict[str, str], default: str) -> str:
+    raw = (request.query.get("precision") or default).strip().lower()
+    try:
+        return allowed[raw]
+    except KeyError:
+        choices = "|".join(allowed)
+        raise BadRequest(f"invalid precision '{raw}': use one of {choices}") from None
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v3/write_lp", write_v3)
+    app.router.add_post("/api/v2/write", write_v2)
+    app.router.add_post("/write", write_v1)
