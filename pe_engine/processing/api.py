@@ -239,6 +239,7 @@ class PluginApi:
 
     @property
     def cache(self) -> "TriggerCache":
+        self._cache._store.maybe_sweep()  # reading `cache` sweeps expired entries, at most every 10 s
         return self._cache
 
     # -- used by the executor after the call -------------------------------------

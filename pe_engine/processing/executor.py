@@ -68,13 +68,9 @@ class Executor:
         self.pe = pe
         self.pool = pool
         self.watchdog = watchdog
-        self._ids = 0
-        self._ids_lock = threading.Lock()
 
     def next_id(self) -> int:
-        with self._ids_lock:
-            self._ids += 1
-            return self._ids
+        return self.pe.activations.new_id()
 
     def submit(self, rt: "TriggerRuntime", job: Job, done: Callable[[Job, Outcome], None]) -> None:
         self.pool.submit(lambda: self._run(rt, job, done))

@@ -82,8 +82,21 @@ class ProcessingEngine:
         builtins.LineBuilder = LineBuilder  # plugins use it without importing (reference §2.1)
         store = self.engine.store
         self.registry.import_state(await store.load_plugin_versions())
+        if self.config.virtual_env is not None:
+            import sys
+
+            for sp in self.installer.site_packages():  # like InfluxDB: the venv's packages become importable
+                if sp not in sys.path:
+                    sys.path.append(sp)
         restored = self.caches.restore(await store.load_cache_snapshot())
         self.logs.restore([LogEntry(*r) for r in await store.recent_logs(10_000)])
+        history = []
+        for d in await store.recent_activations(10_000):
+            try:
+                history.append(ActivationRecord.from_json(d))
+            except Exception:
+                continue
+        self.activations.restore_history(history)
         self._last_fired = await store.load_schedule_state()
         self.scheduler = Scheduler(self)
         self.scheduler.start()
@@ -122,7 +135,7 @@ class ProcessingEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._save_history()
         await self.snapshot_caches()
-        await self.engine.store.save_plugin_versions(self.registry.export_state())
+        await self.engine.store.save_plugin_versions([(r[0], r[1], list(r)) for r in self.registry.export_state()])
         self.pool.shutdown()
         self.watchdog.stop()
 
@@ -472,12 +485,6 @@ class _Flushed:
 
 
 def _installer(config: ProcessingConfig):
-    import sys
-    from pathlib import Path
-
     from .packages import PackageInstaller
 
-    python = sys.executable
-    if config.virtual_env is not None:
-        python = str(Path(config.virtual_env) / "bin" / "python")
-    return PackageInstaller(python=python, disabled=config.package_install_disabled)
+    return PackageInstaller(disabled=config.package_install_disabled, target=config.virtual_env)

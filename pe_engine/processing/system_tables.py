@@ -50,7 +50,9 @@ def register_processing_tables(pe: "ProcessingEngine", tables: "SystemTables") -
             }
         )
 
-    def plugin_files(db: str) -> pa.Table:
+    def plugin_files(db: str) -> pa.Table | None:
+        if db != "_internal":  # InfluxDB serves it only there
+            return None
         rows = []
         for t in pe.list_triggers():
             for fi in pe.registry.trigger_files(t.plugin_filename):
