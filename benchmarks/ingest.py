@@ -84,6 +84,40 @@ def run_wrk(url: str, body_dir: Path, n_bodies: int, threads: int, connections: 
     return out
 
 
+# --------------------------------------------------------------------------- machine
+def _cpu_times() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        vals = [int(v) for v in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals), idle
+
+
+def busy_check(seconds: float = 1.0) -> str:
+    """How busy the machine is before a run (other processes skew the numbers)."""
+    try:
+        t0, i0 = _cpu_times()
+        time.sleep(seconds)
+        t1, i1 = _cpu_times()
+        used = 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+        load = os.getloadavg()[0]
+    except OSError:
+        return "machine load: unknown"
+    msg = f"machine before the run: {used:.0f}% CPU busy over {seconds:g}s, load average {load:.2f}"
+    if used > 15:
+        msg += "  WARNING: other processes are using the CPU; numbers will be noisy"
+    return msg
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """user+system CPU seconds of a process (all its threads) so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 # --------------------------------------------------------------------------- counts
 def pe_count(peer) -> int:
     q = urllib.parse.urlencode({"db": "bench", "q": "SELECT count(*) AS n FROM cpu", "format": "json"})
@@ -123,10 +157,13 @@ def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body:
                 f"WAL fsync on every write (wal-fsync-delay = \"0s\")")
             url = f"{peer.base_url}/write?db=bench&precision=ns"
             flush_wait = 1.0
+        log("  " + busy_check())
         if name == "pe" and args.profile:
             profiler = start_profiler(peer, args)
 
+        cpu0 = proc_cpu_seconds(peer.proc.pid)
         w = run_wrk(url, body_dir, n_bodies, args.threads, args.connections, args.duration, args.timeout)
+        cpu1 = proc_cpu_seconds(peer.proc.pid)
         if profiler is not None:
             finish_profiler(profiler)
             profiler = None
@@ -143,8 +180,17 @@ def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body:
             f"sent={sent} elapsed={elapsed:.2f}s")
         log(f"  {name}: {lines_per_s:,.0f} lines/s  ({ok / elapsed if elapsed else 0:.1f} req/s, "
             f"{ok * args.avg_body_bytes / elapsed / 1e6 if elapsed else 0:.1f} MB/s of line protocol)")
+        if cpu0 is not None and cpu1 is not None and elapsed > 0:
+            log(f"  {name}: server CPU {cpu1 - cpu0:.2f}s during the run ({100 * (cpu1 - cpu0) / elapsed:.0f}% of one core; "
+                f"{1000 * (cpu1 - cpu0) / ok:.1f} ms per request, "
+                f"{ok * lines_per_body / (cpu1 - cpu0) if cpu1 > cpu0 else 0:,.0f} lines per CPU-second)")
         log(f"  {name}: latency p50={lat['p50'] / 1000:.1f} ms p90={lat['p90'] / 1000:.1f} ms "
             f"p99={lat['p99'] / 1000:.1f} ms max={lat['max'] / 1000:.1f} ms mean={lat['mean'] / 1000:.1f} ms")
+        if name == "pe":
+            fi = _flush_interval_s(peer.info["cmd"])
+            bound = args.connections * lines_per_body / fi
+            log(f"  {name}: ceiling from the group commit alone: {args.connections} connections x {lines_per_body} lines "
+                f"/ {fi:g}s flush interval = {bound:,.0f} lines/s (each request waits for the next WAL flush)")
         if non2xx or sock_err or ok != int(s["requests"]):
             for e in w["errors"]:
                 log(f"  {name}: first error: {e}")

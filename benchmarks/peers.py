@@ -362,6 +362,17 @@ def start_influxdb1(tmpdir, database: str = "bench", ready_timeout: float = 60.0
 PE_READY = "pe serving on http://"
 
 
+def pe_version() -> str:
+    """pe_engine.__version__ read from the source (no import: keeps DataFusion etc. out of us)."""
+    import re
+    try:
+        text = (REPO_ROOT / "pe_engine" / "__init__.py").read_text()
+    except OSError:
+        return ""
+    m = re.search(r'^__version__\s*=\s*["\']([^"\']+)', text, re.M)
+    return m.group(1) if m else ""
+
+
 def start_pe(tmpdir, extra_args=(), ready_timeout: float = 60.0, python: str | None = None,
              wrap: list[str] | None = None) -> Peer:
     """`python -m pe_engine.cli serve` on 127.0.0.1:<free port>, waiting for its ready line.
@@ -401,11 +412,7 @@ def start_pe(tmpdir, extra_args=(), ready_timeout: float = 60.0, python: str | N
                 raise PeerError(f"pe serve did not print '{PE_READY}...' within {ready_timeout:.0f}s\n"
                                 f"command: {' '.join(cmd)}\nstderr:\n{_tail(log_path)}")
             time.sleep(0.1)
-        try:
-            import pe_engine  # noqa: F401  (version for the report, best effort)
-            peer.version = getattr(pe_engine, "__version__", "")
-        except Exception:
-            pass
+        peer.version = pe_version()
     except BaseException:
         peer.stop()
         raise
