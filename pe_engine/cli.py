@@ -368,6 +368,46 @@ def cmd_show_databases(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- tui
+def add_tui(tree: CommandTree) -> None:
+    """`pe tui`: every `pe serve` option (extensions' too, so call this last) plus the console's.
+
+    pe_tui (and Textual) are imported only when the command runs.
+    """
+    import copy
+
+    serve = tree.get("serve")
+    p = tree.command("tui", cmd_tui, help="run the engine with the live operations console", client=False)
+    for group in serve._action_groups:  # copies, so changing a default here never touches `serve`
+        actions = [a for a in group._group_actions if not isinstance(a, argparse._HelpAction)]
+        if not actions:
+            continue
+        target = p._optionals if group is serve._optionals else p.add_argument_group(group.title)
+        for action in actions:
+            clone = copy.copy(action)
+            if clone.dest == "data_dir":  # --demo uses a temporary directory unless one is given
+                clone.default = os.environ.get("PE_DATA_DIR")
+                clone.help = "where WAL, Parquet and the catalog live (env PE_DATA_DIR; default ./pe-data, " \
+                             "a temporary directory with --demo)"
+            target._add_action(clone)
+    g = p.add_argument_group("console")
+    g.add_argument("--demo", action="store_true",
+                   help="showcase: example plugins and triggers, and a load generator writing host metrics")
+    g.add_argument("--read-only", action="store_true", help="hide every action that changes the engine")
+    g.add_argument("--refresh", type=duration, default=0.25, metavar="DURATION",
+                   help="console refresh interval (default 250ms = 4 Hz; +/- change it live)")
+    g.add_argument("--load-rate", type=int, default=None, metavar="LINES_PER_S",
+                   help="--demo: lines per second the load generator writes (default 600; [ and ] change it)")
+    g.add_argument("--record", type=Path, metavar="FILE",
+                   help="also write every console tick as JSON lines to FILE (replay with pe_tui.recorded)")
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from pe_tui.app import run_console  # lazy: pe_engine never imports textual at import time
+
+    return run_console(args)
+
+
 # --------------------------------------------------------------------- main
 def build_parser() -> CommandTree:
     tree = CommandTree()
@@ -379,6 +419,7 @@ def build_parser() -> CommandTree:
         _load_extension(tree, name)
     for extend in EXTENSIONS:
         extend(tree)
+    add_tui(tree)  # last: it copies the serve options the extensions added
     return tree
 
 
