@@ -99,6 +99,25 @@ def start_server(data_dir: Path, token: str | None = "", extra: list[str] | None
     return ServerProc(found["url"], token or None, Path(data_dir), proc, args, lines)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run tests marked @pytest.mark.slow (soak, many crash cycles)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Also declared in pyproject.toml; repeated so the marker is known with any ini file.
+    config.addinivalue_line("markers", "slow: long-running tests (soak, many crash cycles); run with --run-slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow test: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def admin_token() -> str:
     return "apiv3_test_" + secrets.token_urlsafe(24)
