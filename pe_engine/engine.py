@@ -29,6 +29,7 @@ from .lineprotocol.parse import normalize_precision, parse_lp
 from .lineprotocol.types import MAX_ERROR_LINE, LineError, ParseResult
 from .storage.batch import to_record_batch, widen
 from .storage.buffer import BufferStore
+from .storage.caches import ValueCaches
 from .storage.catalog import Catalog, DatabaseDef, validate_db_name
 from .storage.query import QueryEngine
 from .storage.system_tables import SystemTables
@@ -89,6 +90,7 @@ class Engine:
         self.query_engine = QueryEngine(self.catalog, self.buffers, self.system_tables)
         self.store = Store(c.data_dir / "pe.sqlite")
         self.wal = Wal(c.data_dir / "wal", c.wal_segment_bytes)
+        self.value_caches = ValueCaches(self)  # last/distinct value caches (storage/caches.py)
         self.fs = pafs.LocalFileSystem()
         self.flush_listeners: list[Callable[[list[FlushedWrites]], Any]] = []
         self.replay_report = None
@@ -133,6 +135,7 @@ class Engine:
         for problem in report.corrupt:
             self._log("WARN", f"WAL recovery: {problem}")
         await self.store.save_catalog(self.catalog)
+        await self.value_caches.start()  # definitions + refill from the data just replayed
         self._running = True
         self._flush_task = asyncio.create_task(self._flush_loop(), name="pe-wal-flush")
         if c.plugin_dir is not None:
@@ -223,6 +226,8 @@ class Engine:
         for p in root.rglob("*.parquet"):
             if str(p) not in known:
                 p.unlink(missing_ok=True)
+        for p in root.rglob("*.parquet.tmp"):  # a snapshot killed mid-write
+            p.unlink(missing_ok=True)
 
     def _db_by_id(self, db_id: str) -> DatabaseDef | None:
         for db in self.catalog.databases.values():
@@ -362,6 +367,9 @@ class Engine:
             for e in record.entries:
                 self.buffers.table(e.db_name, e.table).append(e.batch, seq)
                 per_db.setdefault(e.db_name, {})[e.table] = e.batch
+            # Value caches take the flush before writers are acknowledged and before flush
+            # listeners (WAL triggers) run, so a plugin querying last_cache() sees these rows.
+            self.value_caches.apply(per_db)
             for w in pending.waiters:
                 if not w.done():
                     w.set_result(None)
