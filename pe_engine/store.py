@@ -61,6 +61,13 @@ MIGRATIONS: list[str] = [
         trigger TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL
     );
     """,
+    # 3: last/distinct value cache definitions (storage/caches.py); kind is "last" or "distinct"
+    """
+    CREATE TABLE value_caches (
+        kind TEXT NOT NULL, database TEXT NOT NULL, table_name TEXT NOT NULL, name TEXT NOT NULL,
+        definition TEXT NOT NULL, PRIMARY KEY (kind, database, table_name, name)
+    );
+    """,
 ]
 
 
@@ -286,3 +293,24 @@ class Store:
             "SELECT record FROM activations ORDER BY id DESC LIMIT ?", (limit,)
         )
         return [json.loads(r[0]) for r in reversed(rows)]
+
+    # -- value caches (last/distinct) ------------------------------------------
+    async def save_value_cache(self, kind: str, definition: dict) -> None:
+        await self._tx([(
+            "INSERT INTO value_caches(kind, database, table_name, name, definition) VALUES(?,?,?,?,?) "
+            "ON CONFLICT(kind, database, table_name, name) DO UPDATE SET definition=excluded.definition",
+            (kind, definition["db"], definition["table"], definition["name"], json.dumps(definition)),
+        )])
+
+    async def delete_value_cache(self, kind: str, database: str, table: str, name: str) -> None:
+        await self._tx([(
+            "DELETE FROM value_caches WHERE kind=? AND database=? AND table_name=? AND name=?",
+            (kind, database, table, name),
+        )])
+
+    async def load_value_caches(self) -> list[tuple[str, dict]]:
+        assert self.db is not None
+        rows = await self.db.execute_fetchall(
+            "SELECT kind, definition FROM value_caches ORDER BY kind, database, table_name, name"
+        )
+        return [(k, json.loads(d)) for k, d in rows]

@@ -190,6 +190,9 @@ class QueryEngine:
         self._lock = threading.Lock()
         self._helper = SessionContext()  # builds table providers without naming them in a user context
         self._options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+        # Extensions (the value caches, storage/caches.py): `on_session(db, ctx)` for every new
+        # context, `prepare(db, sql, params)` under the session lock right before planning.
+        self.hooks: list = []
 
     # -- public ----------------------------------------------------------
     def execute(self, db: str, sql: str, params: dict[str, object] | None = None) -> pa.Table:
@@ -211,6 +214,8 @@ class QueryEngine:
                 self._sync(session, db)
                 if system is not None:
                     self._sync_system(session, system)
+                for hook in self.hooks:
+                    hook.prepare(db, sql, values)
                 df = session.ctx.sql_with_options(sql, self._options, param_values=values)
                 if metadata:  # information_schema reads the live catalog: keep registrations still
                     return _fix_type_names(df.to_arrow_table())
@@ -239,6 +244,8 @@ class QueryEngine:
             if session is not None and session.db_id == db_id:
                 return session
             stale, session = session, self._new_session(db_id)
+            for hook in self.hooks:
+                hook.on_session(db, session.ctx)
             self._sessions[db] = session
         if stale is not None:  # same name, new database: nothing of the old one may leak
             with stale.lock:

@@ -1,0 +1,262 @@
+"""Distinct Values Cache (DVC): the distinct value combinations of an ordered list of columns.
+
+Semantics follow InfluxDB 3 (reference §8.2):
+
+- columns are tags or string fields, in a hierarchy (the first column is the top level); a row
+  lacking any of them is not cached.
+- every combination remembers the newest *data timestamp* it was seen with; combinations last seen
+  more than `max_age` (default 24 h) before now are pruned, and when there are more than
+  `max_cardinality` (default 100,000) combinations the oldest are pruned (like InfluxDB: every
+  combination seen at or before the cut-off time goes).
+- output: one Utf8 column per cache column, sorted. A query that uses only the first k columns
+  (a simple `SELECT a FROM distinct_cache(...)`) gets the distinct values of that prefix, as
+  InfluxDB's projection does; see caches.py for how the SQL is read.
+
+A WAL flush is reduced with one `group_by(...).max(time)` and merged into a dict with one
+Python step per distinct combination in the batch. Reads use a sorted Arrow copy built once per
+cache version.
+
+Restart: refilled from the table with `SELECT cols, max(time) ... WHERE time > now - max_age
+GROUP BY cols` (memory buffers and Parquet), so nothing older than `max_age` is read.
+"""
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import BadRequest
+from ..lineprotocol.types import FieldType
+from .catalog import TableDef
+from .last_cache import NS, column_ids, names_list, plain, positive_int, seconds
+
+DEFAULT_MAX_CARDINALITY = 100_000
+DEFAULT_MAX_AGE = 24 * 60 * 60  # seconds
+
+
+@dataclass
+class DistinctCacheDef:
+    db: str
+    table: str
+    name: str
+    columns: list[str]
+    max_cardinality: int = DEFAULT_MAX_CARDINALITY
+    max_age: int = DEFAULT_MAX_AGE  # seconds
+    db_id: str = ""
+    kind: ClassVar[str] = "distinct"
+
+    def to_json(self) -> dict:
+        return {
+            "db": self.db, "db_id": self.db_id, "table": self.table, "name": self.name,
+            "columns": list(self.columns), "max_cardinality": self.max_cardinality, "max_age": self.max_age,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DistinctCacheDef":
+        return cls(
+            db=d["db"], db_id=d.get("db_id", ""), table=d["table"], name=d["name"], columns=list(d["columns"]),
+            max_cardinality=int(d.get("max_cardinality", DEFAULT_MAX_CARDINALITY)),
+            max_age=int(d.get("max_age", DEFAULT_MAX_AGE)),
+        )
+
+    def created_response(self, tdef: TableDef) -> dict:
+        """InfluxDB 3's DistinctCacheCreatedResponse (ids are catalog positions), plus the names."""
+        ids = column_ids(tdef)
+        return {
+            "table_id": 0, "table_name": self.table, "cache_name": self.name,
+            "column_ids": [ids[c] for c in self.columns if c in ids],
+            "max_cardinality": self.max_cardinality, "max_age_seconds": self.max_age,
+            "column_names": list(self.columns),
+        }
+
+
+def default_distinct_cache_name(table: str, columns: list[str]) -> str:
+    return "_".join([table, *columns, "distinct_cache"])
+
+
+def define_distinct_cache(
+    db: str,
+    tdef: TableDef,
+    *,
+    name: str | None = None,
+    columns: Any = None,
+    max_cardinality: Any = None,
+    max_age: Any = None,
+    db_id: str = "",
+) -> DistinctCacheDef:
+    cols = names_list(columns, "columns")
+    if not cols:
+        raise BadRequest("columns: give at least one tag or string field column")
+    for c in cols:
+        col = tdef.columns.get(c)
+        if col is None:
+            raise BadRequest(f"column '{c}' does not exist in table '{tdef.name}'")
+        if not (col.kind == "tag" or (col.kind == "field" and col.field_type == FieldType.STRING)):
+            raise BadRequest(
+                f"cannot use column '{c}' of type {col.iox_type} in a distinct value cache: "
+                "only tags and string fields can be used"
+            )
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise BadRequest("cache name must be a non-empty string")
+    return DistinctCacheDef(
+        db=db, db_id=db_id, table=tdef.name, name=name or default_distinct_cache_name(tdef.name, cols),
+        columns=cols,
+        max_cardinality=positive_int(max_cardinality, "max_cardinality", DEFAULT_MAX_CARDINALITY),
+        max_age=seconds(max_age, "max_age", DEFAULT_MAX_AGE),
+    )
+
+
+@dataclass
+class DistinctEntry:
+    """One combination for the console: its values and how long ago (data time) it was last seen."""
+
+    values: tuple
+    age: float
+
+
+@dataclass
+class _Output:
+    version: int
+    table: pa.Table  # every combination, sorted
+    last_seen: pa.Array  # int64 ns per row
+
+
+class DistinctCache:
+    """One DVC. `update` runs on the engine loop (WAL flush); reads may come from any thread."""
+
+    kind = "distinct"
+
+    def __init__(self, definition: DistinctCacheDef, clock=time.time_ns):
+        self.d = definition
+        self.clock = clock
+        self.version = 0
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, ...], int] = {}
+        self._oldest: int | None = None  # a lower bound of the smallest last-seen time
+        self._out: _Output | None = None
+        self.schema = pa.schema([pa.field(c, pa.string(), nullable=False) for c in definition.columns])
+
+    @property
+    def cardinality(self) -> int:
+        return len(self._seen)
+
+    def _cutoff(self, now: int) -> int:
+        return now - self.d.max_age * NS
+
+    def update(self, batch: pa.RecordBatch | pa.Table, tdef: TableDef | None = None, *, now: int | None = None) -> bool:
+        now = self.clock() if now is None else now
+        names = batch.schema.names
+        cols = self.d.columns
+        if batch.num_rows == 0 or "time" not in names or any(c not in names for c in cols):
+            return self.prune(now)
+        data = {f"c{i}": plain(batch.column(names.index(c))) for i, c in enumerate(cols)}
+        data["t"] = plain(batch.column(names.index("time"))).cast(pa.int64())
+        table = pa.table(data)
+        keep = pc.greater(table["t"], self._cutoff(now))
+        for i in range(len(cols)):
+            if table[f"c{i}"].null_count:
+                keep = pc.and_(keep, pc.is_valid(table[f"c{i}"]))
+        table = table.filter(keep)
+        if table.num_rows == 0:
+            return self.prune(now)
+        groups = [f"c{i}" for i in range(len(cols))]
+        agg = table.group_by(groups, use_threads=False).aggregate([("t", "max")])
+        combos = zip(*(agg[g].to_pylist() for g in groups))
+        times = agg["t_max"].to_pylist()
+        with self._lock:
+            seen = self._seen
+            oldest = self._oldest
+            for key, t in zip(combos, times):
+                old = seen.get(key)
+                if old is None or t > old:
+                    seen[key] = t
+                if oldest is None or t < oldest:
+                    oldest = t
+            self._oldest = oldest
+            self._prune_locked(now)
+            self.version += 1
+        return True
+
+    def prune(self, now: int | None = None) -> bool:
+        with self._lock:
+            return self._prune_locked(self.clock() if now is None else now)
+
+    def _prune_locked(self, now: int) -> bool:
+        changed = False
+        cutoff = self._cutoff(now)
+        if self._oldest is not None and self._oldest <= cutoff:
+            self._seen = {k: t for k, t in self._seen.items() if t > cutoff}
+            self._oldest = min(self._seen.values(), default=None)
+            changed = True
+        over = len(self._seen) - self.d.max_cardinality
+        if over > 0:
+            # Like InfluxDB: everything seen at or before the over-th oldest time goes.
+            limit = heapq.nsmallest(over, self._seen.values())[-1]
+            self._seen = {k: t for k, t in self._seen.items() if t > limit}
+            self._oldest = min(self._seen.values(), default=None)
+            changed = True
+        if changed:
+            self.version += 1
+        return changed
+
+    def _output(self) -> _Output:
+        with self._lock:
+            out = self._out
+            if out is not None and out.version == self.version:
+                return out
+            version = self.version
+            items = sorted(self._seen.items())
+        cols = [pa.array([k[i] for k, _ in items], pa.string()) for i in range(len(self.d.columns))]
+        out = _Output(version, pa.Table.from_arrays(cols, schema=self.schema), pa.array([t for _, t in items], pa.int64()))
+        with self._lock:
+            if self.version == version:
+                self._out = out
+        return out
+
+    def read(
+        self,
+        tdef: TableDef | None = None,
+        predicates: dict[str, set] | None = None,
+        *,
+        depth: int | None = None,
+        now: int | None = None,
+    ) -> pa.Table:
+        """The combinations seen within `max_age`, sorted.
+
+        `predicates` maps columns to allowed values (an IN list). `depth` < number of columns
+        returns the distinct values of the first `depth` columns only.
+        """
+        now = self.clock() if now is None else now
+        out = self._output()
+        table = out.table
+        mask = None
+        if len(out.last_seen) and pc.min(out.last_seen).as_py() <= self._cutoff(now):
+            mask = pc.greater(out.last_seen, self._cutoff(now))
+        for col, values in (predicates or {}).items():
+            if col not in table.column_names:
+                continue
+            vs = [v for v in values if isinstance(v, str)]
+            m = pc.is_in(table[col], value_set=pa.array(vs, pa.string()))
+            mask = m if mask is None else pc.and_(mask, m)
+        if mask is not None:
+            table = table.filter(mask)
+        if depth is not None and 0 < depth < len(self.d.columns):
+            prefix = self.d.columns[:depth]
+            table = table.select(prefix).group_by(prefix, use_threads=False).aggregate([])
+            table = table.select(prefix).sort_by([(c, "ascending") for c in prefix])
+            table = table.cast(pa.schema([self.schema.field(c) for c in prefix]))
+        return table
+
+    def entries(self, tdef: TableDef | None = None, *, now: int | None = None) -> list[DistinctEntry]:
+        now = self.clock() if now is None else now
+        out = self._output()
+        alive = pc.greater(out.last_seen, self._cutoff(now))
+        table = out.table.filter(alive)
+        seen = out.last_seen.filter(alive).to_pylist()
+        rows = zip(*(table[c].to_pylist() for c in self.d.columns))
+        return [DistinctEntry(tuple(r), (now - t) / NS) for r, t in zip(rows, seen)]
