@@ -27,7 +27,7 @@ WRITE_CHUNK = 8 * 1024 * 1024  # line protocol is sent in pieces of about this s
 Command = Callable[[argparse.Namespace], "int | None"]
 
 # Modules that may define `register(tree: CommandTree)`; skipped when they don't exist.
-EXTENSION_MODULES: list[str] = ["pe_engine.processing.cli"]
+EXTENSION_MODULES: list[str] = ["pe_engine.processing.cli", "pe_engine.storage.caches_cli", "pe_engine.flight"]
 EXTENSIONS: list[Callable[["CommandTree"], None]] = []
 
 

@@ -19,7 +19,7 @@ from .. import __version__
 from ..config import EngineConfig
 from ..engine import Engine
 from ..errors import PeError
-from . import databases, query, write
+from . import caches, databases, query, write
 from .auth import Auth, Handler
 from .keys import store
 
@@ -28,7 +28,7 @@ log = logging.getLogger("pe.http")
 RouteHook = Callable[[web.Application], None]
 
 # Called with the app after the core routes are in place, in order.
-ROUTE_HOOKS: list[RouteHook] = [write.add_routes, query.add_routes, databases.add_routes]
+ROUTE_HOOKS: list[RouteHook] = [write.add_routes, query.add_routes, databases.add_routes, caches.add_routes]
 
 # Optional modules that may define `register_routes(app)`; silently skipped when absent.
 EXTENSION_MODULES: list[str] = ["pe_engine.processing.http"]

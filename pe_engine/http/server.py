@@ -20,6 +20,7 @@ from aiohttp import web
 from ..config import EngineConfig
 from ..engine import Engine
 from ..errors import PeError
+from ..flight import FlightBindError, start_flight, stop_flight
 from .app import create_app
 from .auth import Auth, announce_to_stderr
 
@@ -51,6 +52,7 @@ class PeServer:
         self.access_log = access_log
         self.announce_token = announce_token
         self.runner: web.AppRunner | None = None
+        self.flight = None  # the Arrow Flight server (pe_engine/flight.py), when serving
         host, self.port = config.http_host_port
         self.host = host.strip("[]")  # "[::1]:8181" names an IPv6 address
 
@@ -84,6 +86,7 @@ class PeServer:
                 raise BindError(e.errno, e.strerror or str(e)) from e
             if self.runner.addresses:  # the real port when the config asked for port 0
                 self.port = int(self.runner.addresses[0][1])
+            self.flight = await start_flight(self.engine, self.auth, c)
         except BaseException:
             await self._cleanup_runner()
             await self.engine.stop()
@@ -91,6 +94,8 @@ class PeServer:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, then flush the last WAL record."""
+        flight_server, self.flight = self.flight, None
+        await stop_flight(flight_server)
         await self._cleanup_runner()
         await self.engine.stop()
 
@@ -184,6 +189,9 @@ def serve(config: EngineConfig, *, log_level: str = "INFO", access_log: bool = F
         runner(run_server(config, install_signals=True, access_log=access_log))
     except BindError as e:
         log.error("cannot serve on %s: %s", config.http_bind, e.strerror)
+        return 1
+    except FlightBindError as e:
+        log.error("%s", e)
         return 1
     except (OSError, PeError) as e:
         log.error("cannot start: %s", e)

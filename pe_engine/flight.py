@@ -1,0 +1,168 @@
+"""Arrow Flight query endpoint: what `influxdb3-python`'s `InfluxDBClient3.query()` talks to.
+
+InfluxDB 3 serves Flight on its HTTP port (gRPC and HTTP multiplexed). pe's HTTP server is
+aiohttp, so Flight gets its own gRPC port: by default the HTTP port + 1 on the same host
+(8181 -> 8182; an HTTP port of 0 gives Flight an ephemeral port too). Clients point at it with
+`InfluxDBClient3(host="http://127.0.0.1:8181", ..., query_port_overwrite=8182)`.
+`pe serve --flight-bind HOST:PORT` chooses the address (then failing to bind stops the start),
+`--without-flight` turns it off. With the derived default a port in use only logs a warning.
+
+Protocol (from influxdb_client_3/query/query_api.py): `DoGet` with a ticket that is JSON
+`{"database": ..., "sql_query": ..., "query_type": "sql"|"influxql", "params"?: {...}}` and the
+header `authorization: Bearer <token>`. The token is checked against the same hashed token store
+as HTTP (http/auth.py). The result is the Arrow table `/api/v3/query_sql` would encode, streamed
+as record batches. Errors reach the client as FlightUnauthenticatedError (missing/unknown token)
+or FlightServerError (bad ticket, unknown database, SQL errors, InfluxQL) with the message a
+person can act on; the server keeps serving.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.flight as flight
+
+from .errors import PeError
+
+if TYPE_CHECKING:
+    from .cli import CommandTree
+    from .config import EngineConfig
+    from .engine import Engine
+    from .http.auth import Auth
+
+log = logging.getLogger("pe.flight")
+
+
+class FlightBindError(OSError):
+    """The configured Flight address could not be opened."""
+
+
+class _TokenCheck(flight.ServerMiddlewareFactory):
+    def __init__(self, auth: "Auth"):
+        super().__init__()
+        self.auth = auth
+
+    def start_call(self, info: flight.CallInfo, headers: dict[str, list[Any]]) -> None:
+        if not self.auth.enabled:
+            return None
+        assert self.auth.store is not None
+        token = _bearer(headers)
+        if token is None:
+            raise flight.FlightUnauthenticatedError(
+                "missing token: send the header 'authorization: Bearer <token>' "
+                "(InfluxDBClient3(token=...) does)"
+            )
+        if self.auth.store.find(token) is None:
+            raise flight.FlightUnauthenticatedError("invalid token: it does not match any token of this server")
+        return None
+
+
+def _bearer(headers: dict[str, list[Any]]) -> str | None:
+    for raw in headers.get("authorization", []):
+        value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() in ("bearer", "token") and token.strip():
+            return token.strip()
+    return None
+
+
+class PeFlightServer(flight.FlightServerBase):
+    """Serves from gRPC's threads; queries run on QueryEngine, which is thread-safe."""
+
+    def __init__(self, engine: "Engine", auth: "Auth", location: str):
+        super().__init__(location, middleware={"auth": _TokenCheck(auth)})
+        self.engine = engine
+
+    def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
+        db, sql, params = _parse_ticket(ticket.ticket)
+        try:
+            table = self.engine.query_sync(db, sql, params)
+        except PeError as e:
+            raise flight.FlightServerError(e.message) from None
+        except Exception:
+            log.exception("Flight query failed unexpectedly (db %s)", db)
+            raise flight.FlightInternalError("internal error (see the server log)") from None
+        return flight.RecordBatchStream(table)
+
+
+def _parse_ticket(raw: bytes) -> tuple[str, str, dict | None]:
+    try:
+        req = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise flight.FlightServerError(
+            "invalid ticket: expected JSON {\"database\", \"sql_query\", \"query_type\"} "
+            "as influxdb3 clients send"
+        ) from None
+    if not isinstance(req, dict):
+        raise flight.FlightServerError("invalid ticket: expected a JSON object")
+    db, sql = req.get("database"), req.get("sql_query")
+    if not isinstance(db, str) or not db:
+        raise flight.FlightServerError("invalid ticket: 'database' is missing")
+    if not isinstance(sql, str) or not sql.strip():
+        raise flight.FlightServerError("invalid ticket: 'sql_query' is missing")
+    kind = str(req.get("query_type") or "sql").lower()
+    if kind != "sql":
+        raise flight.FlightServerError(f"query_type '{kind}' is not supported by pe: use SQL (query_type 'sql')")
+    params = req.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise flight.FlightServerError("invalid ticket: 'params' must be a JSON object")
+    return db, sql, params
+
+
+# --------------------------------------------------------------------- lifecycle
+def flight_address(config: "EngineConfig") -> tuple[str, int, bool] | None:
+    """(host, port, explicit) to listen on, or None when Flight is off."""
+    if getattr(config, "without_flight", False):
+        return None
+    bind = getattr(config, "flight_bind", None)
+    if bind:
+        host, _, port = bind.rpartition(":")
+        return (host or "127.0.0.1").strip("[]"), int(port), True
+    host, port = config.http_host_port
+    return host.strip("[]"), (port + 1 if port else 0), False
+
+
+def _grpc_url(host: str, port: int) -> str:
+    return f"grpc+tcp://[{host}]:{port}" if ":" in host else f"grpc+tcp://{host}:{port}"
+
+
+async def start_flight(engine: "Engine", auth: "Auth", config: "EngineConfig") -> PeFlightServer | None:
+    """Open the Flight port (in a thread: gRPC start-up blocks). None when off or, for the derived
+    default address only, when it cannot bind."""
+    where = flight_address(config)
+    if where is None:
+        return None
+    host, port, explicit = where
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.run_in_executor(None, PeFlightServer, engine, auth, _grpc_url(host, port))
+    except Exception as e:
+        if explicit:
+            raise FlightBindError(f"cannot serve Arrow Flight on {host}:{port}: {e}") from e
+        log.warning("Arrow Flight not started: cannot listen on %s:%d (%s); use --flight-bind", host, port, e)
+        return None
+    log.info("Arrow Flight queries on %s", _grpc_url(host, server.port))
+    return server
+
+
+async def stop_flight(server: PeFlightServer | None) -> None:
+    if server is not None:
+        await asyncio.get_running_loop().run_in_executor(None, server.shutdown)
+
+
+# --------------------------------------------------------------------- `pe serve` flags
+def _bind(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"invalid address '{text}': use HOST:PORT, e.g. 127.0.0.1:8182")
+    return text
+
+
+def register(tree: "CommandTree") -> None:
+    g = tree.get("serve").add_argument_group("Arrow Flight")
+    g.add_argument("--flight-bind", type=_bind,
+                   help="HOST:PORT for Arrow Flight queries (influxdb3 clients; default: HTTP port + 1)")
+    g.add_argument("--without-flight", action="store_true", default=None, help="do not serve Arrow Flight")
