@@ -593,6 +593,12 @@ def simple_shape(toks: list[Tok], call: Call) -> Shape | None:
         toks.pop()
     if any(t.text == ";" for t in toks):
         return None
+    lead = 0  # EXPLAIN [ANALYZE] [VERBOSE] SELECT ...: the same statement underneath
+    while lead < len(toks) and _is_word(toks[lead], "explain", "analyze", "verbose"):
+        lead += 1
+    if lead:
+        toks = toks[lead:]
+        call = Call(call.kind, call.table, call.name, call.start - lead, call.end - lead)
     words = [t.value for t in toks if t.kind == "id"]
     if not toks or not _is_word(toks[0], "select") or words.count("select") != 1 or words.count("from") != 1:
         return None
