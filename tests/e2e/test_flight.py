@@ -1,0 +1,147 @@
+"""Arrow Flight queries against a real `pe serve`, with the official influxdb3-python client."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import socket
+
+import pyarrow as pa
+import pyarrow.flight as flight
+import pyarrow.parquet as pq
+import pytest
+from influxdb_client_3 import InfluxDBClient3
+from influxdb_client_3.exceptions import InfluxDB3ClientQueryError
+
+from .conftest import Http
+
+FLIGHT_LINE = re.compile(r"Arrow Flight queries on grpc\+tcp://(\S+):(\d+)")
+
+
+def flight_port(srv) -> int:
+    m = FLIGHT_LINE.search(srv.stderr)
+    assert m, srv.stderr
+    return int(m.group(2))
+
+
+def client(srv, db: str, token: str | None = None) -> InfluxDBClient3:
+    return InfluxDBClient3(host=srv.url, token=token if token is not None else srv.token, database=db,
+                           query_port_overwrite=flight_port(srv))
+
+
+def raw(srv) -> flight.FlightClient:
+    return flight.FlightClient(f"grpc+tcp://127.0.0.1:{flight_port(srv)}")
+
+
+def ticket(db: str, sql: str, **extra) -> flight.Ticket:
+    return flight.Ticket(json.dumps({"database": db, "sql_query": sql, "query_type": "sql", **extra}).encode())
+
+
+def auth(token: str) -> flight.FlightCallOptions:
+    return flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())])
+
+
+def http_parquet(http: Http, db: str, sql: str) -> pa.Table:
+    r = http.query(db, sql, fmt="parquet")
+    assert r.status == 200, r.body
+    return pq.read_table(io.BytesIO(r.body))
+
+
+def test_write_then_query_same_table_as_http(server, http: Http, unique_db: str):
+    c = client(server, unique_db)
+    c.write(record="cpu,host=a,region=us usage=1.5,n=3i 1000\ncpu,host=b,region=eu usage=2.5,ok=true 2000\n"
+                   'cpu,host=c usage=3.5,s="x" 3000')
+    sql = "SELECT * FROM cpu ORDER BY time"
+    got = c.query(sql)
+    assert got.num_rows == 3
+    assert got.column("host").to_pylist() == ["a", "b", "c"] and got.column("n").to_pylist() == [3, None, None]
+    expected = http_parquet(http, unique_db, sql)
+    assert got.schema.remove_metadata().equals(expected.schema.remove_metadata())
+    assert got.to_pylist() == expected.to_pylist()
+    # parameters travel in the ticket
+    got = c.query("SELECT host FROM cpu WHERE host = $h", query_parameters={"h": "b"})
+    assert got.column("host").to_pylist() == ["b"]
+    # pandas-free modes of the client work too
+    assert c.query(sql, mode="schema").names == expected.schema.names
+    assert sum(chunk.data.num_rows for chunk in c.query(sql, mode="chunk")) == 3
+
+
+def test_large_result_streams_in_batches(server, http: Http, unique_db: str):
+    c = client(server, unique_db)
+    body = "\n".join(f"m,k=k{i % 10} v={i}i {i + 1}" for i in range(50_000))
+    assert http.write(unique_db, body).status == 204
+    reader = raw(server).do_get(ticket(unique_db, "SELECT * FROM m ORDER BY time"), auth(server.token))
+    table = reader.read_all()
+    assert table.num_rows == 50_000 and table.column("v")[49_999].as_py() == 49_999
+    assert c.query("SELECT count(*) AS n FROM m").column("n")[0].as_py() == 50_000
+
+
+def test_last_cache_over_flight(server, http: Http, unique_db: str):
+    import time
+
+    t = time.time_ns()
+    assert http.write(unique_db, f"cpu,host=a usage=1.0 {t}\ncpu,host=b usage=2.0 {t}").status == 204
+    r = http.request("POST", "/api/v3/configure/last_cache", body=json.dumps({"db": unique_db, "table": "cpu"}))
+    assert r.status == 201, r.text
+    got = client(server, unique_db).query("SELECT host, usage FROM last_cache('cpu') WHERE host = $h",
+                                          query_parameters={"h": "b"})
+    assert got.to_pylist() == [{"host": "b", "usage": 2.0}]
+
+
+def test_errors_reach_the_client_and_the_server_goes_on(server, http: Http, unique_db: str):
+    assert http.write(unique_db, "cpu,host=a usage=1.0 1").status == 204
+    fc = raw(server)
+    ok = auth(server.token)
+    with pytest.raises(flight.FlightServerError, match="SQL error|ParserError|Expected"):
+        fc.do_get(ticket(unique_db, "SELEC nope"), ok).read_all()
+    with pytest.raises(flight.FlightServerError, match="database not found: no_such_db"):
+        fc.do_get(ticket("no_such_db", "SELECT 1"), ok).read_all()
+    with pytest.raises(flight.FlightServerError, match="table 'nope' not found|nope"):
+        fc.do_get(ticket(unique_db, "SELECT * FROM nope"), ok).read_all()
+    with pytest.raises(flight.FlightServerError, match="influxql.*not supported"):
+        fc.do_get(flight.Ticket(json.dumps({"database": unique_db, "sql_query": "SHOW MEASUREMENTS",
+                                            "query_type": "influxql"}).encode()), ok).read_all()
+    with pytest.raises(flight.FlightServerError, match="invalid ticket"):
+        fc.do_get(flight.Ticket(b"not json"), ok).read_all()
+    with pytest.raises(flight.FlightUnauthenticatedError, match="invalid token"):
+        fc.do_get(ticket(unique_db, "SELECT 1"), auth("apiv3_wrong")).read_all()
+    with pytest.raises(flight.FlightUnauthenticatedError, match="missing token"):
+        fc.do_get(ticket(unique_db, "SELECT 1")).read_all()
+    # the official client turns them into InfluxDB3ClientQueryError with the server's message
+    with pytest.raises(InfluxDB3ClientQueryError, match="database not found"):
+        client(server, "no_such_db").query("SELECT 1")
+    with pytest.raises(InfluxDB3ClientQueryError, match="invalid token"):
+        client(server, unique_db, token="apiv3_wrong").query("SELECT 1")
+    # and the next query works
+    assert fc.do_get(ticket(unique_db, "SELECT count(*) AS n FROM cpu"), ok).read_all().column("n")[0].as_py() == 1
+    assert client(server, unique_db).query("SELECT host FROM cpu").column("host").to_pylist() == ["a"]
+
+
+def test_flight_bind_flag_and_without_flight(server_factory, admin_token, tmp_path, free_port):
+    srv = server_factory(tmp_path / "a", admin_token, ["--flight-bind", f"127.0.0.1:{free_port}"])
+    assert flight_port(srv) == free_port
+    c = client(srv, "x")
+    c.write(record="m v=1i 1")
+    assert c.query("SELECT v FROM m").column("v").to_pylist() == [1]
+    # the same explicit port again: the second server refuses to start
+    with pytest.raises(RuntimeError, match="did not become ready"):
+        server_factory(tmp_path / "b", admin_token, ["--flight-bind", f"127.0.0.1:{free_port}"])
+    srv3 = server_factory(tmp_path / "c", admin_token, ["--without-flight"])
+    assert not FLIGHT_LINE.search(srv3.stderr)
+
+
+def test_without_auth_needs_no_token(server_factory, tmp_path):
+    srv = server_factory(tmp_path / "d", None, ["--without-auth"])
+    fc = raw(srv)
+    assert fc.do_get(ticket("_internal", "SELECT 1 AS one")).read_all().column("one").to_pylist() == [1]
+
+
+def test_default_flight_port_is_http_port_plus_one(server_factory, admin_token, tmp_path):
+    with socket.socket() as s:  # find two adjacent free ports
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+    srv = server_factory(tmp_path / "e", admin_token, ["--http-bind", f"127.0.0.1:{base}"])
+    if FLIGHT_LINE.search(srv.stderr):
+        assert flight_port(srv) == base + 1
+    else:  # base + 1 happened to be taken: a warning, the server still serves HTTP
+        assert "Arrow Flight not started" in srv.stderr
