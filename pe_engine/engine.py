@@ -26,11 +26,12 @@ from .config import EngineConfig
 from .errors import BadRequest, StorageError
 from .events import DatabaseChanged, EngineLog, EventBus, SnapshotDone, WalFlushed
 from .lineprotocol.parse import normalize_precision, parse_lp
-from .lineprotocol.types import MAX_ERROR_LINE, LineError, ParseResult
+from .lineprotocol.types import MAX_ERROR_LINE, LineError, ParsedTable, ParseResult
 from .storage.batch import to_record_batch, widen
 from .storage.buffer import BufferStore
 from .storage.caches import ValueCaches
-from .storage.catalog import Catalog, DatabaseDef, validate_db_name
+from .lineprotocol.types import FieldType
+from .storage.catalog import Catalog, ColumnDef, DatabaseDef, validate_db_name
 from .storage.query import QueryEngine
 from .storage.system_tables import SystemTables
 from .storage.wal import Wal, WalEntry, WalRecord
@@ -272,22 +273,27 @@ class Engine:
         dbdef = self.catalog.databases.get(db)
         if dbdef is None:
             validate_db_name(db)
+        auto = isinstance(precision, str) and precision.strip().lower() == "auto"
         try:
             prec = normalize_precision(precision)
         except ValueError as e:
             raise BadRequest(str(e)) from None
         loop = asyncio.get_running_loop()
         parsed: ParseResult = await loop.run_in_executor(
-            self._cpu_pool, parse_lp, body, prec, time.time_ns()
+            self._cpu_pool, _parse_auto if auto else parse_lp, body, prec, time.time_ns()
         )
         result = WriteResult(database=db)
+        dbdef = self.catalog.databases.get(db)
+        if dbdef is not None and parsed.errors and _has_catalog_conflict(dbdef, parsed):
+            parsed = await loop.run_in_executor(self._cpu_pool, _reparse_against_catalog, dbdef, body, parsed, prec)
         # Plan and apply against the catalog in one go on the loop: no await in between.
         dbdef = self.catalog.databases.get(db)
         probe = dbdef or DatabaseDef(db)
         plan = self.catalog.plan_write(probe, parsed.tables)
         errors = parsed.errors + plan.errors
+        if any(not e.original_line for e in errors):  # catalog-level errors know only the line number
+            _fill_lines(errors, body)
         if plan.errors:
-            _fill_lines(plan.errors, body)
             errors.sort(key=lambda e: e.line_number)
         result.errors = errors
         self.stats.rejected_lines += len(errors)
@@ -467,6 +473,149 @@ class Engine:
         """For callers on other threads (plugins): same engine, no event loop needed."""
         self.stats.queries += 1
         return self.query_engine.execute(db, sql, params)
+
+
+_CONFLICT_PREFIX = "invalid column type for column "
+_NS_PER_S = 1_000_000_000
+
+
+def _guess_scale(ts: int) -> int:
+    """InfluxDB 3's `precision=auto`: judge each timestamp by its magnitude
+    (a 2020s date in seconds is ~1.7e9, in ms ~1.7e12, in us ~1.7e15)."""
+    v = abs(ts) // _NS_PER_S
+    if v < 5:
+        return _NS_PER_S
+    if v < 5_000:
+        return 1_000_000
+    if v < 5_000_000:
+        return 1_000
+    return 1
+
+
+def _parse_auto(body: bytes | str, prec: str, now: int) -> ParseResult:
+    """Parse as nanoseconds, then scale each timestamp by its guessed unit. Lines without a
+    timestamp carry `now` in ns, which is always judged to be nanoseconds."""
+    parsed = parse_lp(body, "ns", now)
+    for pt in parsed.tables.values():
+        pt.time = [t * _guess_scale(t) for t in pt.time]
+    return parsed
+
+
+def _has_catalog_conflict(db: DatabaseDef, parsed: ParseResult) -> bool:
+    """Did a body's first-seen type for some column disagree with the catalog?"""
+    for name, pt in parsed.tables.items():
+        tdef = db.tables.get(name)
+        if tdef is None:
+            continue
+        for col, (ftype, _) in pt.fields.items():
+            c = tdef.columns.get(col)
+            if c is not None and (c.kind != "field" or c.field_type != ftype):
+                return True
+        for col in pt.tags:
+            c = tdef.columns.get(col)
+            if c is not None and c.kind != "tag":
+                return True
+    return False
+
+
+def _reparse_against_catalog(db: DatabaseDef, body: bytes | str, parsed: ParseResult, prec: str) -> ParseResult:
+    """The parser fixes a column's type at its first use in a body. When that first use
+    conflicts with the catalog, later lines that agree with the catalog were rejected
+    only for disagreeing with a line the catalog rejects anyway. Reject the lines that
+    conflict with the catalog here, then parse the others again, each on its own, so a
+    conflict rejects the line and never its neighbours."""
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+    lines = text.split("\n")
+    errors: list[LineError] = []
+    tables: dict[str, ParsedTable] = {}
+    for name, pt in parsed.tables.items():
+        tdef = db.tables.get(name)
+        bad: dict[int, str] = {}
+        if tdef is not None:
+            for col, ftype, values in _typed_columns(pt):
+                want = tdef.columns.get(col)
+                if want is None or (want.kind, want.field_type) == ftype:
+                    continue
+                got = ColumnDef(col, ftype[0], ftype[1]).iox_type
+                msg = f"invalid column type for column '{col}', expected {want.iox_type}, got {got}"
+                for i, v in enumerate(values):
+                    if v is not None:
+                        bad.setdefault(i, msg)
+        for i, msg in sorted(bad.items()):
+            errors.append(LineError(pt.line_numbers[i], "", msg))
+        tables[name] = _take_rows(pt, [i for i in range(pt.rows) if i not in bad]) if bad else pt
+    now = time.time_ns()
+    for e in parsed.errors:
+        if not e.message.startswith(_CONFLICT_PREFIX) or not 0 < e.line_number <= len(lines):
+            errors.append(e)
+            continue
+        single = parse_lp(lines[e.line_number - 1], prec, now)
+        merged = None if single.errors else _merge_line(db, tables, single, e.line_number)
+        if merged is None:
+            errors.append(e)
+        else:
+            tables = merged
+    errors.sort(key=lambda x: x.line_number)
+    return ParseResult(tables={k: v for k, v in tables.items() if v.rows}, errors=errors)
+
+
+def _typed_columns(pt: ParsedTable):
+    for col, values in pt.tags.items():
+        yield col, ("tag", None), values
+    for col, (ftype, values) in pt.fields.items():
+        yield col, ("field", FieldType(ftype)), values
+
+
+def _take_rows(pt: ParsedTable, keep: list[int]) -> ParsedTable:
+    def pick(values: list) -> list:
+        return [values[i] for i in keep]
+
+    out = ParsedTable(pt.name, len(keep), pick(pt.line_numbers), pick(pt.time))
+    for col, values in pt.tags.items():
+        vals = pick(values)
+        if any(v is not None for v in vals):
+            out.tags[col] = vals
+    for col, (ftype, values) in pt.fields.items():
+        vals = pick(values)
+        if any(v is not None for v in vals):
+            out.fields[col] = (ftype, vals)
+    return out
+
+
+def _merge_line(
+    db: DatabaseDef, tables: dict[str, ParsedTable], single: ParseResult, line_number: int
+) -> dict[str, ParsedTable] | None:
+    """Add one re-parsed line when its types agree with the catalog and the body; else None."""
+    out = dict(tables)
+    for name, one in single.tables.items():
+        base = out.get(name)
+        tdef = db.tables.get(name)
+        for col, kind, values in _typed_columns(one):
+            want = tdef.columns.get(col) if tdef is not None else None
+            if want is not None and (want.kind, want.field_type) != kind:
+                return None
+            if base is not None:
+                have = ("tag", None) if col in base.tags else (
+                    ("field", FieldType(base.fields[col][0])) if col in base.fields else None
+                )
+                if have is not None and have != kind:
+                    return None
+        one.line_numbers = [line_number]
+        if base is None:
+            out[name] = one
+            continue
+        merged = ParsedTable(name, base.rows + 1, base.line_numbers + [line_number], base.time + one.time)
+        for col in {**base.tags, **one.tags}:
+            merged.tags[col] = base.tags.get(col, [None] * base.rows) + one.tags.get(col, [None])
+        for col in {**base.fields, **one.fields}:
+            ftype = (base.fields.get(col) or one.fields[col])[0]
+            merged.fields[col] = (
+                ftype,
+                (base.fields[col][1] if col in base.fields else [None] * base.rows)
+                + (one.fields[col][1] if col in one.fields else [None]),
+            )
+        out[name] = merged
+    return out
 
 
 def _build_batches(tables: dict) -> dict[str, pa.RecordBatch]:

@@ -189,3 +189,28 @@ async def test_wal_write_failure_fails_the_writers_not_the_engine(tmp_path, monk
         await e.write_lp("d", "m v=2 2")
         t = await e.query("d", "SELECT v FROM m")
         assert t.column("v").to_pylist() == [2.0]
+
+
+async def test_catalog_conflict_in_the_first_line_rejects_only_that_line(tmp_path):
+    async with Engine(cfg(tmp_path)) as e:
+        await e.write_lp("d", "m v=1.0 1")  # v is a float
+        r = await e.write_lp("d", 'm v="text" 2\nm v=2.5 3\nm v=3i 4\nm v=4.5,w=1i 5')
+        assert [x.line_number for x in r.errors] == [1, 3]
+        assert "expected iox::column_type::field::float" in r.errors[0].message
+        assert r.errors[0].original_line == 'm v="text" 2'
+        t = await e.query("d", "SELECT v, w FROM m ORDER BY time")
+        assert t.to_pylist() == [
+            {"v": 1.0, "w": None},
+            {"v": 2.5, "w": None},
+            {"v": 4.5, "w": 1},
+        ]
+
+
+async def test_auto_precision_guesses_each_timestamp_unit(tmp_path):
+    async with Engine(cfg(tmp_path)) as e:
+        body = "m v=1 1700000000\nm v=2 1700000000001\nm v=3 1700000000000002\nm v=4 1700000000000000003"
+        await e.write_lp("d", body, precision="auto")
+        t = await e.query("d", "SELECT CAST(time AS BIGINT) AS t FROM m ORDER BY v")
+        assert t.column("t").to_pylist() == [
+            1700000000_000000000, 1700000000_001000000, 1700000000_000002000, 1700000000_000000003,
+        ]
