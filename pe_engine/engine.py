@@ -252,6 +252,8 @@ class Engine:
     async def delete_database(self, name: str) -> None:
         db = self.catalog.delete_db(name)
         await self.store.save_catalog(self.catalog)  # the tombstone must be durable before we answer
+        if self.processing is not None:
+            await self.processing.drop_database(name)
         self.buffers.drop_db(name)
         self.query_engine.forget(name)
         await self.store.forget_parquet(db.id)

@@ -284,6 +284,18 @@ class ProcessingEngine:
         self._update_users()
         self._changed(trig, "deleted")
 
+    async def drop_database(self, database: str) -> None:
+        """A deleted database takes its triggers and their caches with it (as in InfluxDB)."""
+        for (db, name), trig in list(self.triggers.items()):
+            if db != database:
+                continue
+            self._stop_trigger(trig)
+            await self.engine.store.delete_trigger(db, name)
+            del self.triggers[(db, name)]
+            self._changed(trig, "deleted", "database deleted")
+        self.caches.drop_database(database)
+        self._update_users()
+
     async def enable_trigger(self, database: str, name: str) -> TriggerDef:
         trig = self.get(database, name)
         if trig.disabled:
