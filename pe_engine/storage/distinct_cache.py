@@ -21,7 +21,6 @@ GROUP BY cols` (memory buffers and Parquet), so nothing older than `max_age` is 
 """
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 from dataclasses import dataclass
@@ -33,7 +32,9 @@ import pyarrow.compute as pc
 from ..errors import BadRequest
 from ..lineprotocol.types import FieldType
 from .catalog import TableDef
-from .last_cache import NS, column_ids, names_list, plain, positive_int, seconds
+from .last_cache import (
+    NS, _arange, column_ids, composite_key, contiguous, group_ids, names_list, plain, positive_int, seconds,
+)
 
 DEFAULT_MAX_CARDINALITY = 100_000
 DEFAULT_MAX_AGE = 24 * 60 * 60  # seconds
@@ -127,7 +128,11 @@ class _Output:
 
 
 class DistinctCache:
-    """One DVC. `update` runs on the engine loop (WAL flush); reads may come from any thread."""
+    """One DVC. `update` runs on the engine loop (WAL flush); reads may come from any thread.
+
+    State: one Arrow table of every combination (the cache columns as Utf8, a composite key used
+    with index_in, and the newest data time seen), so merging a flush and pruning are vectorised.
+    """
 
     kind = "distinct"
 
@@ -136,10 +141,11 @@ class DistinctCache:
         self.clock = clock
         self.version = 0
         self._lock = threading.Lock()
-        self._seen: dict[tuple[str, ...], int] = {}
-        self._oldest: int | None = None  # a lower bound of the smallest last-seen time
-        self._out: _Output | None = None
         self.schema = pa.schema([pa.field(c, pa.string(), nullable=False) for c in definition.columns])
+        self._key = pa.array([], pa.string())  # composite key per combination
+        self._values = self.schema.empty_table()
+        self._seen = pa.array([], pa.int64())  # newest data time per combination
+        self._out: _Output | None = None
 
     @property
     def cardinality(self) -> int:
@@ -154,30 +160,43 @@ class DistinctCache:
         cols = self.d.columns
         if batch.num_rows == 0 or "time" not in names or any(c not in names for c in cols):
             return self.prune(now)
-        data = {f"c{i}": plain(batch.column(names.index(c))) for i, c in enumerate(cols)}
-        data["t"] = plain(batch.column(names.index("time"))).cast(pa.int64())
-        table = pa.table(data)
-        keep = pc.greater(table["t"], self._cutoff(now))
-        for i in range(len(cols)):
-            if table[f"c{i}"].null_count:
-                keep = pc.and_(keep, pc.is_valid(table[f"c{i}"]))
-        table = table.filter(keep)
-        if table.num_rows == 0:
+        arrays = [contiguous(batch.column(names.index(c))) for c in cols]
+        times = contiguous(batch.column(names.index("time"))).cast(pa.int64())
+        keep = pc.greater(times, self._cutoff(now))  # older than max_age: would be pruned at once
+        for a in arrays:
+            if a.null_count:
+                keep = pc.and_(keep, pc.is_valid(a))
+        rows = pc.indices_nonzero(keep)
+        if len(rows) == 0:
             return self.prune(now)
-        groups = [f"c{i}" for i in range(len(cols))]
-        agg = table.group_by(groups, use_threads=False).aggregate([("t", "max")])
-        combos = zip(*(agg[g].to_pylist() for g in groups))
-        times = agg["t_max"].to_pylist()
+        if len(rows) < batch.num_rows:
+            arrays = [a.take(rows) for a in arrays]
+            times = times.take(rows)
+        # group on integer codes (tags are coded through their dictionary), decode one row per group
+        g = group_ids(arrays, len(times))
+        agg = pa.table({"g": g, "t": times, "i": _arange(len(times))}).group_by("g", use_threads=False) \
+            .aggregate([("t", "max"), ("i", "min")])
+        firsts = plain(agg["i_min"])
+        values = [plain(a.take(firsts)).cast(pa.string()) for a in arrays]
+        newest = plain(agg["t_max"])
+        key = composite_key(values, len(newest)).cast(pa.string())
         with self._lock:
+            at = pc.index_in(key, value_set=self._key) if len(self._key) else pa.nulls(len(key), pa.int32())
+            known = pc.is_valid(at)
+            positions = at.filter(known).cast(pa.int64())
             seen = self._seen
-            oldest = self._oldest
-            for key, t in zip(combos, times):
-                old = seen.get(key)
-                if old is None or t > old:
-                    seen[key] = t
-                if oldest is None or t < oldest:
-                    oldest = t
-            self._oldest = oldest
+            if len(positions):
+                order = pc.sort_indices(positions)
+                positions = positions.take(order)
+                later = pc.max_element_wise(seen.take(positions), newest.filter(known).take(order))
+                seen = pc.replace_with_mask(seen, pc.is_in(_arange(len(seen)), value_set=positions), later)
+            fresh = pc.invert(known)
+            if pc.any(fresh).as_py():
+                self._key = pa.concat_arrays([self._key, key.filter(fresh)])
+                added = pa.Table.from_arrays([v.filter(fresh) for v in values], schema=self.schema)
+                self._values = pa.concat_tables([self._values, added]).combine_chunks()
+                seen = pa.concat_arrays([seen, newest.filter(fresh)])
+            self._seen = seen
             self._prune_locked(now)
             self.version += 1
         return True
@@ -186,19 +205,24 @@ class DistinctCache:
         with self._lock:
             return self._prune_locked(self.clock() if now is None else now)
 
+    def _keep_locked(self, mask: pa.Array) -> None:
+        self._key = self._key.filter(mask)
+        self._values = self._values.filter(mask)
+        self._seen = self._seen.filter(mask)
+
     def _prune_locked(self, now: int) -> bool:
+        if not len(self._seen):
+            return False
         changed = False
         cutoff = self._cutoff(now)
-        if self._oldest is not None and self._oldest <= cutoff:
-            self._seen = {k: t for k, t in self._seen.items() if t > cutoff}
-            self._oldest = min(self._seen.values(), default=None)
+        if pc.min(self._seen).as_py() <= cutoff:
+            self._keep_locked(pc.greater(self._seen, cutoff))
             changed = True
         over = len(self._seen) - self.d.max_cardinality
         if over > 0:
             # Like InfluxDB: everything seen at or before the over-th oldest time goes.
-            limit = heapq.nsmallest(over, self._seen.values())[-1]
-            self._seen = {k: t for k, t in self._seen.items() if t > limit}
-            self._oldest = min(self._seen.values(), default=None)
+            limit = self._seen.take(pc.sort_indices(self._seen))[over - 1].as_py()
+            self._keep_locked(pc.greater(self._seen, limit))
             changed = True
         if changed:
             self.version += 1
@@ -209,10 +233,9 @@ class DistinctCache:
             out = self._out
             if out is not None and out.version == self.version:
                 return out
-            version = self.version
-            items = sorted(self._seen.items())
-        cols = [pa.array([k[i] for k, _ in items], pa.string()) for i in range(len(self.d.columns))]
-        out = _Output(version, pa.Table.from_arrays(cols, schema=self.schema), pa.array([t for _, t in items], pa.int64()))
+            version, values, seen = self.version, self._values, self._seen
+        order = pc.sort_indices(values, sort_keys=[(c, "ascending") for c in self.d.columns])
+        out = _Output(version, values.take(order), seen.take(order))
         with self._lock:
             if self.version == version:
                 self._out = out

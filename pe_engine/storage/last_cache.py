@@ -147,29 +147,64 @@ def _ends(sorted_ids: pa.Array) -> pa.Array:
     return pa.concat_arrays([pc.not_equal(sorted_ids[:-1], sorted_ids[1:]), pa.array([True])])
 
 
-def group_ids(keys: list[pa.Array], n: int) -> tuple[pa.Array, int]:
-    """Dense int64 group ids (0..u-1, in order of first appearance) for rows of key arrays."""
+def contiguous(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array, types untouched (dictionaries stay dictionaries)."""
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            return col.chunk(0)
+        if pa.types.is_dictionary(col.type):
+            return plain(col)
+        return col.combine_chunks()
+    return col
+
+
+def codes_of(a: pa.Array) -> tuple[pa.Array, int]:
+    """int64 codes with equal codes for equal values, and an upper bound of the codes.
+    Dictionary arrays (tags) are coded through their (small) dictionary, not value by value."""
+    if pa.types.is_dictionary(a.type):
+        unique = pc.dictionary_encode(a.dictionary)
+        return unique.indices.take(a.indices).cast(pa.int64()), max(1, len(unique.dictionary))
+    enc = pc.dictionary_encode(a)
+    return enc.indices.cast(pa.int64()), max(1, len(enc.dictionary))
+
+
+def group_ids(keys: list[pa.Array], n: int) -> pa.Array:
+    """int64 ids, equal exactly when all key values are equal (not dense: sort, then number runs)."""
     if not keys:
-        return pa.repeat(pa.scalar(0, pa.int64()), n), 1
+        return pa.repeat(pa.scalar(0, pa.int64()), n)
     g: pa.Array | None = None
     total = 1
     for a in keys:
-        enc = pc.dictionary_encode(a)
-        codes = enc.indices.cast(pa.int64())
-        card = max(1, len(enc.dictionary))
+        codes, card = codes_of(a)
         if g is None:
             g, total = codes, card
             continue
-        g = pc.add(pc.multiply(g, card), codes)
-        total *= card
-        if total > _BIG // 4:  # keep the combined id small: re-densify
+        if total * card > _BIG // 4:  # keep the combined id small: re-densify first
             enc = pc.dictionary_encode(g)
             g, total = enc.indices.cast(pa.int64()), max(1, len(enc.dictionary))
+        g = pc.add(pc.multiply(g, card), codes)
+        total *= card
     assert g is not None
-    if len(keys) > 1:
-        enc = pc.dictionary_encode(g)
-        return enc.indices.cast(pa.int64()), len(enc.dictionary)
-    return g, total
+    return g
+
+
+def composite_key(keys: list[pa.Array], n: int) -> pa.Array:
+    """One array whose values are equal exactly when the key tuples are: the column itself for
+    one key, length-prefixed text (`3:abc|1:x`) for several, "" when there are no key columns."""
+    if not keys:
+        return pa.repeat(pa.scalar("", pa.string()), n)
+    if len(keys) == 1:
+        return keys[0]
+    parts = []
+    for a in keys:
+        text = a.cast(pa.string())
+        parts.append(pc.binary_join_element_wise(pc.binary_length(text).cast(pa.string()), text, ":"))
+    return pc.binary_join_element_wise(*parts, "|")
+
+
+def run_ordinals(starts: pa.Array) -> pa.Array:
+    """For rows sorted by id: the 0-based number of each row's run."""
+    return pc.subtract(pc.cumulative_sum(starts.cast(pa.int64())), 1)
 
 
 # --------------------------------------------------------------------- definition
@@ -297,9 +332,11 @@ class LastCache:
         self.version = 0
         self._lock = threading.Lock()
         self._rows: pa.Table | None = None
-        self._newest: dict[tuple, int] = {}  # key -> newest cached time (ns)
-        self._kids: dict[tuple, int] = {}  # key -> key id (the `_KID` column)
-        self._kid_keys: dict[int, tuple] = {}
+        # The key index, one entry per cached key, as parallel arrays (looked up with index_in):
+        # the key (see `composite_key`), the newest time cached for it, and its id (`_KID`).
+        self._ikey: pa.Array | None = None
+        self._inewest = pa.array([], pa.int64())
+        self._ikid = pa.array([], pa.int64())
         self._next_kid = 0
         self._out: _Output | None = None
 
@@ -310,7 +347,7 @@ class LastCache:
 
     @property
     def keys(self) -> int:
-        return len(self._newest)
+        return len(self._ikid)
 
     # -- writes ----------------------------------------------------------
     def update(
@@ -333,8 +370,8 @@ class LastCache:
         d = self.d
         if n == 0 or "time" not in names or any(k not in names for k in d.key_columns):
             return changed  # rows without every key column are not cached
-        keys = [plain(batch.column(names.index(k))) for k in d.key_columns]
-        times = plain(batch.column(names.index("time")))
+        keys = [contiguous(batch.column(names.index(k))) for k in d.key_columns]
+        times = contiguous(batch.column(names.index("time")))
         picked: pa.Array | None = None  # rows of `batch` that have every key
         valid = None
         for a in keys:
@@ -348,27 +385,39 @@ class LastCache:
             keys = [a.take(picked) for a in keys]
             times = times.take(picked)
             n = len(times)
-        g, u = group_ids(keys, n)
+        g = group_ids(keys, n)
         order = pc.sort_indices(g)  # stable: arrival order within a key
         gs = g.take(order)
         ts = times.take(order).cast(pa.int64())
         starts = _starts(gs)
-        first_rows = order.filter(starts)  # group k starts at the k-th start (ids are dense)
-        if keys:
-            key_tuples = list(zip(*(a.take(first_rows).to_pylist() for a in keys)))
+        ords = run_ordinals(starts)  # key number of each sorted row, 0..u-1
+        first_rows = order.filter(starts)
+        u = len(first_rows)
+        ukeys = composite_key([plain(a.take(first_rows)) for a in keys], u)
+        if self._ikey is None or len(self._ikey) == 0:
+            at = pa.nulls(u, pa.int32())  # where each key of the batch is in the index (null: new)
         else:
-            key_tuples = [()]
-        newest = self._newest
-        base = pa.array([newest.get(kt, _INT64_MIN) for kt in key_tuples], pa.int64()).take(gs)
-        # A row is accepted when it is newer than the cached newest of its key and than every
-        # earlier row of its key in this batch: a grouped running maximum. Ranks keep the
-        # encoded value small: enc = group * (n + 1) + dense rank of time.
-        rank = pc.rank(ts, sort_keys="ascending", tiebreaker="dense").cast(pa.int64())
-        enc = pc.add(pc.multiply(gs, n + 1), rank)
-        running = pc.cumulative_max(enc)
-        before = pa.concat_arrays([pa.array([-1], pa.int64()), running[:-1]]) if n > 1 else pa.array([-1], pa.int64())
-        before = pc.if_else(starts, -1, before)
-        accepted = pc.and_(pc.greater(enc, before), pc.greater(ts, base))
+            at = pc.index_in(ukeys.cast(self._ikey.type), value_set=self._ikey)
+        base_u = self._inewest.take(at).fill_null(_INT64_MIN)
+        base = base_u.take(ords)
+        newer = pc.greater(ts, base)
+        if n > 1:
+            same = pc.equal(gs[1:], gs[:-1])
+            in_order = pc.all(pc.or_(pc.invert(same), pc.greater(ts[1:], ts[:-1]))).as_py()
+        else:
+            in_order = True
+        if in_order:  # the usual case: within each key times only grow, every row is a new maximum
+            accepted = newer
+        else:
+            # A row is accepted when it is newer than the cached newest of its key and than every
+            # earlier row of its key in this batch: a grouped running maximum. Ranks keep the
+            # encoded value small: enc = key number * (n + 1) + dense rank of time.
+            rank = pc.rank(ts, sort_keys="ascending", tiebreaker="dense").cast(pa.int64())
+            enc = pc.add(pc.multiply(ords, n + 1), rank)
+            running = pc.cumulative_max(enc)
+            before = pa.concat_arrays([pa.array([-1], pa.int64()), running[:-1]])
+            before = pc.if_else(starts, -1, before)
+            accepted = pc.and_(pc.greater(enc, before), newer)
         pos = pc.indices_nonzero(accepted)
         if len(pos) == 0:
             return changed
@@ -387,44 +436,58 @@ class LastCache:
         rows = order.take(chosen)  # rows of the (key-complete) batch to cache
         src = rows if picked is None else picked.take(rows)
         last = pos.filter(ends)
-        upd_groups = gs.take(last).to_pylist()
-        upd_times = ts.take(last).to_pylist()
-
-        kid_of_group = [0] * u
-        kids = self._kids
-        for gi, t in zip(upd_groups, upd_times):
-            kt = key_tuples[gi]
-            kid = kids.get(kt)
-            if kid is None:
-                kid = kids[kt] = self._next_kid
-                self._kid_keys[kid] = kt
-                self._next_kid += 1
-            kid_of_group[gi] = kid
-            newest[kt] = t
+        upd = ords.take(last)  # key numbers that got rows, ascending
+        upd_time = ts.take(last)
+        # key ids: known keys keep theirs, new keys (all of them got rows) get the next ones
+        is_new = pc.is_null(at)
+        n_new = len(at) - pc.sum(pc.is_valid(at).cast(pa.int64())).as_py()
+        kid_u = self._ikid.take(at)
+        if n_new:
+            kid_u = pc.replace_with_mask(kid_u, is_new, pc.add(_arange(n_new), self._next_kid))
+            self._next_kid += n_new
+        newest_u = pc.replace_with_mask(base_u, pc.is_in(_arange(u), value_set=upd), upd_time)
+        self._update_index(ukeys, at, is_new, newest_u, kid_u)
         k = len(rows)
         cols: dict[str, pa.Array] = {}
         for name, a in zip(d.key_columns, keys):
-            cols[name] = a.take(rows).cast(state_type(tdef.columns[name]))
+            cols[name] = plain(a.take(rows)).cast(state_type(tdef.columns[name]))
         for v in self._value_names(names):
             if v in names:
-                arr = plain(batch.column(names.index(v))).take(src)
+                arr = plain(contiguous(batch.column(names.index(v))).take(src))
                 col = tdef.columns.get(v)
                 cols[v] = arr.cast(state_type(col)) if col is not None else arr
             else:  # explicit column absent from this batch
                 cols[v] = pa.nulls(k, state_type(tdef.columns[v]))
         cols["time"] = times.take(rows)
-        cols[_KID] = pa.array(kid_of_group, pa.int64()).take(gs.take(chosen))
+        cols[_KID] = kid_u.take(ords.take(chosen))
         if inserted is not None:
             ins = inserted if picked is None else inserted.take(picked)
             cols[_INS] = ins.take(rows).cast(pa.int64())
         else:
             cols[_INS] = pa.repeat(pa.scalar(now, pa.int64()), k)
         new = pa.table(cols)
-        updated = pa.array(sorted({kid_of_group[gi] for gi in upd_groups}), pa.int64())
+        updated = kid_u.take(upd)
         with self._lock:
             self._rows = self._merge_locked(new, updated)
             self.version += 1
         return True
+
+    def _update_index(self, ukeys: pa.Array, at: pa.Array, is_new: pa.Array, newest_u: pa.Array,
+                      kid_u: pa.Array) -> None:
+        """Newest times of the batch's known keys written in place; new keys appended."""
+        known = pc.invert(is_new)
+        positions = at.filter(known).cast(pa.int64())
+        if len(positions):
+            order = pc.sort_indices(positions)
+            values = newest_u.filter(known).take(order)
+            mask = pc.is_in(_arange(len(self._inewest)), value_set=positions)
+            self._inewest = pc.replace_with_mask(self._inewest, mask, values)
+        if pc.any(is_new).as_py():
+            added = ukeys.filter(is_new)
+            self._ikey = added if self._ikey is None or len(self._ikey) == 0 else \
+                pa.concat_arrays([self._ikey, added.cast(self._ikey.type)])
+            self._inewest = pa.concat_arrays([self._inewest, newest_u.filter(is_new)])
+            self._ikid = pa.concat_arrays([self._ikid, kid_u.filter(is_new)])
 
     def _value_names(self, batch_names: list[str]) -> list[str]:
         if self.d.value_columns is None:
@@ -468,10 +531,11 @@ class LastCache:
         kept = state.filter(alive)
         gone = set(pc.unique(state.filter(pc.invert(alive))[_KID]).to_pylist())
         gone -= set(pc.unique(kept[_KID]).to_pylist())
-        for kid in gone:  # a key with nothing left starts afresh (any time is accepted again)
-            kt = self._kid_keys.pop(kid)
-            self._kids.pop(kt, None)
-            self._newest.pop(kt, None)
+        if gone:  # a key with nothing left starts afresh (any time is accepted again)
+            stay = pc.invert(pc.is_in(self._ikid, value_set=pa.array(sorted(gone), pa.int64())))
+            assert self._ikey is not None
+            self._ikey, self._inewest, self._ikid = (
+                self._ikey.filter(stay), self._inewest.filter(stay), self._ikid.filter(stay))
         self._rows = kept.combine_chunks()
         self.version += 1
         return True
@@ -575,6 +639,7 @@ class LastCache:
 
 __all__ = [
     "CacheEntry", "DEFAULT_COUNT", "DEFAULT_TTL", "LastCache", "LastCacheDef", "define_last_cache",
-    "default_last_cache_name", "plain", "state_type", "column_ids", "group_ids", "names_list",
+    "default_last_cache_name", "plain", "contiguous", "state_type", "column_ids", "group_ids", "run_ordinals",
+    "names_list",
     "positive_int", "seconds",
 ]
