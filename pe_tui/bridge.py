@@ -1,0 +1,618 @@
+"""EngineBridge: the live ConsoleSource over an engine running in an EngineThread.
+
+Per tick (called from a Textual thread worker, never on the UI loop):
+
+- drain the bus subscription once: activations and log lines are the stream
+  parts of the tick (capped; what is cut is counted and shown as "skipped");
+  trigger/database changes only mark snapshots dirty;
+- pull aggregate snapshots instead of rebuilding them from events: trigger
+  definitions (read on the engine loop, where they live), per-trigger stats
+  from ActivationLog, cache listings when `caches.version` moved, plugin files
+  every few seconds, Performance series when `activations.version` moved;
+- send a snapshot only when it differs from the previous one, so idle ticks
+  cost the UI nothing.
+
+`TickDriver` is the Textual side: a self-rescheduling timer (default 4 Hz,
+adjustable, never overlapping) that runs `collect()` in a thread worker and
+posts ONE `TickReady` message per tick.
+"""
+from __future__ import annotations
+
+import logging
+import pprint
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pe_engine.events import (
+    ActivationFinished,
+    DatabaseChanged,
+    EngineLog,
+    PluginLog,
+    SnapshotDone,
+    TriggerChanged,
+)
+from pe_engine.processing.activations import ERROR_STATUSES
+from pe_engine.processing.triggers import next_fire_times
+
+from .messages import TickFailed, TickReady
+from .model import (
+    ActivationRecord,
+    CacheKey,
+    CacheScope,
+    LogLine,
+    PluginRow,
+    PluginVersionRow,
+    SeriesPoint,
+    StatusInfo,
+    Tick,
+    TriggerDetail,
+    TriggerRow,
+    trigger_key,
+)
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.timer import Timer
+
+    from pe_engine.embedded import EngineThread
+
+log = logging.getLogger("pe.tui")
+
+SUBSCRIPTION_MAXLEN = 100_000  # events buffered between two ticks before the oldest are dropped
+HISTORY_ACTIVATIONS = 500  # first tick: recent history for the feed
+HISTORY_LOGS = 2000
+MAX_ACTIVATIONS_PER_TICK = 1000
+MAX_LOG_LINES_PER_TICK = 1000
+CACHE_KEYS_PER_SCOPE = 500
+RATE_WINDOW = 2.0  # seconds the writes/s, lines/s, activations/s are averaged over
+SERIES_EVERY = 1.0  # seconds between Performance series pulls (buckets are 5 s wide)
+PLUGINS_EVERY = 2.0
+CACHES_EVERY = 0.5
+VALUE_PREVIEW_LIMIT = 200_000  # characters of a cache value the value screen shows
+
+
+# ====================================================================== caches
+class CacheProvider(Protocol):
+    """One family of cache scopes in the Caches pane.
+
+    The plugin cache store is the first; the system last-value and distinct-value
+    caches plug in here later (a provider whose scopes have kind "system").
+    """
+
+    name: str
+
+    def version(self) -> int: ...
+
+    def scopes(self, key_limit: int) -> list[CacheScope]: ...
+
+    def value(self, namespace: tuple[str, ...], key: str) -> Any: ...
+
+    def delete(self, namespace: tuple[str, ...], key: str) -> bool: ...
+
+    def clear(self, namespace: tuple[str, ...]) -> int: ...
+
+
+class PluginCacheProvider:
+    """The `influxdb3_local.cache` store: a global scope and one scope per trigger."""
+
+    name = "plugin"
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def version(self) -> int:
+        return self.store.version
+
+    def scopes(self, key_limit: int) -> list[CacheScope]:
+        from pe_engine.processing.cache import GLOBAL_NAMESPACE
+
+        store = self.store
+        namespaces = store.namespaces()
+        if GLOBAL_NAMESPACE not in namespaces:
+            namespaces = [GLOBAL_NAMESPACE, *namespaces]
+        big = store.key_count > 20 * key_limit
+        totals = store.stats().keys_by_namespace if big else {}
+        out: list[CacheScope] = []
+        for ns in namespaces:
+            entries = store.entries(ns, limit=key_limit if big else None)
+            total = totals.get(ns, len(entries)) if big else len(entries)
+            keys = [
+                CacheKey(e.key, e.type_name, e.size_bytes, e.ttl_remaining, e.preview, e.expires_at)
+                for e in entries[:key_limit]
+            ]
+            approx = sum(k.size_bytes for k in keys)
+            if keys and total > len(keys):
+                approx = approx * total // len(keys)
+            label, kind = _scope_label(ns)
+            out.append(CacheScope(
+                id=f"{self.name}:{'/'.join(ns)}", label=label, kind=kind, provider=self.name,
+                namespace=tuple(ns), total_keys=total, approx_bytes=approx, keys=keys,
+            ))
+        return out
+
+    def value(self, namespace: tuple[str, ...], key: str) -> Any:
+        return self.store.get_value(namespace, key)
+
+    def delete(self, namespace: tuple[str, ...], key: str) -> bool:
+        return self.store.delete_key(namespace, key)
+
+    def clear(self, namespace: tuple[str, ...]) -> int:
+        return self.store.clear(namespace)
+
+
+def _scope_label(ns: tuple[str, ...]) -> tuple[str, str]:
+    if ns == ("global",):
+        return "global", "global"
+    if len(ns) == 3 and ns[0] == "trigger":
+        return f"{ns[1]}/{ns[2]}", "trigger"
+    if ns and ns[0] == "test":
+        return "test:" + "/".join(ns[1:]), "test"
+    return "/".join(ns), "other"
+
+
+# ====================================================================== logging tap
+class _LoggingTap(logging.Handler):
+    """WARNING+ records of pe.* loggers that do not already reach the bus."""
+
+    COVERED = ("pe.engine", "pe.plugins", "pe.tui")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: deque[LogLine] = deque(maxlen=1000)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(self.COVERED):
+            return
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001
+            text = str(record.msg)
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {record.exc_info[1]!r}"
+        level = "ERROR" if record.levelno >= logging.ERROR else "WARN"
+        self.lines.append(LogLine(record.created, level, "engine", f"{record.name}: {text}"))
+
+
+# ====================================================================== the bridge
+class EngineBridge:
+    """Live ConsoleSource (see pe_tui.source)."""
+
+    def __init__(
+        self,
+        engine_thread: "EngineThread",
+        *,
+        clock: Callable[[], float] = time.time,
+        load: Any = None,
+        max_log_lines_per_tick: int = MAX_LOG_LINES_PER_TICK,
+        subscription_maxlen: int = SUBSCRIPTION_MAXLEN,
+        subscription: Any = None,
+    ) -> None:
+        self.et = engine_thread
+        self.engine = engine_thread.engine
+        self.clock = clock
+        self.load = load
+        self.max_log_lines = max_log_lines_per_tick
+        self.sub = subscription or self.engine.bus.subscribe(subscription_maxlen)
+        self.cache_providers: list[CacheProvider] = []
+        pe = self.engine.processing
+        if pe is not None:
+            self.cache_providers.append(PluginCacheProvider(pe.caches))
+        self._tap = _LoggingTap()
+        logging.getLogger("pe").addHandler(self._tap)
+        self._lock = threading.Lock()  # one collect at a time
+        self._seq = 0
+        self._first = True
+        self._console_lines: deque[LogLine] = deque(maxlen=1000)
+        self._rates: deque[tuple[float, int, int, int]] = deque()
+        self._errors: deque[float] = deque()
+        self._last_triggers: list[TriggerRow] | None = None
+        self._last_caches: list[CacheScope] | None = None
+        self._cache_versions: tuple[int, ...] | None = None
+        self._cache_at = 0.0
+        self._last_plugins: list[PluginRow] | None = None
+        self._plugins_at = 0.0
+        self._plugins_dirty = True
+        self._series_version = -1
+        self._series_at = 0.0
+        self._series_keys: tuple[str, ...] = ()
+        self._seen_ids: set[int] = set()
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def http_url(self) -> str | None:
+        return self.et.url
+
+    @property
+    def pe(self) -> Any:
+        return self.engine.processing
+
+    def close(self) -> None:
+        self.engine.bus.unsubscribe(self.sub)
+        logging.getLogger("pe").removeHandler(self._tap)
+
+    def console_log(self, level: str, text: str) -> None:
+        """A line of the console's own (action results, failures) for the Logs pane."""
+        self._console_lines.append(LogLine(self.clock(), level, "console", text))
+
+    def collect(self) -> Tick | None:
+        with self._lock:
+            return self._collect()
+
+    def _collect(self) -> Tick:
+        now = self.clock()
+        self._seq += 1
+        first = self._first
+        self._first = False
+        events = self.sub.drain()
+        acts: list[ActivationRecord] = []
+        logs: list[LogLine] = []
+        from_buffer: list[bool] = []  # PluginLog lines: LogBuffer's history holds them too
+        triggers_dirty = first
+        for ev in events:
+            t = type(ev)
+            if t is ActivationFinished:
+                acts.append(ev.record)
+                continue
+            if t is PluginLog:
+                src = trigger_key(ev.database, ev.trigger) if ev.trigger else "engine"
+                line = LogLine(ev.at, ev.level, src, ev.message)
+            elif t is EngineLog:
+                line = LogLine(ev.at, ev.level, ev.source, ev.message)
+            elif t is TriggerChanged:
+                triggers_dirty = True
+                self._plugins_dirty = True
+                detail = f": {ev.detail}" if ev.detail else ""
+                line = LogLine(ev.at, "WARN" if ev.action == "disabled_by_error" else "INFO", "engine",
+                               f"trigger {trigger_key(ev.database, ev.trigger)} {ev.action.replace('_', ' ')}{detail}")
+            elif t is DatabaseChanged:
+                line = LogLine(ev.at, "INFO", "engine", f"database {ev.database} {ev.action}")
+            elif t is SnapshotDone:
+                line = LogLine(ev.at, "INFO", "engine",
+                               f"snapshot: {ev.rows} rows to {ev.files} Parquet file(s) in {ev.duration:.3f}s")
+            else:
+                continue
+            logs.append(line)
+            from_buffer.append(t is PluginLog)
+        for ln in (self._tap.lines, self._console_lines):
+            while ln:
+                logs.append(ln.popleft())
+                from_buffer.append(False)
+        pe = self.pe
+        if first and pe is not None:
+            # The history holds everything drained so far (it was published before this read).
+            history = list(reversed(pe.activations.recent(HISTORY_ACTIVATIONS)))
+            self._seen_ids = {r.id for r in history}
+            acts = history
+            old = [LogLine(e.time_ns / 1e9, e.level, trigger_key(e.database, e.trigger) if e.trigger else "engine",
+                           e.text) for e in pe.logs.entries()[-HISTORY_LOGS:]]
+            logs = sorted(old + [ln for ln, buffered in zip(logs, from_buffer) if not buffered],
+                          key=lambda x: x.time)
+        elif self._seen_ids:
+            acts = [a for a in acts if a.id not in self._seen_ids]
+            self._seen_ids = set()
+        for a in acts if not first else ():
+            if a.status in ERROR_STATUSES:
+                self._errors.append(a.finished_at or now)
+        a_skip = 0
+        if len(acts) > MAX_ACTIVATIONS_PER_TICK:
+            a_skip = len(acts) - MAX_ACTIVATIONS_PER_TICK
+            acts = acts[-MAX_ACTIVATIONS_PER_TICK:]
+        l_skip = 0
+        if not first and len(logs) > self.max_log_lines:
+            l_skip = len(logs) - self.max_log_lines
+            logs = logs[-self.max_log_lines:]
+        tick = Tick(at=now, seq=self._seq, status=self._status(now), activations=acts,
+                    activations_skipped=a_skip, logs=logs, logs_skipped=l_skip)
+        if pe is None:
+            if first:
+                tick.triggers, tick.caches, tick.plugins, tick.series = [], [], [], {}
+            return tick
+        rows = self._trigger_rows(triggers_dirty)
+        if rows is not None and rows != self._last_triggers:
+            self._last_triggers = rows
+            tick.triggers = rows
+        if self._last_triggers is not None:
+            tick.status.triggers = len(self._last_triggers)
+            tick.status.triggers_enabled = sum(1 for r in self._last_triggers if r.state == "enabled")
+        tick.series = self._series(now, first)
+        tick.caches = self._caches(now, first)
+        tick.plugins = self._plugins(now, first)
+        return tick
+
+    # ------------------------------------------------------------------ pieces
+    def _status(self, now: float) -> StatusInfo:
+        st = self.engine.stats
+        pe = self.pe
+        acts = pe.activations.total_recorded if pe is not None else 0
+        mono = time.monotonic()
+        r = self._rates
+        r.append((mono, st.writes, st.lines, acts))
+        while len(r) > 2 and mono - r[1][0] >= RATE_WINDOW:
+            r.popleft()
+        t0, w0, l0, a0 = r[0]
+        dt = mono - t0
+        per = (lambda a, b: (b - a) / dt) if dt > 0.05 else (lambda a, b: 0.0)
+        errs = self._errors
+        while errs and errs[0] < now - 60.0:
+            errs.popleft()
+        load = self.load_rate()
+        return StatusInfo(
+            now=now,
+            started_at=st.started_at,
+            writes_per_s=per(w0, st.writes),
+            lines_per_s=per(l0, st.lines),
+            activations_per_s=per(a0, acts),
+            errors_per_min=float(len(errs)),
+            wal_flush_interval=self.engine.config.wal_flush_interval,
+            http_url=self.et.url,
+            events_dropped=self.sub.dropped,
+            load_rate=load,
+            data_dir=str(self.engine.config.data_dir),
+        )
+
+    def _trigger_rows(self, dirty: bool) -> list[TriggerRow] | None:
+        pe = self.pe
+        try:
+            base = self.et.call_soon(_read_triggers, pe).result(timeout=2.0)
+        except Exception as e:  # noqa: BLE001 -- engine busy or stopping: keep the last rows
+            log.debug("trigger snapshot skipped: %s", e)
+            return None
+        stats = pe.activations.stats()
+        for row in base:
+            st = stats.get((row.database, row.name))
+            if st is None:
+                continue
+            row.runs, row.errors = st.runs, st.errors
+            row.p50, row.p99 = st.run_time_p50, st.run_time_p99
+            row.latency_p50, row.latency_p99 = st.latency_p50, st.latency_p99
+            row.cpu_time = st.cpu_time_total
+            row.memory, row.memory_max = st.memory_last, st.memory_max
+            row.last_run, row.last_status, row.last_error = st.last_run, st.last_status, st.last_error
+        return base
+
+    def _series(self, now: float, first: bool) -> dict[str, list[SeriesPoint]] | None:
+        pe = self.pe
+        rows = self._last_triggers or []
+        keys = tuple(r.key for r in rows)
+        version = pe.activations.version
+        if not first and keys == self._series_keys and (
+            version == self._series_version or now - self._series_at < SERIES_EVERY
+        ):
+            return None
+        self._series_version, self._series_at, self._series_keys = version, now, keys
+        return {r.key: pe.activations.series(r.database, r.name, dense=True, now=now) for r in rows}
+
+    def _caches(self, now: float, first: bool) -> list[CacheScope] | None:
+        versions = tuple(p.version() for p in self.cache_providers)
+        if not first and (versions == self._cache_versions or now - self._cache_at < CACHES_EVERY):
+            # TTLs count down even when nothing changes: refresh those every few seconds
+            if not (self._last_caches and any(k.ttl_remaining is not None for s in self._last_caches
+                                                for k in s.keys) and now - self._cache_at >= 5.0):
+                return None
+        self._cache_versions, self._cache_at = versions, now
+        scopes: list[CacheScope] = []
+        for p in self.cache_providers:
+            try:
+                scopes.extend(p.scopes(CACHE_KEYS_PER_SCOPE))
+            except Exception:  # noqa: BLE001 -- one broken provider must not hide the others
+                log.exception("cache provider %s failed", p.name)
+        if scopes == self._last_caches:
+            return None
+        self._last_caches = scopes
+        return scopes
+
+    def _plugins(self, now: float, first: bool) -> list[PluginRow] | None:
+        if not first and not self._plugins_dirty and now - self._plugins_at < PLUGINS_EVERY:
+            return None
+        self._plugins_dirty = False
+        self._plugins_at = now
+        reg = self.pe.registry
+        rows = []
+        for info in reg.files():
+            versions = [PluginVersionRow(v.content_hash, v.first_seen, v.source, v.size_bytes)
+                        for v in reg.versions(info.filename)]
+            rows.append(PluginRow(
+                filename=info.filename, kind=info.kind, content_hash=info.content_hash, versions=versions,
+                users=list(info.users), last_error=info.last_error, size_bytes=info.size_bytes,
+                last_modified=None if info.last_modified_ms is None else info.last_modified_ms / 1000,
+                source=info.source,
+            ))
+        if rows == self._last_plugins:
+            return None
+        self._last_plugins = rows
+        return rows
+
+    # ------------------------------------------------------------------ reads
+    def trigger_detail(self, database: str, name: str) -> TriggerDetail:
+        pe = self._need_pe()
+        found = self.et.call_soon(_read_trigger, pe, database, name).result(timeout=5.0)
+        if found is None:
+            raise LookupError(f"trigger {trigger_key(database, name)} no longer exists")
+        row, spec, arguments, settings, created = found
+        st = pe.activations.trigger_stats(database, name)
+        if st is not None:
+            row.runs, row.errors = st.runs, st.errors
+            row.p50, row.p99 = st.run_time_p50, st.run_time_p99
+            row.latency_p50, row.latency_p99 = st.latency_p50, st.latency_p99
+            row.cpu_time, row.memory, row.memory_max = st.cpu_time_total, st.memory_last, st.memory_max
+            row.last_run, row.last_status, row.last_error = st.last_run, st.last_status, st.last_error
+        fires: list[float] = []
+        if spec.kind == "schedule":
+            fires = [ns / 1e9 for ns in next_fire_times(spec, int(self.clock() * 1e9), 5)]
+        recent = pe.activations.recent(20, trigger=name, database=database)
+        return TriggerDetail(row=row, arguments=arguments, settings=settings, next_fires=fires,
+                             recent=recent, created_at=created)
+
+    def activation(self, activation_id: int) -> ActivationRecord | None:
+        pe = self.pe
+        return None if pe is None else pe.activations.get(activation_id)
+
+    def can_retry(self, activation_id: int) -> bool:
+        pe = self.pe
+        return pe is not None and pe.activations.failed_input(activation_id) is not None
+
+    def cache_value(self, scope_id: str, key: str) -> str:
+        provider, ns = self._scope(scope_id)
+        value = provider.value(ns, key)
+        text = pprint.pformat(value, width=100, sort_dicts=False)
+        if len(text) > VALUE_PREVIEW_LIMIT:
+            text = text[:VALUE_PREVIEW_LIMIT] + f"\n… ({len(text) - VALUE_PREVIEW_LIMIT:,} more characters)"
+        return f"# type: {type(value).__module__}.{type(value).__qualname__}\n{text}"
+
+    # ------------------------------------------------------------------ actions
+    def set_trigger_enabled(self, database: str, name: str, enabled: bool) -> str:
+        pe = self._need_pe()
+        if enabled:
+            self.et.run(pe.enable_trigger(database, name))
+            return f"enabled {trigger_key(database, name)}"
+        self.et.run(pe.disable_trigger(database, name))
+        return f"disabled {trigger_key(database, name)}"
+
+    def delete_trigger(self, database: str, name: str) -> str:
+        self.et.run(self._need_pe().delete_trigger(database, name, force=True))
+        return f"deleted {trigger_key(database, name)}"
+
+    def run_trigger_now(self, database: str, name: str) -> str:
+        self.et.run(self._need_pe().run_now(database, name))
+        return f"{trigger_key(database, name)} queued to run now"
+
+    def retry_activation(self, activation_id: int) -> str:
+        self.et.run(self._need_pe().retry_activation(activation_id))
+        return f"activation #{activation_id} queued again with its original input"
+
+    def delete_cache_key(self, scope_id: str, key: str) -> str:
+        provider, ns = self._scope(scope_id)
+        gone = self.et.call_soon(provider.delete, ns, key).result(timeout=5.0)
+        if not gone:
+            raise LookupError(f"key {key!r} is gone already (expired or deleted)")
+        return f"deleted key {key!r}"
+
+    def clear_cache_scope(self, scope_id: str) -> str:
+        provider, ns = self._scope(scope_id)
+        n = self.et.call_soon(provider.clear, ns).result(timeout=5.0)
+        label, _ = _scope_label(ns)
+        return f"cleared {label}: {n} key(s) removed"
+
+    def load_rate(self) -> int | None:
+        return None if self.load is None else self.load.rate
+
+    def set_load_rate(self, lines_per_second: int) -> str:
+        if self.load is None:
+            raise RuntimeError("no load generator (start with --demo)")
+        self.load.rate = lines_per_second
+        return f"load generator: {self.load.rate:,} lines/s"
+
+    # ------------------------------------------------------------------ helpers
+    def _need_pe(self) -> Any:
+        pe = self.pe
+        if pe is None:
+            raise RuntimeError("the processing engine is off (start with --plugin-dir)")
+        return pe
+
+    def _scope(self, scope_id: str) -> tuple[CacheProvider, tuple[str, ...]]:
+        name, _, path = scope_id.partition(":")
+        for p in self.cache_providers:
+            if p.name == name:
+                return p, tuple(path.split("/"))
+        raise LookupError(f"unknown cache scope {scope_id}")
+
+
+def _row_of(t: Any, next_ns: int | None, queued: int) -> TriggerRow:
+    state = "disabled_by_error" if t.disabled and t.disabled_reason else ("disabled" if t.disabled else "enabled")
+    return TriggerRow(
+        database=t.database, name=t.name, spec=t.spec.canonical(), kind=t.spec.kind,
+        plugin=t.plugin_filename, state=state, mode="async" if t.settings.run_async else "sync",
+        next_fire=None if next_ns is None else next_ns / 1e9, disabled_reason=t.disabled_reason,
+        queued=queued, error_behavior=t.settings.error_behavior,
+    )
+
+
+def _read_triggers(pe: Any) -> list[TriggerRow]:
+    """Runs on the engine loop: trigger definitions are owned (and mutated) there."""
+    sched = pe.scheduler
+    out = []
+    for key, t in sorted(pe.triggers.items()):
+        nxt = sched.next_fire(*key) if sched is not None and t.spec.kind == "schedule" and not t.disabled else None
+        rt = pe.runtimes.get(key)
+        out.append(_row_of(t, nxt, len(rt.queue) if rt is not None else 0))
+    return out
+
+
+def _read_trigger(pe: Any, database: str, name: str) -> tuple | None:
+    t = pe.triggers.get((database, name))
+    if t is None:
+        return None
+    sched = pe.scheduler
+    nxt = sched.next_fire(database, name) if sched is not None and t.spec.kind == "schedule" and not t.disabled else None
+    rt = pe.runtimes.get((database, name))
+    row = _row_of(t, nxt, len(rt.queue) if rt is not None else 0)
+    return row, t.spec, dict(t.arguments) if t.arguments else None, t.settings.to_json(), t.created_at
+
+
+# ====================================================================== Textual side
+class TickDriver:
+    """Collects in a thread worker on a self-rescheduling timer; one TickReady per tick.
+
+    Never overlaps (the next collection is scheduled only after the app applied
+    the previous tick, see `done`), rate changes apply from the next tick, and
+    pausing the console does not stop collection (the app merges paused ticks).
+    """
+
+    MIN_INTERVAL = 0.1
+    MAX_INTERVAL = 10.0
+
+    def __init__(self, app: "App", source: Any, interval: float = 0.25) -> None:
+        self.app = app
+        self.source = source
+        self.interval = min(self.MAX_INTERVAL, max(self.MIN_INTERVAL, interval))
+        self.busy = False
+        self.stopped = False
+        self.ticks = 0
+        self.last_collect_seconds = 0.0
+        self._timer: "Timer | None" = None
+
+    def start(self) -> None:
+        self.stopped = False
+        self._schedule(0.0)
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def done(self) -> None:
+        """The app applied the last tick: schedule the next one."""
+        self.busy = False
+        if not self.stopped:
+            self._schedule(self.interval)
+
+    def _schedule(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        # never 0: Textual's timer divides by its interval when it runs late
+        self._timer = self.app.set_timer(max(0.01, delay), self._fire, name="pe-tick")
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self.busy or self.stopped:
+            return
+        self.busy = True
+        self.app.run_worker(self._collect, thread=True, exit_on_error=False, group="pe-collect",
+                            name="collect", description="collect one console tick")
+
+    def _collect(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            tick = self.source.collect()
+        except Exception as e:  # noqa: BLE001 -- reported, never fatal
+            log.exception("console tick failed")
+            self.app.post_message(TickFailed(f"{type(e).__name__}: {e}"))
+            return
+        finally:
+            self.last_collect_seconds = time.perf_counter() - t0
+        self.ticks += 1
+        self.app.post_message(TickReady(tick))

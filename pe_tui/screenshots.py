@@ -1,0 +1,113 @@
+"""Regenerate screenshots/*.svg: a deterministic demo session (RecordedSource, frozen clock, UTC).
+
+    python -m pe_tui.screenshots [--out screenshots] [--size 160x46]
+
+Every pane, the help screen, a trigger detail, an activation detail, a cache
+value, the command palette and a confirmation dialog.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from .app import ConsoleApp
+from .recorded import FROZEN_NOW, RecordedSource
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def _settle(pilot, app: ConsoleApp) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause(0.1)
+
+
+async def take(out: Path, size: tuple[int, int]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    source = RecordedSource.demo(now=FROZEN_NOW, extra_ticks=1)
+    app = ConsoleApp(source, clock=lambda: FROZEN_NOW, tz=dt.timezone.utc, auto_tick=False)
+    written: list[Path] = []
+
+    async def shot(name: str, title: str) -> None:
+        svg = app.export_screenshot(title=f"pe console — {title}")
+        path = out / f"{name}.svg"
+        path.write_text(svg, "utf-8")
+        written.append(path)
+
+    async with app.run_test(size=size) as pilot:
+        await app.refresh_now()
+        await _settle(pilot, app)
+
+        async def press(*keys: str) -> None:
+            await pilot.press(*keys)
+            await _settle(pilot, app)
+
+        # panes
+        await press("1")
+        await press("down", "down")  # fleet_report: a schedule trigger with a next fire time
+        await shot("triggers", "Triggers")
+        await press("2")
+        await shot("activations", "Activations")
+        await press("3")
+        await press("down", "down", "down", "down", "down", "down", "down")  # slow_rollup
+        await shot("performance", "Performance")
+        await press("4")
+        await press("slash", *"host-07", "enter")
+        await shot("logs", "Logs (search highlight)")
+        await press("escape")
+        await press("5")
+        await press("down")  # demo/last_values: the busy scope
+        await press("tab")
+        await shot("caches", "Caches")
+        await press("enter")
+        await shot("cache-value", "cache value")
+        await press("escape")
+        await press("6")
+        await press("down")
+        await shot("plugins", "Plugins")
+        # screens
+        await press("1")
+        await press("down", "down")  # fleet_report: a schedule, so next fire times show
+        await press("enter")
+        await shot("trigger-detail", "trigger detail")
+        await press("escape")
+        await press("2", "e")
+        await press("enter")
+        await shot("activation-detail", "activation detail (failed run)")
+        await press("escape", "escape")
+        await press("1", "d")
+        await shot("confirm-delete", "confirmation")
+        await press("n")
+        await press("question_mark")
+        await shot("help", "help (?)")
+        await press("escape")
+        await press("ctrl+p")
+        await press(*"trig")
+        await pilot.pause(0.5)
+        await shot("palette", "command palette")
+        await press("escape")
+        await pilot.pause(0.3)
+        await press("2")
+        await press("p")
+        await app.refresh_now()  # collected while paused: counted, not painted
+        await _settle(pilot, app)
+        await shot("paused", "PAUSED")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    p.add_argument("--size", default="160x46", help="terminal size, COLUMNSxROWS")
+    a = p.parse_args(argv)
+    w, h = (int(x) for x in a.size.lower().split("x"))
+    for path in asyncio.run(take(a.out, (w, h))):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

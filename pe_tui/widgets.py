@@ -1,0 +1,298 @@
+"""Widgets shared by the panes: a keyed, diff-updated DataTable, the status bar, the filter bar."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable, Input, Label, Sparkline, Static
+from textual.widgets._data_table import RowKey  # public type, private module path
+
+from . import fmt
+from .model import StatusInfo
+
+Cells = tuple[Any, ...]
+
+#: above this many removals in one sync, rebuilding the table is cheaper than remove_row (O(rows) each)
+_REBUILD_ABOVE = 50
+
+
+class KeyedTable(DataTable):
+    """A row-cursor DataTable updated by diff: rows are identified by key, only
+    changed cells are touched, inside one `batch_update`, and the cursor stays on
+    the same row when rows move. Never cleared and rebuilt on a timer.
+
+    `enter` is left to the pane (its Binding shows in the footer and help), so
+    the table's own select binding is switched off here.
+    """
+
+    DEFAULT_CSS = """
+    KeyedTable { height: 1fr; }
+    """
+
+    def __init__(self, columns: Sequence[tuple[str, str, int | None]], **kwargs: Any) -> None:
+        kwargs.setdefault("cursor_type", "row")
+        kwargs.setdefault("zebra_stripes", True)
+        super().__init__(**kwargs)
+        self._spec = list(columns)
+        self._cells: dict[str, Cells] = {}
+        self._order: list[str] = []
+        self.column_keys = [key for key, _, _ in columns]
+        for key, label, width in columns:
+            self.add_column(label, key=key, width=width)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_cursor":
+            return False  # the pane's `enter` binding opens the detail
+        return super().check_action(action, parameters)
+
+    # ---------------------------------------------------------------- reading
+    @property
+    def keys(self) -> list[str]:
+        return list(self._order)
+
+    def selected_key(self) -> str | None:
+        if not self._order or self.cursor_row < 0:
+            return None
+        try:
+            rk = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 -- empty table, cursor out of range
+            return None
+        return rk.value
+
+    def select_key(self, key: str, scroll: bool = True) -> bool:
+        if key not in self._cells:
+            return False
+        idx = self.get_row_index(key)
+        if idx != self.cursor_row:
+            self.move_cursor(row=idx, animate=False, scroll=scroll)
+        return True
+
+    def set_label(self, column_key: str, label: str) -> None:
+        """Change a header label (same width: labels carry room for a sort arrow)."""
+        col = self.columns.get(column_key)  # type: ignore[call-overload]
+        if col is not None and col.label.plain != label:
+            col.label = Text(label)
+            self.refresh()
+
+    # ---------------------------------------------------------------- writing
+    def sync(self, rows: dict[str, Cells], order: Sequence[str] | None = None, *, pin_top: bool = False) -> bool:
+        """Make the table show exactly `rows` (key -> cells) in `order` (default: insertion order).
+
+        `pin_top`: a cursor on the first row stays on the first row (newest-first feeds).
+        Returns True when anything changed.
+        """
+        order = list(rows) if order is None else [k for k in order if k in rows]
+        old = self._cells
+        sel = self.selected_key()
+        sel_idx = self.cursor_row
+        doomed = [k for k in old if k not in rows]
+        changed = bool(doomed)
+        with self.app.batch_update():
+            if len(doomed) > _REBUILD_ABOVE:
+                self.clear(columns=False)
+                self._cells = {}
+                self._order = []
+                old = self._cells
+                doomed = []
+                changed = True
+            for k in doomed:
+                self.remove_row(k)
+                del old[k]
+            cols = self.column_keys
+            for k in order:
+                cells = rows[k]
+                prev = old.get(k)
+                if prev is None:
+                    self.add_row(*cells, key=k)
+                    old[k] = cells
+                    changed = True
+                elif prev != cells:
+                    for ck, a, b in zip(cols, prev, cells):
+                        if a != b:
+                            self.update_cell(k, ck, b)
+                    old[k] = cells
+                    changed = True
+            if [rk.value for rk in self._current_order()] != order:
+                self._reorder(order)
+                changed = True
+            self._order = order
+            if sel is not None and sel in old:
+                if pin_top and sel_idx == 0:
+                    if self.cursor_row != 0:
+                        self.move_cursor(row=0, animate=False)
+                else:
+                    self.select_key(sel, scroll=False)
+        return changed
+
+    def _current_order(self) -> list[RowKey]:
+        return [row.key for row in self.ordered_rows]
+
+    def _reorder(self, order: list[str]) -> None:
+        """What DataTable.sort does, with an order we computed from the model (cells
+        are display strings: "12ms" does not sort)."""
+        from textual._two_way_dict import TwoWayDict
+
+        by_value = {rk.value: rk for rk in self.rows}
+        self._row_locations = TwoWayDict({by_value[k]: i for i, k in enumerate(order)})
+        self._update_count += 1
+        self.refresh()
+
+
+class FilterBar(Horizontal):
+    """A one-line input that appears on `/` (or another key) and hides on enter/escape."""
+
+    DEFAULT_CSS = """
+    FilterBar { height: 1; display: none; background: $boost; }
+    FilterBar.-open { display: block; }
+    FilterBar > Label { width: auto; padding: 0 1; color: $accent; text-style: bold; }
+    FilterBar > Input { border: none; height: 1; padding: 0; width: 1fr; background: $boost; }
+    FilterBar > Input:focus { border: none; }
+    """
+
+    class Changed(Message):
+        def __init__(self, bar: "FilterBar", mode: str, value: str, final: bool) -> None:
+            super().__init__()
+            self.bar = bar
+            self.mode = mode
+            self.value = value
+            self.final = final
+
+        @property
+        def control(self) -> "FilterBar":
+            return self.bar
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.mode = "filter"
+        self._before = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label("/", id=f"{self.id}-label" if self.id else None)
+        yield Input(placeholder="text (enter: keep, escape: cancel)", id=f"{self.id}-input" if self.id else None)
+
+    def open(self, mode: str, prompt: str, value: str) -> None:
+        self.mode = mode
+        self._before = value
+        self.query_one(Label).update(prompt)
+        inp = self.query_one(Input)
+        inp.value = value
+        inp.cursor_position = len(value)
+        self.add_class("-open")
+        inp.focus()
+
+    def close(self) -> None:
+        self.remove_class("-open")
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-open")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self, self.mode, event.value, final=False))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.close()
+        self.post_message(self.Changed(self, self.mode, event.value, final=True))
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            event.stop()
+            event.prevent_default()
+            self.close()
+            self.post_message(self.Changed(self, self.mode, self._before, final=True))
+
+
+class StatusBar(Static):
+    """The top line: uptime, rates, errors, WAL flush interval, HTTP address, refresh rate, PAUSED."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }
+    StatusBar.-paused { background: $warning 40%; }
+    """
+
+    status: reactive[StatusInfo | None] = reactive(None)
+    paused: reactive[bool] = reactive(False)
+    interval: reactive[float] = reactive(0.25)
+    buffered: reactive[tuple[int, int]] = reactive((0, 0))
+    read_only: reactive[bool] = reactive(False)
+
+    def watch_paused(self, paused: bool) -> None:
+        self.set_class(paused, "-paused")
+
+    def render(self) -> Text:
+        s = self.status
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("pe ", style="bold")
+        if self.paused:
+            acts, lines = self.buffered
+            t.append("❚❚ PAUSED", style="bold reverse")
+            t.append(f" +{acts} act +{lines} lines  ", style="bold")
+        else:
+            t.append("● LIVE  ", style="bold green")
+        if self.read_only:
+            t.append("READ-ONLY  ", style="bold yellow")
+        if s is None:
+            t.append("starting…", style="dim")
+            return t
+
+        def item(label: str, value: str, style: str = "bold") -> None:
+            t.append(label + " ", style="dim")
+            t.append(value, style=style)
+            t.append("  ")
+
+        item("up", fmt.uptime(s.uptime))
+        item("writes", f"{fmt.rate(s.writes_per_s)}/s")
+        item("lines", f"{fmt.rate(s.lines_per_s)}/s")
+        item("act", f"{fmt.rate(s.activations_per_s)}/s")
+        item("err", f"{s.errors_per_min:.0f}/min", "bold red" if s.errors_per_min else "bold")
+        item("flush", fmt.seconds(s.wal_flush_interval))
+        item("http", (s.http_url or "off").removeprefix("http://"))
+        hz = 1.0 / self.interval if self.interval else 0
+        item("refresh", f"{hz:g} Hz" if hz >= 1 else f"{self.interval:g}s")
+        if s.load_rate is not None:
+            item("load", f"{fmt.count(s.load_rate)} lines/s", "bold cyan")
+        if s.triggers:
+            item("triggers", f"{s.triggers_enabled}/{s.triggers}")
+        if s.events_dropped:
+            item("dropped", f"{s.events_dropped:,} events", "bold red")
+        return t
+
+
+def styled(value: Any, style: str = "") -> Text:
+    """A table cell: never parsed as markup (plugin names and errors may contain brackets)."""
+    return Text(str(value), style=style, no_wrap=True, overflow="ellipsis")
+
+
+def right(value: Any, style: str = "") -> Text:
+    return Text(str(value), style=style, justify="right", no_wrap=True)
+
+
+STATE_STYLE = {"enabled": "green", "disabled": "dim", "disabled_by_error": "bold red"}
+STATE_TEXT = {"enabled": "● enabled", "disabled": "○ disabled", "disabled_by_error": "✖ disabled by error"}
+STATUS_STYLE = {"ok": "green", "error": "bold red", "timeout": "bold red", "memory_limit": "bold red",
+                "cpu_limit": "bold red", "skipped": "yellow", "dropped": "yellow"}
+LEVEL_STYLE = {"INFO": "cyan", "WARN": "bold yellow", "ERROR": "bold red"}
+
+
+def anchored(values: list[float]) -> list[float]:
+    """Sparkline data scaled from zero, not from its minimum (a steady 10 ms is not "empty").
+
+    The leading 0 shares a bar with the first points (bars show the max of their points)."""
+    return [0.0, *values] if values else []
+
+
+class SafeSparkline(Sparkline):
+    """Sparkline that renders nothing while it has no size (Textual's divides by the width)."""
+
+    def render(self) -> Any:
+        if self.size.width <= 0 or self.size.height <= 0:
+            return ""
+        return super().render()
