@@ -55,7 +55,9 @@ class EngineThread:
         self.access_log = access_log
         self.name = name
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.engine: Engine | None = None
+        # Built here (no loop needed yet) so a host can subscribe to `engine.bus`
+        # before start() and see the start-up log lines too.
+        self.engine: Engine = Engine(config)
         self.server: Any = None  # PeServer when http=True
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -208,12 +210,10 @@ class EngineThread:
         if self.http:
             from .http.server import PeServer
 
-            server = PeServer(self.config, access_log=self.access_log, announce_token=None)
-            self.engine = server.engine
+            server = PeServer(self.config, engine=self.engine, access_log=self.access_log, announce_token=None)
             await server.start()
             self.server = server
         else:
-            self.engine = Engine(self.config)
             await self.engine.start()
         self._ready.set()
         try:
