@@ -74,6 +74,9 @@ class TriggerRuntime:
         rec = outcome.record
         self.pe.finish_activation(self, job, outcome)
         if job.kind == "request":
+            if rec.status != "ok":  # no error behaviour for requests, but the failure is logged (reference §2.4)
+                t = self.trigger
+                self.pe.logs.add(t.database, t.name, "ERROR", f"error executing request plugin: {rec.error}")
             self._answer(job, outcome)
         elif rec.status != "ok" and not self.stopped:
             self._apply_error_behavior(job, rec)
@@ -113,6 +116,14 @@ class TriggerRuntime:
             )
         elif s.error_behavior == "disable":
             reason = f"disabled after an error: {rec.error}"
+            waiting = len(self.queue)
+            # Stop now, not when the disable task runs: _done pumps the next waiting event right after this.
+            self.stop()
+            if waiting:
+                self.pe.logs.add(
+                    self.trigger.database, self.trigger.name, "WARN",
+                    f"{waiting} waiting event(s) dropped because the trigger was disabled",
+                )
             asyncio.ensure_future(self.pe.disable_by_error(self.trigger, reason))
 
     def _retry(self, job: Job) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .activations import ActivationRecord
 from .api import PluginApi, TableBatch
 from .limits import ActivationInterrupted, Running, Watchdog, WorkerPool, thread_cpu_clock
-from .plugins import entry_point, instantiate
+from .plugins import PluginError, entry_point, instantiate
 from .responses import PluginResponse, UnsupportedReturn, to_response
 from .triggers import format_duration
 
@@ -94,11 +94,8 @@ class Executor:
             attempt=job.attempt,
             rows_in=job.rows_in,
         )
-        logs: list[str] = rec.logs
-
         def log(level: str, text: str) -> None:
-            if len(logs) < MAX_ACTIVATION_LOG_LINES:
-                logs.append(f"{level}: {text}")
+            rec.add_log(f"{level}: {text}", MAX_ACTIVATION_LOG_LINES)  # counts the lines it leaves out
             pe.logs.add(trig.database, trig.name, level, text)
 
         api = PluginApi(
@@ -154,7 +151,7 @@ class Executor:
         except ActivationInterrupted as e:
             status = e.status
             error = _limit_message(e.status, s)
-        except UnsupportedReturn as e:
+        except (UnsupportedReturn, PluginError) as e:  # engine-made messages: no class-name prefix
             status, error = "error", str(e)
         except BaseException as e:  # plugins may raise anything, SystemExit included
             status = "error"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from ..lineprotocol.parse import parse_lp
 from ..storage.batch import to_record_batch
 from ..storage.catalog import DatabaseDef
 from .api import PluginApi, TableBatch
+from .limits import ActivationInterrupted, Running
 from .plugins import PluginError, entry_point, instantiate
 from .triggers import TriggerSpecError, format_duration, next_fire_ns, parse_trigger_spec
 
@@ -44,9 +46,43 @@ def _validate_writes(pe: "ProcessingEngine", writes: dict[str, list[str]], error
             errors.append(f"schema error writing to {db}, line {e.line_number}: {e.message}")
 
 
-async def _run(pe: "ProcessingEngine", fn, *args) -> Any:
+class _Stopped(Exception):
+    """The dry run hit its deadline, or the plugin raised a BaseException (SystemExit...)."""
+
+
+def _deadline_message(deadline: float) -> str:
+    return f"plugin did not finish within {deadline:g}s"
+
+
+async def _run(pe: "ProcessingEngine", fn) -> None:
+    """Call the plugin in a thread under the watchdog, so a runaway dry run is interrupted at
+    the deadline instead of spinning forever in a pool thread (which also hangs shutdown)."""
+    deadline = TEST_DEADLINE
+    watchdog = pe.watchdog
+
+    def guarded() -> None:
+        running = Running(
+            thread_id=threading.get_ident(), cpu_clock=None, deadline=deadline, cpu_limit=None, memory_limit=None
+        )
+        try:
+            watchdog.register(running)
+            try:
+                fn()
+            finally:
+                watchdog.unregister(running)
+        except ActivationInterrupted:
+            raise _Stopped(_deadline_message(deadline)) from None
+        except Exception:
+            raise
+        except BaseException as e:  # SystemExit/KeyboardInterrupt must not reach the event loop: it would stop
+            raise _Stopped(f"{type(e).__name__}: {e}") from None
+
     loop = asyncio.get_running_loop()
-    return await asyncio.wait_for(loop.run_in_executor(None, fn, *args), TEST_DEADLINE)
+    try:
+        # Stuck in C code: the watchdog can't interrupt it; stop waiting once it is written off.
+        await asyncio.wait_for(loop.run_in_executor(None, guarded), deadline + watchdog.grace + 1.0)
+    except asyncio.TimeoutError:
+        raise _Stopped(_deadline_message(deadline)) from None
 
 
 async def run_wal_test(
@@ -88,9 +124,7 @@ async def run_wal_test(
             log_lines.append(f"INFO: finished execution in {format_duration(time.perf_counter() - t0)}")
 
         await _run(pe, call)
-    except asyncio.TimeoutError:
-        errors.append(f"plugin did not finish within {TEST_DEADLINE:g}s")
-    except PluginError as e:
+    except (_Stopped, PluginError) as e:
         errors.append(str(e))
     except Exception as e:
         errors.append(f"{type(e).__name__}: {e}")
@@ -132,9 +166,7 @@ async def run_schedule_test(
             log_lines.append(f"INFO: finished execution in {format_duration(time.perf_counter() - t0)}")
 
         await _run(pe, call)
-    except asyncio.TimeoutError:
-        errors.append(f"plugin did not finish within {TEST_DEADLINE:g}s")
-    except (PluginError, TriggerSpecError) as e:
+    except (_Stopped, PluginError, TriggerSpecError) as e:
         errors.append(str(e))
     except Exception as e:
         errors.append(f"{type(e).__name__}: {e}")
