@@ -64,6 +64,7 @@ log = logging.getLogger("pe.tui")
 SUBSCRIPTION_MAXLEN = 100_000  # events buffered between two ticks before the oldest are dropped
 HISTORY_ACTIVATIONS = 500  # first tick: recent history for the feed
 HISTORY_LOGS = 2000
+HISTORY_SAMPLES = 500  # first tick: run times per trigger for the histogram
 MAX_ACTIVATIONS_PER_TICK = 1000
 MAX_LOG_LINES_PER_TICK = 1000
 CACHE_KEYS_PER_SCOPE = 500
@@ -317,6 +318,13 @@ class EngineBridge:
         if self._last_triggers is not None:
             tick.status.triggers = len(self._last_triggers)
             tick.status.triggers_enabled = sum(1 for r in self._last_triggers if r.state == "enabled")
+        if first:
+            tick.samples = {
+                r.key: [(a.run_time, a.dispatch_latency)
+                        for a in reversed(pe.activations.recent(HISTORY_SAMPLES, trigger=r.name, database=r.database))
+                        if a.started_at is not None and a.status not in ("skipped", "dropped")]
+                for r in self._last_triggers or []
+            }
         tick.series = self._series(now, first)
         tick.caches = self._caches(now, first)
         tick.plugins = self._plugins(now, first)

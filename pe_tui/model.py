@@ -174,6 +174,9 @@ class Tick:
     caches: list[CacheScope] | None = None
     plugins: list[PluginRow] | None = None
     series: dict[str, list[SeriesPoint]] | None = None  # trigger key -> 5 s buckets, oldest first
+    # trigger key -> recent (run time, dispatch latency) pairs, oldest first: sent with the first
+    # tick so the run-time histogram does not start empty (later ticks: the activations stream)
+    samples: dict[str, list[tuple[float, float]]] | None = None
     seq: int = 0
 
     @property
@@ -182,7 +185,7 @@ class Tick:
         return not (
             self.activations or self.logs or self.logs_skipped or self.activations_skipped
             or self.triggers is not None or self.caches is not None
-            or self.plugins is not None or self.series is not None
+            or self.plugins is not None or self.series is not None or self.samples is not None
         )
 
     def merged(self, newer: "Tick") -> "Tick":
@@ -209,6 +212,7 @@ class Tick:
             caches=newer.caches if newer.caches is not None else self.caches,
             plugins=newer.plugins if newer.plugins is not None else self.plugins,
             series=newer.series if newer.series is not None else self.series,
+            samples=newer.samples if newer.samples is not None else self.samples,
             seq=newer.seq,
         )
 
@@ -228,6 +232,7 @@ class Tick:
             "series": None if self.series is None else {
                 k: [p.to_json() for p in pts] for k, pts in self.series.items()
             },
+            "samples": None if self.samples is None else {k: [list(x) for x in v] for k, v in self.samples.items()},
         }
 
     @classmethod
@@ -245,6 +250,9 @@ class Tick:
             plugins=None if d.get("plugins") is None else [_plugin_from(p) for p in d["plugins"]],
             series=None if d.get("series") is None else {
                 k: [_build(SeriesPoint, p) for p in pts] for k, pts in d["series"].items()
+            },
+            samples=None if d.get("samples") is None else {
+                k: [(float(a), float(b)) for a, b in v] for k, v in d["samples"].items()
             },
         )
 

@@ -436,8 +436,12 @@ def build_demo_source(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int =
         events_dropped=0, triggers=len(rows), triggers_enabled=sum(1 for r in rows if r.state == "enabled"),
         load_rate=600, data_dir="/tmp/pe-tui-demo/data",
     )
+    samples: dict[str, list[tuple[float, float]]] = {}
+    for rec in records:
+        samples.setdefault(trigger_key(rec.database, rec.trigger), []).append((rec.run_time, rec.dispatch_latency))
+    samples = {k: v[-500:] for k, v in samples.items()}
     tick = Tick(at=now, seq=1, status=status, activations=records[-500:], logs=logs, triggers=rows,
-                caches=caches, plugins=plugins, series=series)
+                caches=caches, plugins=plugins, series=series, samples=samples)
     retained = [r.id for r in records[-500:] if r.status == "error"]
     ticks = [tick]
     for i in range(extra_ticks):

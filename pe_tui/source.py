@@ -34,6 +34,10 @@ class ConsoleSource(Protocol):
         """Stop collecting (unsubscribe); the engine itself is not stopped here."""
         ...
 
+    def console_log(self, level: str, text: str) -> None:
+        """A line of the console's own (action results and failures) for the Logs pane's next tick."""
+        ...
+
     # ---- reads on demand
     def trigger_detail(self, database: str, name: str) -> TriggerDetail: ...
 

@@ -137,6 +137,13 @@ class PerformancePane(Pane):
             self.series = tick.series
             self._series_dirty = True
             self.dirty = True
+        if tick.samples is not None:
+            for key, pairs in tick.samples.items():
+                self.run_times[key] = deque((a for a, _ in pairs), maxlen=SAMPLES)
+                self.latencies[key] = deque((b for _, b in pairs), maxlen=SAMPLES)
+            self.dirty = True
+            if tick.activations:  # the stream in the same tick is already in the samples
+                return
         for rec in tick.activations:
             if rec.status in NOT_RUN_STATUSES or rec.started_at is None:
                 continue
