@@ -58,6 +58,8 @@ def test_write_then_query_same_table_as_http(server, http: Http, unique_db: str)
     expected = http_parquet(http, unique_db, sql)
     assert got.schema.remove_metadata().equals(expected.schema.remove_metadata())
     assert got.to_pylist() == expected.to_pylist()
+    empty = c.query("SELECT * FROM cpu WHERE usage > 100")
+    assert empty.num_rows == 0 and empty.schema.names == expected.schema.names
     # parameters travel in the ticket
     got = c.query("SELECT host FROM cpu WHERE host = $h", query_parameters={"h": "b"})
     assert got.column("host").to_pylist() == ["b"]
