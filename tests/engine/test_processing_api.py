@@ -73,6 +73,20 @@ async def rows(e: Engine, db: str, sql: str) -> list[dict]:
     return table_to_rows(await e.query(db, sql))
 
 
+async def poll_rows(e: Engine, db: str, sql: str, n: int, timeout: float = 15.0) -> list[dict]:
+    """Plugin write-backs land a flush after the activation: query until `n` rows are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = await rows(e, db, sql)
+        except Exception:  # the database or table does not exist yet
+            got = []
+        if len(got) >= n:
+            return got
+        assert time.monotonic() < deadline, f"only {got} after {timeout}s: {sql}"
+        await asyncio.sleep(0.02)
+
+
 async def call(e: Engine, name: str, source: str, *, db: str = "db", query: dict | None = None) -> Any:
     """Run `source`'s process_request once through a request trigger and decode its JSON answer."""
     pe = e.processing
@@ -199,17 +213,9 @@ async def test_queued_writes_are_flushed_after_success_to_each_database(eng: Eng
     """)
     assert "queued" not in got["tables"]
 
-    async def landed() -> bool:
-        return "brand_new_db" in eng.catalog.databases and "queued" in eng.catalog.databases["db"].tables
-
-    deadline = time.monotonic() + 10
-    while not await landed():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    await wait_for(lambda: "remote" in eng.catalog.databases["brand_new_db"].tables, "the remote write")
-    assert await rows(eng, "db", "SELECT t, n, time FROM queued ORDER BY time") == [
+    assert await poll_rows(eng, "db", "SELECT t, n, time FROM queued ORDER BY time", 2) == [
         {"t": "x", "n": 1, "time": 10}, {"t": "y", "n": 2, "time": 20}]
-    assert await rows(eng, "brand_new_db", "SELECT f FROM remote") == [{"f": 3.0}]
+    assert await poll_rows(eng, "brand_new_db", "SELECT f FROM remote", 1) == [{"f": 3.0}]
     assert acts(eng, "writer")[0].lines_out == 3
 
 
@@ -231,15 +237,7 @@ async def test_queued_writes_are_discarded_when_the_plugin_raises_but_sync_write
     # a later successful activation's write-back lands; the failed one's queued lines never do
     await eng.write_lp("db", "src2 v=1i")
 
-    async def reported() -> list:
-        if "write_reports" not in eng.catalog.databases["db"].tables:
-            return []
-        return await rows(eng, "db", "SELECT row_count FROM write_reports WHERE table_name = 'src2'")
-
-    deadline = time.monotonic() + 15
-    while not await reported():
-        assert time.monotonic() < deadline, "the marker's write-back never landed"
-        await asyncio.sleep(0.02)
+    await poll_rows(eng, "db", "SELECT row_count FROM write_reports WHERE table_name = 'src2'", 1)
     assert "lost" not in eng.catalog.databases["db"].tables
     assert "other" not in eng.catalog.databases
 
@@ -430,8 +428,7 @@ async def test_arrow_entry_is_the_flushed_batch_and_rows_are_never_built_for_arr
         assert tb["arrow"] is fw.tables[name]  # the flushed batch itself, not a copy
         assert not dict.__contains__(tb, "rows")  # the plugin read only arrow: no rows were built
     assert pe.caches.get_value(("trigger", "db", "summer"), "total:m") == 4.0
-    await wait_for(lambda: "arrow_sums" in eng.catalog.databases["db"].tables, "the arrow_sums write")
-    assert await rows(eng, "db", "SELECT table_name, sum, rows FROM arrow_sums") == [
+    assert await poll_rows(eng, "db", "SELECT table_name, sum, rows FROM arrow_sums", 1) == [
         {"table_name": "m", "sum": 4.0, "rows": 2}]
 
 

@@ -260,6 +260,20 @@ async def test_request_inputs_headers_body_and_query_last_wins_over_http(eng: En
 
 
 RESPONSES = """
+class FlaskLike:
+    status_code = 203
+    headers = {"Content-Type": "application/xml", "X-Flask": "yes"}
+
+    def __init__(self, data):
+        self.data = data
+
+    def __flask_response__(self):
+        return True
+
+    def get_data(self):
+        return self.data
+
+
 def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
     mode = query_parameters["mode"]
     if mode == "str":
@@ -290,6 +304,10 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
         return 5
     if mode == "bad_status":
         return "x", 1000
+    if mode == "flask":
+        return FlaskLike("<x/>")
+    if mode == "flask_bytes":
+        return FlaskLike(b"<x/>")
     if mode == "bad_third":
         return "x", 200, "not a dict"
     raise AssertionError(mode)
@@ -310,6 +328,7 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
         ("generator", 200, b"abc", "text/html", {}),
         ("set", 200, b"only", "text/html", {}),
         ("bytes", 200, b"", "text/html", {}),
+        ("flask", 203, b"<x/>", "application/xml", {"X-Flask": "yes"}),
     ],
 )
 async def test_request_return_value_conversions(eng: Engine, mode, status, body, ctype, headers) -> None:
@@ -320,7 +339,7 @@ async def test_request_return_value_conversions(eng: Engine, mode, status, body,
     assert (r.status, r.body, r.content_type, r.headers) == (status, body, ctype, headers)
 
 
-@pytest.mark.parametrize("mode", ["none", "int", "bad_status", "bad_third"])
+@pytest.mark.parametrize("mode", ["none", "int", "bad_status", "bad_third", "flask_bytes"])
 async def test_unsupported_return_values_answer_500(eng: Engine, mode: str) -> None:
     pe = eng.processing
     plugin(eng, "responses.py", RESPONSES)

@@ -155,15 +155,15 @@ async def test_triggers_caches_history_and_logs_survive_a_restart(tmp_path: Path
 
 
 async def test_schedules_skip_missed_ticks_unless_catch_up_once(tmp_path: Path) -> None:
-    # A cron that fires at three chosen seconds: A while the engine runs, B and C while it is down.
-    now_s = int(time.time())
-    a, b, c = now_s + 2, now_s + 4, now_s + 5
-    expr = f"cron:{a % 60},{b % 60},{c % 60} * * * * *"
     e = make_engine(tmp_path)
     await e.start()
     try:
         pe = e.processing
         await e.create_database("db")
+        # A cron that fires at three chosen seconds: A while the engine runs, B and C while it is down.
+        now_s = int(time.time())
+        a, b, c = now_s + 2, now_s + 4, now_s + 5
+        expr = f"cron:{a % 60},{b % 60},{c % 60} * * * * *"
         await pe.create_trigger("db", "skip", "downsample_schedule.py", expr)  # default catch_up="skip"
         await pe.create_trigger("db", "once", "downsample_schedule.py", expr, settings=TriggerSettings(catch_up="once"))
         await wait_for(lambda: acts(e, "skip") and acts(e, "once"), "the first ticks", timeout=10)

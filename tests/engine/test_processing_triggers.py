@@ -90,6 +90,20 @@ async def rows(e: Engine, db: str, sql: str) -> list[dict]:
     return table_to_rows(await e.query(db, sql))
 
 
+async def poll_rows(e: Engine, db: str, sql: str, n: int, timeout: float = 15.0) -> list[dict]:
+    """Plugin write-backs land a flush after the activation: query until `n` rows are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = await rows(e, db, sql)
+        except Exception:  # the table does not exist yet
+            got = []
+        if len(got) >= n:
+            return got
+        assert time.monotonic() < deadline, f"only {got} after {timeout}s: {sql}"
+        await asyncio.sleep(0.02)
+
+
 # ------------------------------------------------------------------------------- WAL triggers
 
 
@@ -429,3 +443,49 @@ async def test_deleting_a_database_stops_and_removes_its_triggers(eng: Engine) -
     await eng.create_database("doomed")
     await pe.create_trigger("doomed", "hello", "hello_request.py", "request:doomed_hello")
     assert json.loads((await pe.handle_request("doomed_hello", {}, {}, b"")).body)["calls"] == 1
+
+
+# ----------------------------------------------------------------- official-style plugins, end to end
+
+
+async def test_threshold_alert_writes_alerts_and_keeps_counters_in_the_trigger_cache(eng: Engine) -> None:
+    pe = eng.processing
+    await pe.create_trigger("db", "alerts", "threshold_alert.py", "table:sensors",
+                            arguments={"field": "temp", "threshold": "30", "alert_table": "hot"})
+    await eng.write_lp("db", "sensors,room=a temp=25 1000\nsensors,room=b temp=31.5 2000\nsensors,room=c hum=3 2500")
+    await eng.write_lp("db", "sensors,room=a temp=40 3000")
+    await wait_acts(eng, "alerts", 2, "ok")
+    got = await poll_rows(eng, "db", "SELECT source, room, value, threshold, time FROM hot ORDER BY time", 2)
+    assert got == [
+        {"source": "sensors", "room": "b", "value": 31.5, "threshold": 30.0, "time": 2000},
+        {"source": "sensors", "room": "a", "value": 40.0, "threshold": 30.0, "time": 3000},
+    ]
+    ns = ("trigger", "db", "alerts")
+    assert pe.caches.get_value(ns, "checked") == 3 and pe.caches.get_value(ns, "breaches") == 2
+    warns = [x.text for x in pe.logs.entries() if x.trigger == "alerts" and x.level == "WARN"]
+    assert warns == ["sensors.temp=31.5 above 30.0", "sensors.temp=40.0 above 30.0"]
+
+
+async def test_downsample_schedule_writes_date_bin_buckets(eng: Engine) -> None:
+    pe = eng.processing
+    hour = (int(time.time()) // 3600 - 3) * 3600  # three whole hours ago, well inside the window
+    lp = "\n".join([
+        f"cpu,host=a usage=10 {hour}", f"cpu,host=a usage=20 {hour + 600}", f"cpu,host=b usage=5 {hour + 60}",
+        f"cpu,host=a usage=50 {hour + 3600}", f"cpu,host=a usage=99 {hour - 86400 * 3}",  # outside the window
+    ])
+    await eng.write_lp("db", lp, precision="s")
+    await pe.create_trigger("db", "ds", "downsample_schedule.py", "every:1h",
+                            arguments={"source_measurement": "cpu", "target_measurement": "cpu_1h", "field": "usage",
+                                       "window": "1d", "interval": "1h"})
+    await pe.run_now("db", "ds")
+    [rec] = await wait_acts(eng, "ds", 1)
+    assert rec.status == "ok", rec.error
+    got = await poll_rows(eng, "db", "SELECT host, usage, record_count, time FROM cpu_1h ORDER BY time, host", 3)
+    ns = 1_000_000_000
+    assert got == [
+        {"host": "a", "usage": 15.0, "record_count": 2, "time": hour * ns},
+        {"host": "b", "usage": 5.0, "record_count": 1, "time": hour * ns},
+        {"host": "a", "usage": 50.0, "record_count": 1, "time": (hour + 3600) * ns},
+    ]
+    assert pe.caches.get_value(("trigger", "db", "ds"), "runs") == 1
+    assert any("downsampled 3 bucket(s) from cpu into cpu_1h (run 1)" in t for t in rec.logs)
