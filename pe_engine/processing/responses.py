@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +27,32 @@ def _render(body: Any) -> tuple[bytes, str]:
     return str(body).encode(), "text/plain"
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _headers(obj: Any) -> dict[str, str]:
     out = {}
     for k, v in obj.items():
+        name = str(k)
+        if not _TOKEN.match(name):
+            raise UnsupportedReturn(f"invalid header name {name!r}")
         try:
-            out[str(k)] = str(v)
+            value = str(v)
         except Exception:
-            out[str(k)] = ""
+            value = ""
+        # Like InfluxDB: an invalid value becomes empty (CR/LF would otherwise be refused by the
+        # HTTP server after the fact, dropping the connection instead of answering).
+        out[name] = "" if _BAD_VALUE.search(value) else value
     return out
+
+
+def _pop_content_type(headers: dict[str, str]) -> str | None:
+    """Header names are case-insensitive: a plugin's "Content-type" must replace ours, not add a second one."""
+    found = None
+    for k in [k for k in headers if k.lower() == "content-type"]:
+        found = headers.pop(k) or found
+    return found
 
 
 def to_response(value: Any) -> PluginResponse:
@@ -43,7 +62,7 @@ def to_response(value: Any) -> PluginResponse:
             if not isinstance(data, str):
                 raise UnsupportedReturn("flask-style response get_data() must return str")
             headers = _headers(getattr(value, "headers", {}) or {})
-            ctype = headers.pop("Content-Type", headers.pop("content-type", "text/html"))
+            ctype = _pop_content_type(headers) or "text/html"
             return _checked(PluginResponse(int(value.status_code), data.encode(), ctype, headers))
     if isinstance(value, tuple):
         if not 1 <= len(value) <= 3:
@@ -64,7 +83,7 @@ def to_response(value: Any) -> PluginResponse:
             if not isinstance(value[2], dict):
                 raise UnsupportedReturn("the third element of a response tuple must be a dict of headers")
             resp.headers.update(_headers(value[2]))
-        ctype = resp.headers.pop("Content-Type", None) or resp.headers.pop("content-type", None)
+        ctype = _pop_content_type(resp.headers)
         if ctype:
             resp.content_type = ctype
         return _checked(resp)

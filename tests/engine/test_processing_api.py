@@ -557,3 +557,29 @@ async def test_dry_run_contains_system_exit(eng: Engine) -> None:
     """)
     out = await run_schedule_test(pe, filename="exits.py", database="db")
     assert out["errors"] == ["SystemExit: 3"]
+
+
+async def test_dry_runs_share_a_named_test_cache_that_expires_and_need_no_database(eng: Engine) -> None:
+    pe = eng.processing
+    plugin(eng, "test_counter.py", """
+        def process_writes(influxdb3_local, table_batches, args=None):
+            n = influxdb3_local.cache.get("n", 0) + 1
+            influxdb3_local.cache.put("n", n)
+            influxdb3_local.cache.put("shared", n, use_global=True)
+            influxdb3_local.info("run", n, "tables", ",".join(tb["table_name"] for tb in table_batches))
+    """)
+
+    async def run(cache_name: str | None, database: str = "db") -> list[str]:
+        out = await run_wal_test(pe, filename="test_counter.py", database=database, input_lp="a v=1i\nb v=2i",
+                                 cache_name=cache_name)
+        assert out["errors"] == []
+        return [line for line in out["log_lines"] if line.startswith("INFO: run")]
+
+    assert await run(None) == ["INFO: run 1 tables a,b"]
+    assert await run(None) == ["INFO: run 2 tables a,b"]  # default cache "_shared_test" is kept between runs
+    assert await run("mine", database="not_created_yet") == ["INFO: run 1 tables a,b"]
+    assert "not_created_yet" not in eng.catalog.databases
+    [entry] = [x for x in pe.caches.entries(("test", "_shared_test")) if x.key == "n"]
+    assert entry.ttl_remaining is not None and 1700 < entry.ttl_remaining <= 1800  # 30 minutes without ttl
+    # test runs never touch production caches
+    assert all(ns[0] == "test" for ns in pe.caches.namespaces())

@@ -257,6 +257,14 @@ async def test_request_inputs_headers_body_and_query_last_wins_over_http(eng: En
         r = await client.get("/api/v3/engine/echo")
         assert r.status == 404
         assert await r.read() == b'{error: "not found"}'
+        plugin(eng, "bad_headers.py", """
+            def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+                return "ok", 200, {"X-Bad": "a\\r\\nInjected: 1", "Content-type": "text/plain"}
+        """)
+        await pe.create_trigger("db", "bad_headers", "bad_headers.py", "request:bad_headers")
+        r = await client.get("/api/v3/engine/bad_headers")
+        assert (r.status, await r.text(), r.headers["X-Bad"]) == (200, "ok", "")
+        assert r.headers.getall("Content-Type") == ["text/plain"] and "Injected" not in r.headers
 
 
 RESPONSES = """
@@ -290,6 +298,12 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
         return "with headers", {"X-Second": "2"}
     if mode == "tuple_ctype":
         return "plain", 200, {"Content-Type": "text/plain"}
+    if mode == "tuple_ctype_case":
+        return "plain", {"content-TYPE": "text/csv", "X-A": "1"}
+    if mode == "bad_header_value":
+        return "x", 200, {"X-Bad": "a\\r\\nInjected: 1", "X-Num": 5}
+    if mode == "bad_header_name":
+        return "x", 200, {"X Bad": "v"}
     if mode == "tuple_other":
         return 42, 418
     if mode == "generator":
@@ -325,6 +339,8 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
         ("tuple_headers", 200, b"with headers", "text/html", {"X-Second": "2"}),
         ("tuple_ctype", 200, b"plain", "text/plain", {}),
         ("tuple_other", 418, b"42", "text/plain", {}),
+        ("tuple_ctype_case", 200, b"plain", "text/csv", {"X-A": "1"}),
+        ("bad_header_value", 200, b"x", "text/html", {"X-Bad": "", "X-Num": "5"}),
         ("generator", 200, b"abc", "text/html", {}),
         ("set", 200, b"only", "text/html", {}),
         ("bytes", 200, b"", "text/html", {}),
@@ -339,7 +355,7 @@ async def test_request_return_value_conversions(eng: Engine, mode, status, body,
     assert (r.status, r.body, r.content_type, r.headers) == (status, body, ctype, headers)
 
 
-@pytest.mark.parametrize("mode", ["none", "int", "bad_status", "bad_third", "flask_bytes"])
+@pytest.mark.parametrize("mode", ["none", "int", "bad_status", "bad_third", "flask_bytes", "bad_header_name"])
 async def test_unsupported_return_values_answer_500(eng: Engine, mode: str) -> None:
     pe = eng.processing
     plugin(eng, "responses.py", RESPONSES)
