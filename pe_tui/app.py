@@ -33,7 +33,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from .bridge import TickDriver
 from .keys import KEYS, MUTATING, PANES, SCOPE_TITLES, Key, bindings
@@ -54,7 +54,7 @@ from .panes import PANE_CLASSES, Pane
 from .screens import ActivationDetailScreen, CacheValueScreen, ConfirmScreen, HelpScreen, TriggerDetailScreen
 from .screens.help import pretty_keys
 from .source import ConsoleSource
-from .widgets import StatusBar
+from .widgets import KeyBar, StatusBar
 
 log = logging.getLogger("pe.tui")
 
@@ -115,7 +115,7 @@ class ConsoleApp(App[int]):
             for i, cls in enumerate(PANE_CLASSES, start=1):
                 with TabPane(f"{i} {cls.TITLE}", id=f"tab-{cls.SCOPE}"):
                     yield cls()
-        yield Footer(id="footer")
+        yield KeyBar(id="footer")
 
     @property
     def status_bar(self) -> StatusBar:
@@ -217,8 +217,7 @@ class ConsoleApp(App[int]):
         pane = event.pane.query_one(Pane)
         if not self.paused:
             pane.repaint_if_needed()
-        self.call_after_refresh(pane.focus_main)
-        self.refresh_bindings()
+        self.call_after_refresh(pane.focus_main)  # the focus change refreshes the footer's keys
 
     @on(TriggerSelected)
     def _trigger_selected(self, message: TriggerSelected) -> None:

@@ -139,7 +139,7 @@ class ActivationsPane(Pane):
             t.append(f" · {errors} failed", style="bold red")
         if self.skipped:
             t.append(f" · {self.skipped:,} skipped (too many per tick)", style="yellow")
-        self.query_one("#activations-info", Static).update(t)
+        self.query_one("#activations-info", Static).update(t, layout=False)
 
     # ------------------------------------------------------------------ events
     @on(DataTable.RowSelected, "#activations-table")
@@ -148,7 +148,7 @@ class ActivationsPane(Pane):
 
     @on(DataTable.RowHighlighted, "#activations-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+        self.maybe_refresh_bindings()
 
     @on(FilterBar.Changed, "#activations-filter")
     def _filter_changed(self, event: FilterBar.Changed) -> None:

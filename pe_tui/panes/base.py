@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.containers import Vertical
 from textual.widget import Widget
 
-from ..keys import MUTATING, bindings
+from ..keys import MUTATING, bindings, keys_for
 from ..model import Tick
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class Pane(Vertical):
         self.dirty = True
         self.last_repaint = 0.0
         self.repaints = 0
+        self._binding_state: tuple | None = None
 
     @property
     def console(self) -> "ConsoleApp":
@@ -69,6 +70,14 @@ class Pane(Vertical):
         w = self.main_widget()
         if w is not None:
             w.focus()
+
+    def maybe_refresh_bindings(self) -> None:
+        """Refresh the footer only when an action's availability changed (a footer refresh
+        rebuilds its keys: too costly for every cursor move)."""
+        state = tuple(self.check_action(k.action_name, ()) for k in keys_for(self.SCOPE))
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.console.read_only and action in MUTATING.get(self.SCOPE, ()):

@@ -85,7 +85,7 @@ class CachesPane(Pane):
             self.scope_table.select_key(self.scope_id, scroll=False)
         total = sum(s.total_keys for s in self.scopes.values())
         self.query_one("#caches-info", Static).update(
-            Text.assemble((f"{len(self.scopes)} scopes", "bold"), (f" · {fmt.count(total)} keys", "dim")))
+            Text.assemble((f"{len(self.scopes)} scopes", "bold"), (f" · {fmt.count(total)} keys", "dim")), layout=False)
         self._paint_keys()
 
     def _paint_keys(self) -> None:
@@ -93,7 +93,7 @@ class CachesPane(Pane):
         info = self.query_one("#caches-keys-info", Static)
         if s is None:
             self.key_table.sync({})
-            info.update(Text("no cache scope", style="dim"))
+            info.update(Text("no cache scope", style="dim"), layout=False)
             return
         # TTLs count down between collections: show them relative to the console clock
         elapsed = max(0.0, self.console.now() - self.collected_at)
@@ -114,7 +114,7 @@ class CachesPane(Pane):
         shown = len(s.keys)
         t.append(f" · {shown:,} keys" if shown == s.total_keys else f" · showing {shown:,} of {s.total_keys:,} keys",
                  style="dim")
-        info.update(t)
+        info.update(t, layout=False)
 
     # ------------------------------------------------------------------ events
     @on(DataTable.RowHighlighted, "#caches-scopes")
@@ -123,11 +123,11 @@ class CachesPane(Pane):
         if sid and sid != self.scope_id:
             self.scope_id = sid
             self._paint_keys()
-        self.refresh_bindings()
+        self.maybe_refresh_bindings()
 
     @on(DataTable.RowHighlighted, "#caches-keys")
     def _key_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+        self.maybe_refresh_bindings()
 
     @on(DataTable.RowSelected)
     def _clicked(self, event: DataTable.RowSelected) -> None:

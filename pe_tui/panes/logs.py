@@ -169,7 +169,7 @@ class LogsPane(Pane):
         self._paint_info()
 
     def _paint_info(self) -> None:
-        self.query_one("#logs-info", Static).update(self._info_text())
+        self.query_one("#logs-info", Static).update(self._info_text(), layout=False)
 
     def _info_text(self, match: str = "") -> Text:
         t = Text(no_wrap=True)
@@ -261,7 +261,7 @@ class LogsPane(Pane):
         self.match_at = target
         log.scroll_to(y=max(0, target - log.size.height // 2), animate=False)
         pos = matches.index(target) + 1
-        self.query_one("#logs-info", Static).update(self._info_text(f"match {pos}/{len(matches)}"))
+        self.query_one("#logs-info", Static).update(self._info_text(f"match {pos}/{len(matches)}"), layout=False)
         return True
 
     def action_next_match(self) -> None:

@@ -70,7 +70,7 @@ class PerfRow(Horizontal):
             name.append(f"{r.database} · {fmt.count(r.runs)} runs", style="dim")
             if r.errors:
                 name.append(f" · {fmt.count(r.errors)} err", style="red")
-        self.query_one(".perf-name", Static).update(name)
+        self.query_one(".perf-name", Static).update(name, layout=False)
         # new lists each time: Sparkline.data is compared with != to decide on a repaint
         self.query_one(".perf-p50", Sparkline).data = anchored([p.p50 or 0.0 for p in s])
         self.query_one(".perf-p99", Sparkline).data = anchored([p.p99 or 0.0 for p in s])
@@ -78,11 +78,11 @@ class PerfRow(Horizontal):
         lat = Text(justify="right", no_wrap=True)
         lat.append(fmt.seconds(r.p50 if r else None) + "\n")
         lat.append(fmt.seconds(r.p99 if r else None), style="yellow" if r and (r.p99 or 0) >= 1 else "")
-        self.query_one(".perf-latv", Static).update(lat)
+        self.query_one(".perf-latv", Static).update(lat, layout=False)
         mem = Text(justify="right", no_wrap=True)
         mem.append(fmt.size(r.memory if r else None) + "\n")
         mem.append("max " + fmt.size(r.memory_max if r else None), style="dim")
-        self.query_one(".perf-memv", Static).update(mem)
+        self.query_one(".perf-memv", Static).update(mem, layout=False)
 
 
 class PerfList(ListView):
@@ -177,7 +177,7 @@ class PerformancePane(Pane):
         n = len(keys)
         self.query_one("#performance-info", Static).update(Text.assemble(
             (f"{n} triggers", "bold"), (" · run time p50/p99 and peak memory per 5 s bucket, last 10 minutes", "dim"),
-        ))
+        ), layout=False)
         self._paint_detail()
 
     def _paint_detail(self) -> None:

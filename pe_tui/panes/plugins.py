@@ -80,7 +80,7 @@ class PluginsPane(Pane):
                           (f" · {sum(len(p.versions) for p in self.plugins.values())} versions seen", "dim"))
         if errors:
             t.append(f" · {errors} with a load error", style="bold red")
-        self.query_one("#plugins-info", Static).update(t)
+        self.query_one("#plugins-info", Static).update(t, layout=False)
         self._paint_detail()
 
     def _paint_detail(self) -> None:

@@ -129,13 +129,13 @@ class TriggersPane(Pane):
             t.append(" · filter ", style="dim")
             t.append(self.filter_text, style="bold reverse")
             t.append(f" ({shown} shown)", style="dim")
-        self.query_one("#triggers-info", Static).update(t)
+        self.query_one("#triggers-info", Static).update(t, layout=False)
 
     def _paint_error(self) -> None:
         r = self.selected()
         foot = self.query_one("#triggers-error", Static)
         if r is None:
-            foot.update("")
+            foot.update("", layout=False)
             return
         t = Text(no_wrap=True, overflow="ellipsis")
         if r.state == "disabled_by_error" and r.disabled_reason:
@@ -148,7 +148,7 @@ class TriggersPane(Pane):
             t.append(f"{r.key}", style="bold")
             t.append(f" · {r.plugin} · {r.spec} · errors {r.error_behavior}"
                      + (f" · {r.queued} queued" if r.queued else ""), style="dim")
-        foot.update(t)
+        foot.update(t, layout=False)
 
     def _update_sort_labels(self) -> None:
         for key, label, _, _ in _COLUMNS:
@@ -159,7 +159,7 @@ class TriggersPane(Pane):
     @on(DataTable.RowHighlighted, "#triggers-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._paint_error()
-        self.refresh_bindings()
+        self.maybe_refresh_bindings()
         self.post_message(TriggerSelected(event.row_key.value if event.row_key else None))
 
     @on(DataTable.RowSelected, "#triggers-table")
