@@ -585,7 +585,7 @@ async def test_cpu_time_memory_peak_and_dispatch_latency_are_recorded(eng: Engin
             block = bytearray(64 * 1024 * 1024)
             for i in range(0, len(block), 4096):
                 block[i] = 1
-            time.sleep(0.1)  # keep it alive across several watchdog samples
+            time.sleep(0.2)  # keep it alive across many watchdog samples (5 ms apart)
             del block
     """)
     await pe.create_trigger("db", "work", "work.py", "table:work")
