@@ -33,7 +33,7 @@ OPEN_PATHS = frozenset({"/health", "/ping"})
 # Paths of the v1 API, where InfluxDB also takes the token from `?p=` or HTTP basic auth.
 V1_PATHS = frozenset({"/write", "/query"})
 
-REQUEST_TOKEN_KEY = "pe.token"  # request[...] -> the TokenRecord that authenticated it
+REQUEST_TOKEN_KEY = web.RequestKey("pe.token", object)  # request[...] -> the TokenRecord that authenticated it
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
