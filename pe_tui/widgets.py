@@ -257,9 +257,9 @@ class StatusBar(Static):
         item("flush", fmt.seconds(s.wal_flush_interval))
         item("http", (s.http_url or "off").removeprefix("http://"))
         hz = 1.0 / self.interval if self.interval else 0
-        item("refresh", (f"{hz:g} Hz" if hz >= 1 else f"{self.interval:g}s") + " (+/-)")
+        item("refresh", f"{hz:g} Hz" if hz >= 1 else f"{self.interval:g}s")
         if s.load_rate is not None:
-            item("load", f"{fmt.count(s.load_rate)} lines/s ([/])", "bold cyan")
+            item("load", f"{fmt.count(s.load_rate)} lines/s", "bold cyan")
         if s.triggers:
             item("triggers", f"{s.triggers_enabled}/{s.triggers}")
         if s.events_dropped:
@@ -314,7 +314,8 @@ class KeyBar(Static):
     """
 
     DEFAULT_CSS = """
-    KeyBar { height: 1; width: 1fr; background: $panel; color: $text-muted; padding: 0 1; }
+    KeyBar { height: 1; width: 1fr; background: $panel; color: $text-muted; padding: 0 1;
+             link-style: none; link-style-hover: reverse; link-background-hover: $panel; }
     """
 
     def on_mount(self) -> None:

@@ -1,10 +1,11 @@
 """Activations: the live feed of plugin runs, newest first or follow mode, filtered by trigger and status."""
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
@@ -16,6 +17,7 @@ from ..widgets import STATUS_STYLE, FilterBar, KeyedTable, right, styled
 from .base import Pane
 
 KEEP = 5000  # records kept in the pane's model
+STICKY_AFTER_KEY = 10.0  # seconds the selection sticks to its record after the operator pressed a key
 SHOW = 500  # rows in the table (the newest that pass the filters)
 STATUS_FILTERS = ("all", "errors", "ok")
 
@@ -45,6 +47,7 @@ class ActivationsPane(Pane):
         self.trigger_filter = ""
         self.skipped = 0
         self.seen = 0
+        self.last_key = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static(id="activations-info", classes="pane-info")
@@ -105,7 +108,11 @@ class ActivationsPane(Pane):
         at_end = table.cursor_row >= table.row_count - 1
         if self.follow:
             order.reverse()
-        table.sync(cells, order, pin_top=not self.follow)
+        # Newest first: a cursor on the top row stays on the top row (watching the feed), unless
+        # the operator is working with the rows: then it sticks to its record, so an action (R,
+        # enter) never lands on a row that slid in under the cursor.
+        sticky = time.monotonic() - self.last_key < STICKY_AFTER_KEY
+        table.sync(cells, order, pin_top=not self.follow and not sticky)
         if self.follow and at_end and table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)
         self._paint_info(len(recs))
@@ -142,6 +149,9 @@ class ActivationsPane(Pane):
         self.query_one("#activations-info", Static).update(t, layout=False)
 
     # ------------------------------------------------------------------ events
+    def on_key(self, event: events.Key) -> None:
+        self.last_key = time.monotonic()
+
     @on(DataTable.RowSelected, "#activations-table")
     def _clicked(self, event: DataTable.RowSelected) -> None:
         self.action_detail()

@@ -15,7 +15,7 @@ from ..keys import KEYS, SCOPE_TITLES
 _PRETTY = {"space": "space", "slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter",
            "plus": "+", "equals_sign": "=", "minus": "-", "left_square_bracket": "[",
            "right_square_bracket": "]", "less_than_sign": "<", "greater_than_sign": ">", "delete": "del"}
-COLUMNS = (("app", "triggers"), ("activations", "performance", "logs", "caches", "plugins"))
+COLUMNS = (("app", "triggers", "performance", "plugins"), ("activations", "logs", "caches"))
 
 
 def pretty_keys(spec: str) -> str:
