@@ -19,8 +19,8 @@ from .model import StatusInfo
 
 Cells = tuple[Any, ...]
 
-#: above this many removals in one sync, rebuilding the table is cheaper than remove_row (O(rows) each)
-_REBUILD_ABOVE = 50
+#: above this many removals in one sync, remove them in one pass (remove_row is O(rows) each)
+_BULK_ABOVE = 8
 
 
 class KeyedTable(DataTable):
@@ -95,15 +95,12 @@ class KeyedTable(DataTable):
         doomed = [k for k in old if k not in rows]
         changed = bool(doomed)
         with self.app.batch_update():
-            if len(doomed) > _REBUILD_ABOVE:
-                self.clear(columns=False)
-                self._cells = {}
-                self._order = []
-                old = self._cells
-                doomed = []
-                changed = True
+            if len(doomed) > _BULK_ABOVE:
+                self._remove_rows(doomed)
+            else:
+                for k in doomed:
+                    self.remove_row(k)
             for k in doomed:
-                self.remove_row(k)
                 del old[k]
             cols = self.column_keys
             for k in order:
@@ -130,6 +127,27 @@ class KeyedTable(DataTable):
                 else:
                     self.select_key(sel, scroll=False)
         return changed
+
+    def _remove_rows(self, keys: list[str]) -> None:
+        """remove_row for many keys at once: one re-index instead of one per row (what
+        DataTable.remove_row does, batched)."""
+        from textual._two_way_dict import TwoWayDict
+        from textual.widgets._data_table import CellKey
+
+        doomed = set(keys)
+        remaining = [row.key for row in self.ordered_rows if row.key.value not in doomed]
+        for rk in [rk for rk in self.rows if rk.value in doomed]:
+            for column_key in self._data.get(rk, {}):
+                self._updated_cells.discard(CellKey(rk, column_key))
+            del self.rows[rk]
+            del self._data[rk]
+        self._row_locations = TwoWayDict({rk: i for i, rk in enumerate(remaining)})
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self._update_count += 1
+        self.check_idle()
+        self.refresh(layout=True)
 
     def _current_order(self) -> list[RowKey]:
         return [row.key for row in self.ordered_rows]
@@ -229,6 +247,13 @@ class StatusBar(Static):
         self.set_class(paused, "-paused")
 
     def render(self) -> Text:
+        full = self._build(compact=False)
+        width = self.content_region.width or self.size.width
+        if width and full.cell_len > width:
+            return self._build(compact=True)
+        return full
+
+    def _build(self, compact: bool) -> Text:
         s = self.status
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append("pe ", style="bold")
@@ -244,26 +269,32 @@ class StatusBar(Static):
             t.append("starting…", style="dim")
             return t
 
-        def item(label: str, value: str, style: str = "bold") -> None:
+        def item(label: str, value: str, style: str = "bold", short: str | None = None) -> None:
+            if compact:
+                t.append(value, style=style)
+                if short:
+                    t.append(short, style="dim")
+                t.append("  ")
+                return
             t.append(label + " ", style="dim")
             t.append(value, style=style)
             t.append("  ")
 
-        item("up", fmt.uptime(s.uptime))
-        item("writes", f"{fmt.rate(s.writes_per_s)}/s")
-        item("lines", f"{fmt.rate(s.lines_per_s)}/s")
-        item("act", f"{fmt.rate(s.activations_per_s)}/s")
-        item("err", f"{s.errors_per_min:.0f}/min", "bold red" if s.errors_per_min else "bold")
-        item("flush", fmt.seconds(s.wal_flush_interval))
+        item("up", fmt.uptime(s.uptime), short=" up")
+        item("writes", f"{fmt.rate(s.writes_per_s)}/s", short=" wr")
+        item("lines", f"{fmt.rate(s.lines_per_s)}/s", short=" lines")
+        item("act", f"{fmt.rate(s.activations_per_s)}/s", short=" act")
+        item("err", f"{s.errors_per_min:.0f}/min", "bold red" if s.errors_per_min else "bold", short=" err")
+        item("flush", fmt.seconds(s.wal_flush_interval), short=" flush")
         item("http", (s.http_url or "off").removeprefix("http://"))
         hz = 1.0 / self.interval if self.interval else 0
         item("refresh", f"{hz:g} Hz" if hz >= 1 else f"{self.interval:g}s")
         if s.load_rate is not None:
-            item("load", f"{fmt.count(s.load_rate)} lines/s", "bold cyan")
+            item("load", f"{fmt.count(s.load_rate)} lines/s", "bold cyan", short=" load")
         if s.triggers:
-            item("triggers", f"{s.triggers_enabled}/{s.triggers}")
+            item("triggers", f"{s.triggers_enabled}/{s.triggers}", short=" trig")
         if s.events_dropped:
-            item("dropped", f"{s.events_dropped:,} events", "bold red")
+            item("dropped", f"{s.events_dropped:,} events", "bold red", short=" dropped")
         return t
 
 

@@ -71,7 +71,7 @@ class ActivationsPane(Pane):
             self.skipped += tick.activations_skipped
             self.dirty = True
 
-    def visible(self) -> list[ActivationRecord]:
+    def visible_records(self) -> list[ActivationRecord]:
         """The newest SHOW records passing the filters, newest first."""
         out: list[ActivationRecord] = []
         f = self.trigger_filter.lower()
@@ -101,7 +101,7 @@ class ActivationsPane(Pane):
     # ------------------------------------------------------------------ paint
     def repaint(self) -> None:
         tz = self.console.tz
-        recs = self.visible()
+        recs = self.visible_records()
         cells = {str(r.id): self._cells(r, tz) for r in recs}
         order = [str(r.id) for r in recs]
         table = self.table

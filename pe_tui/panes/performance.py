@@ -121,6 +121,10 @@ class PerformancePane(Pane):
                 yield Static("errors per 5 s", classes="perf-caption")
                 yield Sparkline([], id="perf-errors")
 
+    def on_resize(self, event: object) -> None:
+        # narrow terminals: the detail goes under the list instead of beside it
+        self.query_one("#perf-body").set_class(self.size.width < 140, "-narrow")
+
     @property
     def list_view(self) -> ListView:
         return self.query_one("#perf-list", ListView)

@@ -198,3 +198,44 @@ def test_tick_json_round_trip() -> None:
     again = Tick.from_json(tick.to_json())
     assert again.to_json() == tick.to_json()
     assert again.triggers == tick.triggers and again.caches == tick.caches
+
+
+async def test_keyed_table_diff_updates_match_a_rebuild() -> None:
+    """Random add/remove/update/reorder rounds: the diffed table always equals the wanted rows."""
+    import random
+
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield KeyedTable([("k", "K", 6), ("v", "V", 6)], id="t")
+
+    rng = random.Random(5)
+    app = One()
+    async with app.run_test(size=(40, 20)) as pilot:
+        table = app.query_one("#t", KeyedTable)
+        for _ in range(60):
+            keys = rng.sample([f"r{i}" for i in range(40)], rng.randint(0, 30))
+            rows = {k: (k, str(rng.randint(0, 3))) for k in keys}
+            order = sorted(keys, key=lambda _: rng.random())
+            table.sync(rows, order)
+            await pilot.pause()
+            assert [r.key.value for r in table.ordered_rows] == order
+            assert [tuple(table.get_row(k)) for k in order] == [rows[k] for k in order]
+
+
+async def test_sort_keys(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.refresh_now()
+        await pilot.pause()
+        pane = app.query_one(TriggersPane)
+        await pilot.press("s")  # NAME -> DB
+        assert pane.sort_column == "db"
+        await pilot.press("S")
+        assert pane.sort_reverse
+        pane.sort_column, pane.sort_reverse = "runs", True
+        pane.repaint_if_needed(force=True)
+        await pilot.pause()
+        runs = [pane.rows[k].runs for k in pane.table.keys]
+        assert runs == sorted(runs, reverse=True)
