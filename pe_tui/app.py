@@ -106,6 +106,7 @@ class ConsoleApp(App[int]):
         self.ticks_applied = 0
         self.last_tick: Tick | None = None
         self._last_failure_toast = 0.0
+        self._panes: list[Pane] | None = None
         self.set_reactive(ConsoleApp.refresh_interval, self.driver.interval)
 
     # ------------------------------------------------------------------ layout
@@ -123,7 +124,9 @@ class ConsoleApp(App[int]):
 
     @property
     def panes(self) -> list[Pane]:
-        return list(self.query(Pane))
+        if self._panes is None:
+            self._panes = list(self.query(Pane))
+        return self._panes
 
     def pane(self, scope: str) -> Pane:
         return self.query_one(f"#{scope}", Pane)

@@ -26,6 +26,8 @@ class Pane(Vertical):
     SCOPE: ClassVar[str] = ""
     TITLE: ClassVar[str] = ""
     min_repaint_interval: ClassVar[float | None] = None
+    #: at most this many repaints per second even when every tick brings data (None: every tick)
+    max_repaint_rate: ClassVar[float | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         if cls.__dict__.get("SCOPE"):  # before Textual merges the bindings of the class
@@ -51,11 +53,12 @@ class Pane(Vertical):
         """Push the model into the widgets."""
 
     def repaint_if_needed(self, force: bool = False) -> bool:
-        due = self.min_repaint_interval is not None and (
-            time.monotonic() - self.last_repaint >= self.min_repaint_interval
-        )
+        since = time.monotonic() - self.last_repaint
+        due = self.min_repaint_interval is not None and since >= self.min_repaint_interval
         if not (self.dirty or due or force):
             return False
+        if not force and self.max_repaint_rate and since < 1.0 / self.max_repaint_rate:
+            return False  # stays dirty: painted on a later tick
         self.dirty = False
         self.last_repaint = time.monotonic()
         self.repaints += 1

@@ -55,11 +55,14 @@ class PerfRow(Horizontal):
         self._paint()
 
     def set_data(self, row: TriggerRow | None, series: list[SeriesPoint] | None) -> None:
-        if row is not None:
+        changed = False
+        if row is not None and row != self._row:
             self._row = row
-        if series is not None:
+            changed = True
+        if series is not None and series != self._series:
             self._series = series
-        if self.is_mounted:
+            changed = True
+        if changed and self.is_mounted:
             self._paint()
 
     def _paint(self) -> None:
@@ -97,6 +100,7 @@ class PerfList(ListView):
 class PerformancePane(Pane):
     SCOPE = "performance"
     TITLE = "Performance"
+    max_repaint_rate = 1.0  # the series move in 5 s buckets
 
     def __init__(self) -> None:
         super().__init__()
