@@ -102,6 +102,12 @@ def stamp(ts: float | None, tz: dt.tzinfo | None = None) -> str:
     return dt.datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def short_stamp(ts: float | None, tz: dt.tzinfo | None = None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, tz).strftime("%m-%d %H:%M:%S")
+
+
 def ttl(v: float | None) -> str:
     if v is None:
         return "∞"

@@ -106,7 +106,7 @@ class PluginsPane(Pane):
         hist.add_column("size", justify="right")
         for v in reversed(p.versions):
             mark = " ◀" if v.content_hash == p.content_hash else ""
-            hist.add_row(v.content_hash[:12] + mark, fmt.stamp(v.first_seen, tz), v.source, fmt.size(v.size_bytes))
+            hist.add_row(v.content_hash[:12] + mark, fmt.short_stamp(v.first_seen, tz), v.source, fmt.size(v.size_bytes))
         parts: list = [head, users, hist]
         if p.last_error:
             parts.append(Text("\nlast load error (the last good version keeps running)", style="bold red"))

@@ -76,9 +76,18 @@ def render_trigger_detail(d: TriggerDetail, now: float, tz: dt.tzinfo | None) ->
             fmt.seconds(a.run_time) if a.started_at else "-",
             Text(a.status, style=STATUS_STYLE.get(a.status, "")), Text(fmt.one_line(a.error, 60), style="red"),
         )
-    parts: list = [head, _section("arguments"), args if d.arguments else Text("(none)", style="dim"),
-                   _section("settings"), settings, _section("next fire times"), fires,
-                   _section("recent activations"), recent if d.recent else Text("(none yet)", style="dim")]
+    def column(*items: object) -> Group:
+        return Group(*items)
+
+    top = Table.grid(padding=(0, 4), expand=True)
+    top.add_column(ratio=1)
+    top.add_column(ratio=1)
+    top.add_row(column(head), column(Text("next fire times", style="bold underline"), fires))
+    top.add_row(
+        column(_section("arguments"), args if d.arguments else Text("(none)", style="dim")),
+        column(_section("settings"), settings),
+    )
+    parts: list = [top, _section("recent activations"), recent if d.recent else Text("(none yet)", style="dim")]
     if r.last_error:
         parts += [_section("last error"), Text(r.last_error, style="red")]
     return Group(*parts)
