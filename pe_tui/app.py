@@ -140,6 +140,7 @@ class ConsoleApp(App[int]):
         return self.clock()
 
     def on_mount(self) -> None:
+        self._install_signal_handlers()
         bar = self.status_bar
         bar.interval = self.refresh_interval
         bar.read_only = self.read_only
@@ -151,7 +152,25 @@ class ConsoleApp(App[int]):
             self._console_log("INFO", msg)
             self.notify(self.admin_token, title="admin token — shown once", timeout=30)
 
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM / SIGHUP (terminal closed) quit like `q`: the engine is then stopped cleanly."""
+        import signal
+
+        self._signals: list[int] = []
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+                continue
+            self._signals.append(sig)
+
     def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in getattr(self, "_signals", ()):
+            loop.remove_signal_handler(sig)
         self.driver.stop()
         if self.own_source:
             self.source.close()
