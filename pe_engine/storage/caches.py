@@ -186,9 +186,13 @@ class ValueCaches:
         if (cache.kind, d.db, d.table, d.name) in self._caches:
             raise AlreadyExists(f"a {cache.kind} cache named '{d.name}' already exists on table '{d.table}'")
         self._add(cache)  # now, so a concurrent create of the same name gets 409
+        # Queue flushes from this moment: one applied before the refill would make the
+        # refill's older rows look late, and the cache would lose them.
+        self._filling[id(cache)] = []
         try:
             await self.engine.store.save_value_cache(cache.kind, d.to_json())
         except BaseException:
+            self._filling.pop(id(cache), None)
             self._remove(cache)
             raise
         await self._fill(cache)
@@ -280,7 +284,7 @@ class ValueCaches:
     # ------------------------------------------------------------------ refill
     async def _fill(self, cache: Cache) -> None:
         """Fill a cache from what the table holds now; flushes during the query are queued."""
-        self._filling[id(cache)] = []
+        self._filling.setdefault(id(cache), [])
         now = self.clock()
         rows = None
         try:
