@@ -39,6 +39,10 @@ class TriggerRuntime:
         self.apis: set = set()
         self.stopped = False
         self._retry_handle: asyncio.TimerHandle | None = None
+        # Disable then enable while a call still runs: the new runtime waits for the old one,
+        # so a synchronous trigger never runs two activations at once.
+        self.predecessor: TriggerRuntime | None = None
+        self.successor: TriggerRuntime | None = None
 
     @property
     def limit(self) -> int:
@@ -58,6 +62,10 @@ class TriggerRuntime:
         self._pump()
 
     def _pump(self) -> None:
+        if self.predecessor is not None:
+            if self.predecessor.running:
+                return
+            self.predecessor = None
         while self.queue and self.running < self.limit and not (self.retry_pending and not self.trigger.settings.run_async):
             job = self.queue.popleft()
             self.running += 1
@@ -80,6 +88,12 @@ class TriggerRuntime:
             self._answer(job, outcome)
         elif rec.status != "ok" and not self.stopped:
             self._apply_error_behavior(job, rec)
+        if self.stopped:
+            if not self.running:
+                self.pe.runtime_drained(self)
+                if self.successor is not None:
+                    self.successor._pump()
+            return
         self._pump()
 
     def _answer(self, job: Job, outcome: Outcome) -> None:

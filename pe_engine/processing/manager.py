@@ -69,6 +69,7 @@ class ProcessingEngine:
         self.triggers: dict[tuple[str, str], TriggerDef] = {}
         self.runtimes: dict[tuple[str, str], TriggerRuntime] = {}
         self.routes: dict[str, TriggerRuntime] = {}
+        self._draining: dict[tuple[str, str], TriggerRuntime] = {}  # stopped, with calls still running
         self._last_fired: dict[tuple[str, str], int] = {}
         self._fired_dirty: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task] = []
@@ -299,10 +300,11 @@ class ProcessingEngine:
     async def enable_trigger(self, database: str, name: str) -> TriggerDef:
         trig = self.get(database, name)
         if trig.disabled:
+            # Memory first, in one step, so no reader sees the flag without the runtime.
             trig.disabled = False
             trig.disabled_reason = None
-            await self.engine.store.save_trigger(database, name, trig.to_json())
             self._start_trigger(trig)
+            await self.engine.store.save_trigger(database, name, trig.to_json())
             self._changed(trig, "enabled")
         return trig
 
@@ -311,9 +313,9 @@ class ProcessingEngine:
         if not trig.disabled:
             trig.disabled = True
             trig.disabled_reason = reason
-            await self.engine.store.save_trigger(database, name, trig.to_json())
             self._stop_trigger(trig)
             self.caches.drop_trigger(database, name)  # InfluxDB drops a stopped trigger's cache
+            await self.engine.store.save_trigger(database, name, trig.to_json())
             self._changed(trig, "disabled_by_error" if reason else "disabled", reason)
         return trig
 
@@ -334,6 +336,9 @@ class ProcessingEngine:
     def _start_trigger(self, trig: TriggerDef, restart: bool = False) -> None:
         key = (trig.database, trig.name)
         rt = TriggerRuntime(trig, self)
+        old = self._draining.pop(key, None)
+        if old is not None and old.running:
+            rt.predecessor, old.successor = old, rt
         self.runtimes[key] = rt
         kind = trig.spec.kind
         if kind == "request":
@@ -371,10 +376,17 @@ class ProcessingEngine:
         rt = self.runtimes.pop(key, None)
         if rt is not None:
             rt.stop()
+            if rt.running:
+                self._draining[key] = rt
         if trig.spec.kind == "request" and self.routes.get(trig.spec.path) is rt:
             del self.routes[trig.spec.path]
         if trig.spec.kind == "schedule" and self.scheduler is not None:
             self.scheduler.remove(*key)
+
+    def runtime_drained(self, rt: TriggerRuntime) -> None:
+        key = (rt.trigger.database, rt.trigger.name)
+        if self._draining.get(key) is rt:
+            del self._draining[key]
 
     def _update_users(self) -> None:
         users: dict[str, set[str]] = {}
