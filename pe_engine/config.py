@@ -1,7 +1,7 @@
 """EngineConfig: every knob of the engine in one place, with the defaults `pe serve` uses."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 

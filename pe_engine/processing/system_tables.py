@@ -1,7 +1,6 @@
 """`system.processing_engine_*` and `system.plugin_files`, built on demand from live state."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import pyarrow as pa

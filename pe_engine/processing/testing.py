@@ -10,7 +10,7 @@ import copy
 import datetime as dt
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..lineprotocol.parse import parse_lp
 from ..storage.batch import to_record_batch

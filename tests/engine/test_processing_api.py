@@ -10,81 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
-import textwrap
 import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pytest
-import pytest_asyncio
 
-from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.processing.api import TableBatch, table_to_rows
 from pe_engine.processing.testing import run_schedule_test, run_wal_test
-
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-GLOBAL = ("global",)
-
-
-@pytest_asyncio.fixture
-async def eng(tmp_path: Path):
-    pdir = tmp_path / "plugins"
-    shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
-    e = Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01))
-    await e.start()
-    await e.create_database("db")
-    try:
-        yield e
-    finally:
-        await e.stop()
-
-
-def plugin(e: Engine, name: str, source: str) -> str:
-    (e.config.plugin_dir / name).write_text(textwrap.dedent(source))
-    return name
-
-
-async def wait_for(pred: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def acts(e: Engine, trigger: str) -> list:
-    return list(reversed(e.processing.activations.recent(limit=10_000, trigger=trigger)))
-
-
-def gget(e: Engine, key: str, default: Any = None) -> Any:
-    try:
-        return e.processing.caches.get_value(GLOBAL, key)
-    except KeyError:
-        return default
-
-
-async def rows(e: Engine, db: str, sql: str) -> list[dict]:
-    return table_to_rows(await e.query(db, sql))
-
-
-async def poll_rows(e: Engine, db: str, sql: str, n: int, timeout: float = 15.0) -> list[dict]:
-    """Plugin write-backs land a flush after the activation: query until `n` rows are there."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = await rows(e, db, sql)
-        except Exception:  # the database or table does not exist yet
-            got = []
-        if len(got) >= n:
-            return got
-        assert time.monotonic() < deadline, f"only {got} after {timeout}s: {sql}"
-        await asyncio.sleep(0.02)
+from proc_helpers import GLOBAL, acts, gget, plugin, poll_rows, rows, wait_for
 
 
 async def call(e: Engine, name: str, source: str, *, db: str = "db", query: dict | None = None) -> Any:

@@ -11,24 +11,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import shutil
-import textwrap
 import threading
 import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.processing import dispatcher
-from pe_engine.processing.api import table_to_rows
 from pe_engine.processing.triggers import TriggerSettings
+from proc_helpers import acts, gget, gput, log_texts, plugin, rows, wait_acts, wait_for
 
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-GLOBAL = ("global",)
 
 MISSING = {
     "wal": "the process_writes function is not present in the plugin. Should be defined as: "
@@ -42,64 +35,6 @@ MISSING = {
 
 
 # ---------------------------------------------------------------------------------------- helpers
-
-
-@pytest_asyncio.fixture
-async def eng(tmp_path: Path):
-    pdir = tmp_path / "plugins"
-    shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
-    e = Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01))
-    await e.start()
-    await e.create_database("db")
-    try:
-        yield e
-    finally:
-        await e.stop()
-
-
-def plugin(e: Engine, name: str, source: str) -> str:
-    (e.config.plugin_dir / name).write_text(textwrap.dedent(source))
-    return name
-
-
-async def wait_for(pred: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def acts(e: Engine, trigger: str, status: str | None = None) -> list:
-    """Activations of one trigger, oldest first."""
-    return list(reversed(e.processing.activations.recent(limit=10_000, trigger=trigger, status=status)))
-
-
-async def wait_acts(e: Engine, trigger: str, n: int, status: str | None = None, timeout: float = 15.0) -> list:
-    await wait_for(lambda: len(acts(e, trigger, status)) >= n, f"{n} {status or ''} activation(s) of {trigger}", timeout)
-    return acts(e, trigger, status)
-
-
-def gget(e: Engine, key: str, default: Any = None) -> Any:
-    try:
-        return e.processing.caches.get_value(GLOBAL, key)
-    except KeyError:
-        return default
-
-
-def gput(e: Engine, key: str, value: Any) -> None:
-    e.processing.caches.trigger_cache("test", "harness").put(key, value, use_global=True)
-
-
-def log_texts(e: Engine, trigger: str | None = None) -> list[str]:
-    return [x.text for x in e.processing.logs.entries() if trigger is None or x.trigger == trigger]
-
-
-async def rows(e: Engine, db: str, sql: str) -> list[dict]:
-    return table_to_rows(await e.query(db, sql))
 
 
 class Probe:

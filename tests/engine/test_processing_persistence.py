@@ -7,45 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable
 
-from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
-from pe_engine.processing.api import table_to_rows
 from pe_engine.processing.triggers import TriggerSettings
+from proc_helpers import acts, make_engine, rows, wait_for
 
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 NS = 1_000_000_000
-
-
-def make_engine(tmp_path: Path) -> Engine:
-    pdir = tmp_path / "plugins"
-    if not pdir.exists():
-        shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
-    return Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01))
-
-
-async def wait_for(pred: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def acts(e: Engine, trigger: str) -> list:
-    return list(reversed(e.processing.activations.recent(limit=10_000, trigger=trigger)))
-
-
-async def rows(e: Engine, db: str, sql: str) -> list[dict]:
-    return table_to_rows(await e.query(db, sql))
 
 
 async def request(e: Engine, path: str) -> dict:

@@ -6,26 +6,20 @@ A real Engine on tmp_path with the plugin files of tests/plugins copied into its
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
-import pytest_asyncio
 
 from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.errors import AlreadyExists, BadRequest, NotFound, PeError
-from pe_engine.processing.api import table_to_rows
 from pe_engine.processing.manager import TriggerRunning
 from pe_engine.processing.triggers import TriggerSettings
+from proc_helpers import PLUGINS, acts, gget, plugin, poll_rows, rows, wait_acts, wait_for
 
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-GLOBAL = ("global",)
 SPEC_FORMS = (
     "expect one of the following forms: 'table:<TABLE_NAME>', 'all_tables', "
     "'cron:<CRON_EXPRESSION>', 'every:<DURATION>', or 'request:<PATH>'"
@@ -39,69 +33,6 @@ def process_writes(influxdb3_local, table_batches, args=None):
     seen.append(sorted((tb["table_name"], len(tb["rows"])) for tb in table_batches))
     influxdb3_local.cache.put(key, seen, use_global=True)
 """
-
-
-@pytest_asyncio.fixture
-async def eng(tmp_path: Path):
-    pdir = tmp_path / "plugins"
-    shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
-    e = Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01))
-    await e.start()
-    await e.create_database("db")
-    try:
-        yield e
-    finally:
-        await e.stop()
-
-
-def plugin(e: Engine, name: str, source: str) -> str:
-    (e.config.plugin_dir / name).write_text(textwrap.dedent(source))
-    return name
-
-
-async def wait_for(pred: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def acts(e: Engine, trigger: str, status: str | None = None) -> list:
-    return list(reversed(e.processing.activations.recent(limit=10_000, trigger=trigger, status=status)))
-
-
-async def wait_acts(e: Engine, trigger: str, n: int, status: str | None = None, timeout: float = 15.0) -> list:
-    await wait_for(lambda: len(acts(e, trigger, status)) >= n, f"{n} activation(s) of {trigger}", timeout)
-    return acts(e, trigger, status)
-
-
-def gget(e: Engine, key: str, default: Any = None) -> Any:
-    try:
-        return e.processing.caches.get_value(GLOBAL, key)
-    except KeyError:
-        return default
-
-
-async def rows(e: Engine, db: str, sql: str) -> list[dict]:
-    return table_to_rows(await e.query(db, sql))
-
-
-async def poll_rows(e: Engine, db: str, sql: str, n: int, timeout: float = 15.0) -> list[dict]:
-    """Plugin write-backs land a flush after the activation: query until `n` rows are there."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = await rows(e, db, sql)
-        except Exception:  # the table does not exist yet
-            got = []
-        if len(got) >= n:
-            return got
-        assert time.monotonic() < deadline, f"only {got} after {timeout}s: {sql}"
-        await asyncio.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------- WAL triggers
