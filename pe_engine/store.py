@@ -191,12 +191,18 @@ class Store:
         """Run statements in one transaction; a list of tuples means executemany."""
         assert self.db is not None
         async with self._tx_lock:  # one connection: transactions from different tasks must not interleave
-            await self._tx_locked(statements)
+            task = asyncio.ensure_future(self._tx_locked(statements))
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                # Let the transaction commit or roll back before anyone else uses the connection.
+                await asyncio.wait([task])
+                raise
 
     async def _tx_locked(self, statements: list) -> None:
         assert self.db is not None
-        await self.db.execute("BEGIN")
         try:
+            await self.db.execute("BEGIN")
             for sql, params in statements:
                 if isinstance(params, list):
                     await self.db.executemany(sql, params)

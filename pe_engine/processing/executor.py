@@ -98,6 +98,9 @@ class Executor:
             rec.add_log(f"{level}: {text}", MAX_ACTIVATION_LOG_LINES)  # counts the lines it leaves out
             pe.logs.add(trig.database, trig.name, level, text)
 
+        def note(text: str) -> None:
+            log("INFO", text)  # the engine's own start/finish lines, as InfluxDB writes them
+
         api = PluginApi(
             engine=pe.engine,
             loop=pe.loop,
@@ -134,12 +137,12 @@ class Executor:
         response: PluginResponse | None = None
         status, error, tb = "ok", None, None
         if job.kind == "wal":
-            log("INFO", "starting execution of wal plugin.")
+            note("starting execution of wal plugin.")
         elif job.kind == "schedule":
             when = dt.datetime.fromtimestamp(job.payload / 1e9, dt.timezone.utc).replace(tzinfo=None)
-            log("INFO", f"starting execution with scheduled time {when} UTC")
+            note(f"starting execution with scheduled time {when} UTC")
         else:
-            log("INFO", "starting execution of request plugin.")
+            note("starting execution of request plugin.")
         try:
             self.watchdog.register(running)
             try:
@@ -168,7 +171,7 @@ class Executor:
         rec.status = status
         rec.error = error
         rec.traceback = tb
-        log("INFO", f"finished execution in {format_duration(rec.run_time)}")
+        note(f"finished execution in {format_duration(rec.run_time)}")
         outcome = Outcome(rec, response)
         if status == "ok":
             outcome.queued_writes = api.take_queued()

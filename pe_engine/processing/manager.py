@@ -157,9 +157,10 @@ class ProcessingEngine:
     async def _save_history(self) -> None:
         recs = self.activations.drain_unsaved()
         logs = self.logs.drain_unsaved()
-        acts = [(r.database, r.trigger, r.started_at or 0.0, r.status, json.dumps(r.to_json())) for r in recs]
-        lg = [(e.time_ns, e.database, e.trigger, e.level, e.text) for e in logs]
-        await self.engine.store.append_history(acts, lg)
+        if recs or logs:
+            # Encoding thousands of records a second is real work: keep it off the event loop.
+            acts, lg = await asyncio.get_running_loop().run_in_executor(None, _history_rows, recs, logs)
+            await self.engine.store.append_history(acts, lg)
         if self._fired_dirty:
             rows = [(d, n, self._last_fired[(d, n)]) for d, n in self._fired_dirty if (d, n) in self._last_fired]
             self._fired_dirty.clear()
@@ -512,3 +513,9 @@ def _installer(config: ProcessingConfig):
     from .packages import PackageInstaller
 
     return PackageInstaller(disabled=config.package_install_disabled, target=config.virtual_env)
+
+
+def _history_rows(recs: list, logs: list) -> tuple[list, list]:
+    acts = [(r.database, r.trigger, r.started_at or 0.0, r.status, json.dumps(r.to_json())) for r in recs]
+    lg = [(e.time_ns, e.database, e.trigger, e.level, e.text) for e in logs]
+    return acts, lg

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest_asyncio
+
 from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.processing.api import table_to_rows
@@ -23,6 +25,19 @@ def make_engine(tmp_path: Path) -> Engine:
     if not pdir.exists():
         shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
     return Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01))
+
+
+@pytest_asyncio.fixture
+async def eng(tmp_path: Path):
+    """A started engine with the test plugins and a database `db` (import it into a test module
+    to use it: a conftest.py here would clash with tests/conftest.py under rootdir imports)."""
+    e = make_engine(tmp_path)
+    await e.start()
+    await e.create_database("db")
+    try:
+        yield e
+    finally:
+        await e.stop()
 
 
 def plugin(e: Engine, name: str, source: str) -> str:

@@ -134,12 +134,23 @@ def test_compile_cached_by_hash_and_versions(plugin_dir: Path) -> None:
 
 def test_current_rechecks_by_stat(plugin_dir: Path) -> None:
     p = write(plugin_dir / "a.py", "X = 1\n")
-    reg = PluginRegistry(plugin_dir)
+    reg = PluginRegistry(plugin_dir, restat_interval=0)
     a = reg.current("a.py")
     assert reg.current("a.py") is a  # unchanged: cached object
     p.write_text("X = 2222\n")
     b = reg.current("a.py")
     assert b is not a and instantiate(b)["X"] == 2222
+
+
+def test_current_stats_at_most_once_per_interval(plugin_dir: Path) -> None:
+    p = write(plugin_dir / "a.py", "X = 1\n")
+    reg = PluginRegistry(plugin_dir, restat_interval=3600)
+    a = reg.current("a.py")
+    reg.current("a.py")  # a stat that finds it unchanged starts the interval
+    p.write_text("X = 2222\n")
+    assert reg.current("a.py") is a  # within the interval: no stat, old code
+    reg.restat_interval = 0
+    assert instantiate(reg.current("a.py"))["X"] == 2222
 
 
 def test_syntax_error_keeps_last_good(plugin_dir: Path) -> None:

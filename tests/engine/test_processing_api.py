@@ -19,7 +19,7 @@ import pytest
 from pe_engine.engine import Engine
 from pe_engine.processing.api import TableBatch, table_to_rows
 from pe_engine.processing.testing import run_schedule_test, run_wal_test
-from proc_helpers import GLOBAL, acts, gget, plugin, poll_rows, rows, wait_for
+from proc_helpers import GLOBAL, acts, eng, gget, plugin, poll_rows, rows, wait_for  # noqa: F401 (eng is a fixture)
 
 
 async def call(e: Engine, name: str, source: str, *, db: str = "db", query: dict | None = None) -> Any:

@@ -18,7 +18,7 @@ from pe_engine.engine import Engine
 from pe_engine.errors import AlreadyExists, BadRequest, NotFound, PeError
 from pe_engine.processing.manager import TriggerRunning
 from pe_engine.processing.triggers import TriggerSettings
-from proc_helpers import PLUGINS, acts, gget, plugin, poll_rows, rows, wait_acts, wait_for
+from proc_helpers import PLUGINS, acts, eng, gget, plugin, poll_rows, rows, wait_acts, wait_for  # noqa: F401 (eng is a fixture)
 
 SPEC_FORMS = (
     "expect one of the following forms: 'table:<TABLE_NAME>', 'all_tables', "
