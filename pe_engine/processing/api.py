@@ -7,6 +7,8 @@ queued and synchronous writes, and the cache. Extensions: `query_arrow` and an
 from __future__ import annotations
 
 import asyncio
+import gc
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable
 
 import pyarrow as pa
@@ -38,24 +40,33 @@ def table_to_rows(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
     return [dict(zip(names, vals)) for vals in zip(*cols)] if cols else []
 
 
+def _column_values(col: pa.Array) -> list:
+    if pa.types.is_dictionary(col.type):
+        # Each distinct tag value becomes one str object, shared by every row that has it.
+        values = col.dictionary.to_pylist()
+        return [None if i is None else values[i] for i in col.indices.to_pylist()]
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.int64())
+    return col.to_pylist()
+
+
 def batch_to_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     """WAL rows as InfluxDB hands them to process_writes: only the columns present in each row,
     tags then fields then time, `time` as int ns."""
     names = batch.schema.names
-    cols = []
-    has_nulls = False
-    for name, col in zip(names, batch.columns):
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        elif pa.types.is_timestamp(col.type):
-            col = col.cast(pa.int64())
-        if col.null_count:
-            has_nulls = True
-        cols.append(col.to_pylist())
-    rows = zip(*cols)
-    if not has_nulls:
-        return [dict(zip(names, vals)) for vals in rows]
-    return [{k: v for k, v in zip(names, vals) if v is not None} for vals in rows]
+    cols = [_column_values(c) for c in batch.columns]
+    has_nulls = any(c.null_count for c in batch.columns)
+    # Building 100k dicts makes the cyclic GC scan a growing heap again and again; the rows
+    # hold no cycles, so pause it while they are built.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if not has_nulls:
+            return list(map(dict, map(zip, repeat(names), zip(*cols))))
+        return [{k: v for k, v in zip(names, vals) if v is not None} for vals in zip(*cols)]
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class TableBatch(dict):
