@@ -268,10 +268,35 @@ def cmd_install(args: argparse.Namespace) -> int:
         path, body = "/api/v3/configure/plugin_environment/install_requirements", {"requirements_location": args.requirements}
     else:
         path, body = "/api/v3/configure/plugin_environment/install_packages", {"packages": args.packages}
-    resp = client.request("POST", path, query={"stream": "true"}, json_body=body)
-    text = resp.body.decode("utf-8", "replace")
-    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
-    last = text.rstrip().rsplit("\n", 1)[-1]
-    if last.startswith("pe: pip failed"):
-        return 1
-    return 0
+    last = ""
+    for line in _stream_lines(client, path, body):  # pip's own progress, as it happens
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        if line.strip():
+            last = line.strip()
+    return 1 if last.startswith("pe: pip failed") else 0
+
+
+def _stream_lines(client, path: str, body: dict):
+    """POST and yield the response line by line while the server is still writing it."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{client.host}{path}?stream=true", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {client.token}"} if client.token else {})},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=client.timeout) as resp:
+            for raw in resp:
+                yield raw.decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        detail = e.read().decode("utf-8", "replace")
+        try:
+            detail = json.loads(detail).get("error", detail)
+        except (ValueError, AttributeError):
+            pass
+        raise CliError(f"{detail} (HTTP {e.code})") from None
+    except urllib.error.URLError as e:
+        raise CliError(f"cannot reach pe at {client.host}: is `pe serve` running? ({e.reason})") from None
