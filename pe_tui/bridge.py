@@ -8,7 +8,9 @@ Per tick (called from a Textual thread worker, never on the UI loop):
 - pull aggregate snapshots instead of rebuilding them from events: trigger
   definitions (read on the engine loop, where they live), per-trigger stats
   from ActivationLog, cache listings when `caches.version` moved, plugin files
-  every few seconds, Performance series when `activations.version` moved;
+  every few seconds, Performance series when `activations.version` moved, the
+  system caches (LVC/DVC) when `value_caches.version` moved — and the contents
+  of only the one the Caches pane shows (`select_value_cache`), capped;
 - send a snapshot only when it differs from the previous one, so idle ticks
   cost the UI nothing.
 
@@ -50,7 +52,11 @@ from .model import (
     Tick,
     TriggerDetail,
     TriggerRow,
+    ValueCacheContents,
+    ValueCacheItem,
+    ValueCacheRow,
     trigger_key,
+    value_cache_id,
 )
 
 if TYPE_CHECKING:
@@ -72,15 +78,20 @@ RATE_WINDOW = 2.0  # seconds the writes/s, lines/s, activations/s are averaged o
 SERIES_EVERY = 1.0  # seconds between Performance series pulls (buckets are 5 s wide)
 PLUGINS_EVERY = 2.0
 CACHES_EVERY = 0.5
+VALUE_CACHE_KEYS = 500  # keys (LVC) / combinations (DVC) of the shown system cache sent per tick
+VALUE_CACHE_ROWS = 2000  # LVC rows sent per tick (count > 1 keeps several rows per key)
+VALUE_CACHE_EVERY = 0.5  # seconds between two reads of the shown system cache, at least
+VALUE_CACHE_BUDGET = 0.1  # ... and at most this share of the time goes to reading it
 VALUE_PREVIEW_LIMIT = 200_000  # characters of a cache value the value screen shows
 
 
 # ====================================================================== caches
 class CacheProvider(Protocol):
-    """One family of cache scopes in the Caches pane.
+    """One family of key/value cache scopes in the Caches pane (the plugin cache store).
 
-    The plugin cache store is the first; the system last-value and distinct-value
-    caches plug in here later (a provider whose scopes have kind "system").
+    The engine's last-value and distinct-value caches are not key/value scopes (they
+    are definitions over a table, shown as trees, read for the one cache on screen
+    only): they come through `ValueCacheProvider` below.
     """
 
     name: str
@@ -144,6 +155,70 @@ class PluginCacheProvider:
         return self.store.clear(namespace)
 
 
+class ValueCacheProvider:
+    """The engine's system caches (`engine.value_caches`): last-value caches (LVC) and
+    distinct-value caches (DVC). Read-only here: they are created and deleted with the
+    CLI or the HTTP API. Reads are safe from the collecting thread (see storage/caches.py)."""
+
+    name = "system"
+
+    def __init__(self, caches: Any) -> None:
+        self.caches = caches
+
+    def version(self) -> int:
+        return self.caches.version
+
+    def listing(self) -> list[ValueCacheRow]:
+        rows: list[ValueCacheRow] = []
+        for d in self.caches.list():
+            try:
+                cache = self.caches.get(d.kind, d.db, d.table, d.name)
+            except Exception:  # noqa: BLE001 -- deleted meanwhile
+                log.debug("%s cache %s gone while listing", d.kind, d.name)
+                continue
+            rid = value_cache_id(d.kind, d.db, d.table, d.name)
+            if d.kind == "last":
+                rows.append(ValueCacheRow(
+                    id=rid, kind="last", db=d.db, table=d.table, name=d.name, columns=list(d.key_columns),
+                    value_columns=None if d.value_columns is None else list(d.value_columns),
+                    count=d.count, ttl=d.ttl, keys=int(cache.keys), rows=int(cache.rows),
+                ))
+            else:
+                rows.append(ValueCacheRow(
+                    id=rid, kind="distinct", db=d.db, table=d.table, name=d.name, columns=list(d.columns),
+                    max_cardinality=d.max_cardinality, max_age=d.max_age, keys=int(cache.cardinality),
+                ))
+        return rows
+
+    def cache_version(self, row: ValueCacheRow) -> int | None:
+        try:
+            return int(self.caches.get(row.kind, row.db, row.table, row.name).version)
+        except Exception:  # noqa: BLE001 -- deleted meanwhile
+            return None
+
+    def contents(self, row: ValueCacheRow, now: float, key_limit: int = VALUE_CACHE_KEYS,
+                 row_limit: int = VALUE_CACHE_ROWS) -> ValueCacheContents:
+        """The cache's entries, sorted as the cache keeps them, the first `key_limit` keys."""
+        version = self.cache_version(row) or 0
+        entries = self.caches.entries(row.db, row.table, row.name, kind=row.kind)
+        items: list[ValueCacheItem] = []
+        if row.kind == "last":
+            keys = 0
+            last: Any = object()
+            for e in entries:
+                key = tuple(e.key)
+                if key != last:
+                    keys += 1
+                    last = key
+                if keys <= key_limit and len(items) < row_limit:
+                    items.append(ValueCacheItem(key, dict(e.values), float(e.age)))
+            total = keys
+        else:
+            items = [ValueCacheItem(tuple(e.values), None, float(e.age)) for e in entries[:key_limit]]
+            total = len(entries)
+        return ValueCacheContents(id=row.id, at=now, total=total, items=items, version=version)
+
+
 def _scope_label(ns: tuple[str, ...]) -> tuple[str, str]:
     if ns == ("global",):
         return "global", "global"
@@ -201,6 +276,8 @@ class EngineBridge:
         pe = self.engine.processing
         if pe is not None:
             self.cache_providers.append(PluginCacheProvider(pe.caches))
+        vc = getattr(self.engine, "value_caches", None)
+        self.value_cache_provider: ValueCacheProvider | None = None if vc is None else ValueCacheProvider(vc)
         self._tap = _LoggingTap()
         logging.getLogger("pe").addHandler(self._tap)
         self._lock = threading.Lock()  # one collect at a time
@@ -214,6 +291,15 @@ class EngineBridge:
         self._cache_versions: tuple[int, ...] | None = None
         self._cache_at = 0.0
         self._last_plugins: list[PluginRow] | None = None
+        # system caches: the listing, and the contents of the one on screen
+        self._vc_rows: list[ValueCacheRow] | None = None
+        self._vc_version: int | None = None
+        self._vc_at = 0.0
+        self._vc_want: str | None = None  # set by the Caches pane (select_value_cache), any thread
+        self._vc_sent: tuple[str, int] | None = None  # (id, cache version) of the contents last sent
+        self._vc_sent_global: int | None = None
+        self._vc_read_at = 0.0
+        self._vc_read_cost = 0.0
         self._plugins_at = 0.0
         self._plugins_dirty = True
         self._series_version = -1
@@ -307,6 +393,8 @@ class EngineBridge:
             logs = logs[-self.max_log_lines:]
         tick = Tick(at=now, seq=self._seq, status=self._status(now), activations=acts,
                     activations_skipped=a_skip, logs=logs, logs_skipped=l_skip)
+        tick.value_caches = self._value_caches(now, first)
+        tick.value_cache = self._value_cache_contents(now)
         if pe is None:
             if first:
                 tick.triggers, tick.caches, tick.plugins, tick.series = [], [], [], {}
@@ -411,6 +499,64 @@ class EngineBridge:
             return None
         self._last_caches = scopes
         return scopes
+
+    def _value_caches(self, now: float, first: bool) -> list[ValueCacheRow] | None:
+        """The system caches' definitions and sizes, when `value_caches.version` moved."""
+        p = self.value_cache_provider
+        if p is None:
+            return [] if first else None
+        version = p.version()
+        if not first and (version == self._vc_version or now - self._vc_at < CACHES_EVERY):
+            return None
+        try:
+            rows = p.listing()
+        except Exception:  # noqa: BLE001 -- a cache created or dropped mid-read: next tick
+            log.debug("value cache listing skipped", exc_info=True)
+            return None
+        self._vc_version, self._vc_at = version, now
+        if rows == self._vc_rows:
+            return None
+        self._vc_rows = rows
+        return rows
+
+    def select_value_cache(self, cache_id: str | None) -> None:
+        """The system cache the Caches pane shows (None: none on screen). Its contents come
+        with the next tick, then whenever it changes. Any thread."""
+        self._vc_want = cache_id
+
+    def _value_cache_contents(self, now: float) -> ValueCacheContents | None:
+        p = self.value_cache_provider
+        want = self._vc_want
+        if p is None or want is None:
+            self._vc_sent = None
+            return None
+        row = next((r for r in self._vc_rows or () if r.id == want), None)
+        if row is None:
+            return None
+        fresh = self._vc_sent is None or self._vc_sent[0] != want
+        if not fresh:
+            global_version = p.version()
+            if global_version == self._vc_sent_global:
+                return None  # no cache changed at all
+            mono = time.monotonic()
+            wait = max(VALUE_CACHE_EVERY, self._vc_read_cost / VALUE_CACHE_BUDGET)
+            if mono - self._vc_read_at < wait:
+                return None  # changed, read on a later tick (big caches are read less often)
+            if p.cache_version(row) == self._vc_sent[1]:
+                self._vc_sent_global = global_version  # another cache changed
+                return None
+        global_version = p.version()
+        t0 = time.monotonic()
+        try:
+            contents = p.contents(row, now)
+        except Exception:  # noqa: BLE001 -- dropped meanwhile: the listing says so next
+            log.debug("value cache %s not read", want, exc_info=True)
+            return None
+        self._vc_read_at = time.monotonic()
+        self._vc_read_cost = self._vc_read_at - t0
+        self._vc_sent = (want, contents.version)
+        self._vc_sent_global = global_version
+        return contents
 
     def _plugins(self, now: float, first: bool) -> list[PluginRow] | None:
         if not first and not self._plugins_dirty and now - self._plugins_at < PLUGINS_EVERY:

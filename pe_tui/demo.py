@@ -74,6 +74,18 @@ TRIGGERS: tuple[DemoTrigger, ...] = (
                 disabled=True, what="disabled by the operator"),
 )
 
+# The system caches of the demo (engine.value_caches), shown in the Caches pane as trees:
+# the newest cpu row per region and host, and which hosts of which region report disk metrics.
+LAST_CACHE: dict[str, Any] = {"table": "cpu", "name": "cpu_last", "key_columns": ["region", "host"],
+                              "value_columns": ["usage_user", "usage_system", "usage_idle"], "count": 1,
+                              "ttl": "1h"}
+DISTINCT_CACHE: dict[str, Any] = {"table": "disk", "name": "disk_hosts", "columns": ["region", "host"],
+                                  "max_age": "1d"}
+
+
+def region_of(host: str) -> str:
+    return REGIONS[int(host[-2:]) % len(REGIONS)]
+
 
 def plugin_source(name: str) -> str:
     return resources.files("pe_tui.demo_plugins").joinpath(name).read_text("utf-8")
@@ -112,12 +124,30 @@ async def create_triggers(engine: Any) -> int:
     return made
 
 
+async def create_value_caches(engine: Any, seed_lines: str = "") -> int:
+    """The demo's last-value and distinct-value caches (existing ones are left alone). Their
+    tables must exist first: `seed_lines` (one round of metrics) is written when they do not."""
+    tables = engine.catalog.databases[DATABASE].tables
+    if seed_lines and not all(t in tables for t in (LAST_CACHE["table"], DISTINCT_CACHE["table"])):
+        await engine.write_lp(DATABASE, seed_lines)
+    vc = engine.value_caches
+    have = {(d.kind, d.table, d.name) for d in vc.list(db=DATABASE)}
+    made = 0
+    if ("last", LAST_CACHE["table"], LAST_CACHE["name"]) not in have:
+        await vc.create_last_cache(DATABASE, **LAST_CACHE)
+        made += 1
+    if ("distinct", DISTINCT_CACHE["table"], DISTINCT_CACHE["name"]) not in have:
+        await vc.create_distinct_cache(DATABASE, **DISTINCT_CACHE)
+        made += 1
+    return made
+
+
 class _Host:
     """A host's metrics as slow random walks, with a few scripted troublemakers."""
 
     def __init__(self, name: str, rng: random.Random) -> None:
         self.name = name
-        self.region = REGIONS[int(name[-2:]) % len(REGIONS)]
+        self.region = region_of(name)
         self.rng = rng
         self.cpu = rng.uniform(10, 45)
         self.mem = rng.uniform(35, 70)
@@ -213,6 +243,10 @@ class LoadGenerator:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def seed_lines(self) -> str:
+        """One line per host and table (cpu, mem, disk), so every demo table exists."""
+        return self._batch(3 * len(self.hosts), 0.0)
+
     def _batch(self, n: int, t: float) -> str:
         ts = time.time_ns()
         lines = []
@@ -250,6 +284,12 @@ class LoadGenerator:
 
 
 def start_demo(engine_thread: Any, rate: int | None = None) -> LoadGenerator:
-    """Create the demo's databases and triggers, then start the load generator."""
-    engine_thread.run(create_triggers(engine_thread.engine), timeout=60.0)
-    return LoadGenerator(engine_thread, DEFAULT_RATE if rate is None else rate).start()
+    """Create the demo's databases, triggers and system caches, then start the load generator."""
+    engine = engine_thread.engine
+    engine_thread.run(create_triggers(engine), timeout=60.0)
+    load = LoadGenerator(engine_thread, DEFAULT_RATE if rate is None else rate)
+    try:
+        engine_thread.run(create_value_caches(engine, load.seed_lines()), timeout=60.0)
+    except Exception as e:  # noqa: BLE001 -- the demo runs without them
+        log.warning("demo: last/distinct value caches not created: %s", e)
+    return load.start()

@@ -5,8 +5,9 @@ only ever read these types. Nothing here imports Textual, and every type
 round-trips through JSON (`Tick.to_json` / `Tick.from_json`) so a live session
 can be recorded and replayed in tests and screenshots.
 
-Snapshot fields (`triggers`, `caches`, `plugins`, `series`) are `None` when
-nothing changed since the previous tick: panes keep what they have. Stream
+Snapshot fields (`triggers`, `caches`, `plugins`, `series`, `value_caches`,
+`value_cache`) are `None` when nothing changed since the previous tick: panes
+keep what they have. Stream
 fields (`activations`, `logs`) hold only what is new since the previous tick.
 """
 from __future__ import annotations
@@ -28,7 +29,11 @@ __all__ = [
     "Tick",
     "TriggerDetail",
     "TriggerRow",
+    "ValueCacheContents",
+    "ValueCacheItem",
+    "ValueCacheRow",
     "trigger_key",
+    "value_cache_id",
 ]
 
 MAX_MERGED_ACTIVATIONS = 2000
@@ -104,8 +109,8 @@ class CacheKey:
 
 @dataclass(slots=True)
 class CacheScope:
-    """One cache namespace. `provider` says who owns it: the plugin cache store today,
-    the system last-value / distinct-value caches later (see bridge.CacheProvider)."""
+    """One plugin cache namespace. `provider` says who owns it (see bridge.CacheProvider).
+    The engine's last-value / distinct-value caches are not scopes: see ValueCacheRow."""
 
     id: str  # stable row key, e.g. "plugin:trigger/demo/cpu_rollup"
     label: str  # what the operator reads: "global", "demo/cpu_rollup"
@@ -115,6 +120,65 @@ class CacheScope:
     total_keys: int = 0
     approx_bytes: int = 0
     keys: list[CacheKey] = field(default_factory=list)  # may be truncated (see total_keys)
+
+
+def value_cache_id(kind: str, db: str, table: str, name: str) -> str:
+    """Row key of a system cache: "lvc:db/table/name" (last values) or "dvc:db/table/name" (distinct)."""
+    return f"{'lvc' if kind == 'last' else 'dvc'}:{db}/{table}/{name}"
+
+
+@dataclass(slots=True)
+class ValueCacheRow:
+    """One system cache of the engine (`engine.value_caches`): a last-value cache (LVC) or a
+    distinct-value cache (DVC), as the Caches pane lists it."""
+
+    id: str  # value_cache_id(...)
+    kind: str  # last | distinct
+    db: str
+    table: str
+    name: str
+    columns: list[str]  # LVC: the key columns; DVC: the column hierarchy (first = top level)
+    value_columns: list[str] | None = None  # LVC: None = every non-key column
+    count: int = 0  # LVC: rows kept per key
+    ttl: int = 0  # LVC: seconds
+    max_cardinality: int = 0  # DVC
+    max_age: int = 0  # DVC: seconds
+    keys: int = 0  # held now: LVC keys, DVC combinations (expired ones until the next eviction)
+    rows: int = 0  # LVC rows held
+
+    @property
+    def label(self) -> str:
+        return f"{self.db}/{self.table}/{self.name}"
+
+    @property
+    def expires_after(self) -> int:
+        """Seconds after which an entry is gone: the LVC's ttl or the DVC's max_age."""
+        return self.ttl if self.kind == "last" else self.max_age
+
+
+@dataclass(slots=True)
+class ValueCacheItem:
+    """One entry of a system cache. LVC: one cached row (`key` = the key column values,
+    `values` = the value columns, `time` as int ns, `age` = seconds since it was cached).
+    DVC: one combination (`key` = its values, `values` None, `age` = seconds since the data
+    time it was last seen with)."""
+
+    key: tuple
+    values: dict[str, Any] | None
+    age: float
+
+
+@dataclass(slots=True)
+class ValueCacheContents:
+    """What the selected system cache holds, collected at `at` (ages are relative to it).
+    Sent only for the cache the Caches pane shows, only when it changed, capped (`total`
+    is the real number of keys / combinations)."""
+
+    id: str
+    at: float
+    total: int
+    items: list[ValueCacheItem] = field(default_factory=list)
+    version: int = 0  # the cache's own version when collected
 
 
 @dataclass(slots=True)
@@ -177,6 +241,8 @@ class Tick:
     # trigger key -> recent (run time, dispatch latency) pairs, oldest first: sent with the first
     # tick so the run-time histogram does not start empty (later ticks: the activations stream)
     samples: dict[str, list[tuple[float, float]]] | None = None
+    value_caches: list[ValueCacheRow] | None = None  # the system caches (definitions, sizes)
+    value_cache: ValueCacheContents | None = None  # contents of the one the Caches pane shows
     seq: int = 0
 
     @property
@@ -186,6 +252,7 @@ class Tick:
             self.activations or self.logs or self.logs_skipped or self.activations_skipped
             or self.triggers is not None or self.caches is not None
             or self.plugins is not None or self.series is not None or self.samples is not None
+            or self.value_caches is not None or self.value_cache is not None
         )
 
     def merged(self, newer: "Tick") -> "Tick":
@@ -213,6 +280,8 @@ class Tick:
             plugins=newer.plugins if newer.plugins is not None else self.plugins,
             series=newer.series if newer.series is not None else self.series,
             samples=newer.samples if newer.samples is not None else self.samples,
+            value_caches=newer.value_caches if newer.value_caches is not None else self.value_caches,
+            value_cache=newer.value_cache if newer.value_cache is not None else self.value_cache,
             seq=newer.seq,
         )
 
@@ -233,6 +302,8 @@ class Tick:
                 k: [p.to_json() for p in pts] for k, pts in self.series.items()
             },
             "samples": None if self.samples is None else {k: [list(x) for x in v] for k, v in self.samples.items()},
+            "value_caches": None if self.value_caches is None else [asdict(r) for r in self.value_caches],
+            "value_cache": None if self.value_cache is None else _contents_json(self.value_cache),
         }
 
     @classmethod
@@ -254,6 +325,9 @@ class Tick:
             samples=None if d.get("samples") is None else {
                 k: [(float(a), float(b)) for a, b in v] for k, v in d["samples"].items()
             },
+            value_caches=None if d.get("value_caches") is None else [
+                _build(ValueCacheRow, r) for r in d["value_caches"]],
+            value_cache=None if d.get("value_cache") is None else _contents_from(d["value_cache"]),
         )
 
 
@@ -280,3 +354,18 @@ def _scope_from(d: dict[str, Any]) -> CacheScope:
 def _plugin_from(d: dict[str, Any]) -> PluginRow:
     row = _build(PluginRow, d)
     return replace(row, versions=[_build(PluginVersionRow, v) for v in d.get("versions") or ()])
+
+
+def _contents_json(c: ValueCacheContents) -> dict[str, Any]:
+    return {
+        "id": c.id, "at": c.at, "total": c.total, "version": c.version,
+        "items": [{"key": list(i.key), "values": i.values, "age": i.age} for i in c.items],
+    }
+
+
+def _contents_from(d: dict[str, Any]) -> ValueCacheContents:
+    return ValueCacheContents(
+        id=d["id"], at=float(d.get("at", 0.0)), total=int(d.get("total", 0)), version=int(d.get("version", 0)),
+        items=[ValueCacheItem(tuple(i.get("key") or ()), i.get("values"), float(i.get("age", 0.0)))
+               for i in d.get("items") or ()],
+    )

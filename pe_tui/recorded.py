@@ -10,7 +10,9 @@ Use it for deterministic tests and screenshots:
 Each `collect()` returns the next recorded tick, then None (nothing changes)
 once they are used up. Actions change the source's own copy of the state and
 are listed in `source.actions`, so Pilot tests can assert on them; the change
-shows in the next tick, as with the live engine.
+shows in the next tick, as with the live engine. System cache contents (given
+as `value_cache_contents`, or seen in recorded ticks) come with the next tick for
+the cache the Caches pane selects (`select_value_cache`), as with the live bridge.
 """
 from __future__ import annotations
 
@@ -38,7 +40,11 @@ from .model import (
     Tick,
     TriggerDetail,
     TriggerRow,
+    ValueCacheContents,
+    ValueCacheItem,
+    ValueCacheRow,
     trigger_key,
+    value_cache_id,
 )
 
 FROZEN_NOW = 1_767_225_600.0 + 12 * 3600 + 34 * 60  # 2026-01-01 12:34:00 UTC
@@ -55,6 +61,7 @@ class RecordedSource:
         arguments: dict[str, dict[str, str] | None] | None = None,
         retained_inputs: Iterable[int] = (),
         load_rate: int | None = None,
+        value_cache_contents: dict[str, ValueCacheContents] | None = None,
     ) -> None:
         self._ticks = list(ticks)
         self._i = 0
@@ -70,6 +77,11 @@ class RecordedSource:
         self.activations: dict[int, ActivationRecord] = {}
         self.caches: dict[str, CacheScope] = {}
         self.plugins: list[PluginRow] = []
+        self.value_caches: dict[str, ValueCacheRow] = {}
+        # contents of every system cache known (given, or seen in recorded ticks); the one the
+        # Caches pane selects is sent with the next tick, as the live bridge does
+        self.value_contents: dict[str, ValueCacheContents] = dict(value_cache_contents or {})
+        self.value_cache_selected: str | None = None
         self.status = StatusInfo()
         self._dirty: set[str] = set()
         self._lines: list[LogLine] = []
@@ -99,6 +111,9 @@ class RecordedSource:
                 if self._lines:
                     tick.logs.extend(self._lines)
                     self._lines = []
+                if "value_cache" in self._dirty:
+                    self._dirty.discard("value_cache")
+                    tick.value_cache = self._selected_contents() or tick.value_cache
                 self._seq = tick.seq = max(tick.seq, self._seq + 1)
                 return tick
             if not self._dirty and not self._lines:
@@ -110,6 +125,8 @@ class RecordedSource:
                 tick.triggers = [copy.copy(r) for r in self.triggers.values()]
             if "caches" in self._dirty:
                 tick.caches = copy.deepcopy(list(self.caches.values()))
+            if "value_cache" in self._dirty:
+                tick.value_cache = self._selected_contents()
             self._dirty.clear()
             return tick
 
@@ -121,8 +138,25 @@ class RecordedSource:
             self.caches = {s.id: copy.deepcopy(s) for s in tick.caches}
         if tick.plugins is not None:
             self.plugins = list(tick.plugins)
+        if tick.value_caches is not None:
+            self.value_caches = {r.id: copy.copy(r) for r in tick.value_caches}
+        if tick.value_cache is not None:
+            self.value_contents[tick.value_cache.id] = copy.deepcopy(tick.value_cache)
         for a in tick.activations:
             self.activations[a.id] = a
+
+    def select_value_cache(self, cache_id: str | None) -> None:
+        with self._lock:
+            if cache_id == self.value_cache_selected:
+                return
+            self.value_cache_selected = cache_id
+            if cache_id is not None and cache_id in self.value_contents:
+                self._dirty.add("value_cache")
+
+    def _selected_contents(self) -> ValueCacheContents | None:
+        sel = self.value_cache_selected
+        c = self.value_contents.get(sel) if sel is not None else None
+        return None if c is None else copy.deepcopy(c)
 
     @property
     def exhausted(self) -> bool:
@@ -426,6 +460,7 @@ def build_demo_source(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int =
     series = {r.key: alog.series(r.database, r.name, dense=True, now=now) for r in rows}
 
     caches, values = _demo_caches(rng, now, HOSTS)
+    vc_rows, vc_contents = _demo_value_caches(random.Random(seed + 1), now)
     plugins = _demo_plugins(PLUGIN_FILES, TRIGGERS, start, now)
     n_act = len(records)
     errors_last_min = sum(1 for r in records if r.status == "error" and r.finished_at and r.finished_at > now - 60)
@@ -441,7 +476,7 @@ def build_demo_source(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int =
         samples.setdefault(trigger_key(rec.database, rec.trigger), []).append((rec.run_time, rec.dispatch_latency))
     samples = {k: v[-500:] for k, v in samples.items()}
     tick = Tick(at=now, seq=1, status=status, activations=records[-500:], logs=logs, triggers=rows,
-                caches=caches, plugins=plugins, series=series, samples=samples)
+                caches=caches, plugins=plugins, series=series, samples=samples, value_caches=vc_rows)
     retained = [r.id for r in records[-500:] if r.status == "error"]
     ticks = [tick]
     for i in range(extra_ticks):
@@ -460,7 +495,7 @@ def build_demo_source(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int =
         lines = [LogLine(ln.time + 1.0 + shift, ln.level, ln.source, ln.text) for ln in logs if ln.time > now - 1.0]
         ticks.append(Tick(at=now, seq=2 + i, status=copy.copy(status), activations=acts, logs=lines))
     src = RecordedSource(ticks, cache_values=values, settings=settings, arguments=arguments,
-                         retained_inputs=retained, load_rate=600)
+                         retained_inputs=retained, load_rate=600, value_cache_contents=vc_contents)
     src.activation_count = n_act  # type: ignore[attr-defined]
     return src
 
@@ -553,6 +588,43 @@ def _demo_caches(rng: random.Random, now: float, hosts: tuple[str, ...]) -> tupl
     scope("plugin:trigger/demo/slow_rollup", "demo/slow_rollup", "trigger", ("trigger", "demo", "slow_rollup"), [
         ("last_run", {"at": "2026-01-01T12:33:57", "rows": 71_288, "seconds": 1.184}, None)])
     return scopes, values
+
+
+def _demo_value_caches(rng: random.Random, now: float) -> tuple[list[ValueCacheRow], dict[str, ValueCacheContents]]:
+    """The demo's LVC (newest cpu row per region and host) and DVC (region/host of disk)."""
+    from pe_engine.processing.triggers import parse_duration_ns
+
+    from .demo import DATABASE, DISTINCT_CACHE, HOSTS, LAST_CACHE, region_of
+
+    ts = int(now * 1e9)
+    pairs = sorted((region_of(h), h) for h in HOSTS)
+    lc, dc = LAST_CACHE, DISTINCT_CACHE
+    lid = value_cache_id("last", DATABASE, lc["table"], lc["name"])
+    did = value_cache_id("distinct", DATABASE, dc["table"], dc["name"])
+    rows = [
+        ValueCacheRow(id=did, kind="distinct", db=DATABASE, table=dc["table"], name=dc["name"],
+                      columns=list(dc["columns"]), max_cardinality=100_000,
+                      max_age=parse_duration_ns(dc["max_age"]) // 1_000_000_000, keys=len(pairs)),
+        ValueCacheRow(id=lid, kind="last", db=DATABASE, table=lc["table"], name=lc["name"],
+                      columns=list(lc["key_columns"]), value_columns=[*lc["value_columns"], "time"],
+                      count=lc["count"], ttl=parse_duration_ns(lc["ttl"]) // 1_000_000_000,
+                      keys=len(pairs), rows=len(pairs)),
+    ]
+    rows.sort(key=lambda r: (r.kind, r.db, r.table, r.name))  # as engine.value_caches.list() sorts
+    last: list[ValueCacheItem] = []
+    for region, host in pairs:
+        user = round(rng.uniform(8, 70), 2)
+        system = round(user * 0.3, 2)
+        t = ts - rng.randint(0, 900_000_000)
+        last.append(ValueCacheItem((region, host), {"usage_user": user, "usage_system": system,
+                                                    "usage_idle": round(100 - user - system, 2), "time": t},
+                                   round((ts - t) / 1e9 + rng.uniform(0.001, 0.01), 6)))
+    distinct = [ValueCacheItem(p, None, round(rng.uniform(0.05, 1.0), 6)) for p in pairs]
+    contents = {
+        lid: ValueCacheContents(id=lid, at=now, total=len(last), items=last, version=1),
+        did: ValueCacheContents(id=did, at=now, total=len(distinct), items=distinct, version=1),
+    }
+    return rows, contents
 
 
 def _demo_plugins(files: tuple[str, ...], triggers: tuple, start: float, now: float) -> list[PluginRow]:

@@ -3,7 +3,7 @@
     python -m pe_tui.screenshots [--out screenshots] [--size 160x46]
 
 Every pane, the help screen, a trigger detail, an activation detail, a cache
-value, the command palette and a confirmation dialog.
+value, the command palette, a confirmation dialog and a system cache tree.
 """
 from __future__ import annotations
 
@@ -95,6 +95,14 @@ async def take(out: Path, size: tuple[int, int]) -> list[Path]:
         await app.refresh_now()  # collected while paused: counted, not painted
         await _settle(pilot, app)
         await shot("paused", "PAUSED")
+        # last (it takes a tick of its own): the system caches, the last-value cache's tree
+        await press("p")
+        await press("5")
+        await press("s")
+        await app.refresh_now()  # the selected cache's contents come with the next tick
+        await _settle(pilot, app)
+        await press("tab", "down", "down")
+        await shot("caches-system", "Caches (system caches: a last-value cache)")
     return written
 
 

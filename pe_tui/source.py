@@ -51,6 +51,12 @@ class ConsoleSource(Protocol):
         """The full value, pretty-printed."""
         ...
 
+    def select_value_cache(self, cache_id: str | None) -> None:
+        """The system cache (LVC/DVC) the Caches pane shows, None when none is on screen:
+        its contents (`Tick.value_cache`) come with the next tick, then whenever they change.
+        Optional: the pane skips sources without it."""
+        ...
+
     # ---- actions (mutating)
     def set_trigger_enabled(self, database: str, name: str, enabled: bool) -> str: ...
 

@@ -1,43 +1,124 @@
-"""Caches: every cache scope (global, one per trigger; system caches plug in through
-bridge.CacheProvider) and the keys of the selected scope with type, size, TTL and a preview."""
+"""Caches: the plugin cache scopes (global, one per trigger) with their keys, and the engine's
+system caches (last-value and distinct-value caches) with the selected one's contents as a tree.
+
+Left: the plugin scopes, and under them the "system caches" section (`s` goes to the one not
+shown, or click). Right: the keys of the selected plugin scope (type, size, TTL, preview), or the
+contents of the selected system cache as a `Tree`: one level per key column (LVC) or per column
+of the hierarchy (DVC); an LVC's leaves are its cached rows (compact `col=value` pairs, time as
+ISO, age since cached), a DVC's leaves its combinations with the age of the data last seen.
+
+Live, and cheap: the source sends the contents of the one system cache on screen only, only
+when it changed (`select_value_cache`); the tree is diff-updated by node path, so expanded
+nodes, the cursor and the scroll position stay where they are while the values move.
+"""
 from __future__ import annotations
 
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from .. import fmt
-from ..model import CacheKey, CacheScope, Tick
+from ..model import (
+    CacheKey,
+    CacheScope,
+    Tick,
+    ValueCacheContents,
+    ValueCacheItem,
+    ValueCacheRow,
+)
+from ..screens.cache_value import CacheValueScreen
 from ..widgets import KeyedTable, right, styled
 from .base import Pane
 
 _SCOPE_COLUMNS = [("scope", "SCOPE", 24), ("kind", "KIND", 7), ("keys", "KEYS", 6), ("size", "SIZE", 7)]
 _KEY_COLUMNS = [("key", "KEY", 24), ("type", "TYPE", 8), ("size", "SIZE", 7), ("ttl", "TTL", 7),
-                ("preview", "VALUE", 46)]
+                ("preview", "VALUE", 42)]
+_SYSTEM_COLUMNS = [("cache", "CACHE", 20), ("kind", "KIND", 4), ("keys", "KEYS", 4), ("columns", "COLUMNS", 11),
+                   ("limit", "LIMIT", 7)]
 _KIND_STYLE = {"global": "bold cyan", "trigger": "", "system": "magenta", "test": "dim"}
+_VC_KIND = {"last": ("LVC", "cyan", "last-value cache"), "distinct": ("DVC", "magenta", "distinct-value cache")}
+AUTO_EXPAND_LEAVES = 200  # a system cache tree this small opens fully expanded
+_KEY_PAD = 24  # leaf keys are padded to the widest sibling, up to this
+# paths of the placeholder lines: a tuple inside, which no key value is
+_LOADING, _EMPTY, _MORE = (("…", "loading"),), (("…", "empty"),), (("…", "more"),)
+
+
+@dataclass(slots=True)
+class TreeData:
+    """What a node of the system cache tree stands for."""
+
+    path: tuple
+    item: ValueCacheItem | None = None  # leaves: the row (LVC) or combination (DVC)
+
+
+class ValueTree(Tree[TreeData]):
+    """The system cache tree. `enter` is left to the pane (its Binding is in the footer and
+    help): leaves open the full row, other nodes expand or collapse."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "select_cursor":
+            return False
+        return super().check_action(action, parameters)
 
 
 class CachesPane(Pane):
     SCOPE = "caches"
     TITLE = "Caches"
-    min_repaint_interval = 1.0  # TTLs count down
+    min_repaint_interval = 1.0  # TTLs count down, ages grow
 
     def __init__(self) -> None:
         super().__init__()
         self.scopes: dict[str, CacheScope] = {}
         self.scope_id: str | None = None
         self.collected_at = 0.0
+        # system caches (engine.value_caches)
+        self.section = "plugin"  # which list the right side shows: "plugin" scopes or "system" caches
+        self.system: dict[str, ValueCacheRow] = {}  # in display order: LVCs first
+        self.system_id: str | None = None
+        self.contents: ValueCacheContents | None = None  # of system_id, when it came
+        self._shown = False
+        self._source_selection: str | None = None
+        self._by_path: dict[tuple, TreeNode[TreeData]] = {}
+        self._path_labels: dict[tuple, Text] = {}
+        self._tree_for: str | None = None  # the cache the tree's nodes belong to
+        self._auto_expand = False
+        self._first_sync = True  # the next sync with contents decides expansion and cursor
+        # per cache left: (expanded paths, every expandable path, cursor path), restored on return
+        self._saved: dict[str, tuple[set[tuple], set[tuple], tuple | None]] = {}
 
     def compose(self) -> ComposeResult:
+        # Every focusable widget sits in a box of its own: when the focused one is hidden (another
+        # tab, the other section), Textual hands the focus to a focusable *sibling*, which would
+        # pull the console back to this pane.
         with Horizontal(id="caches-body"):
             with Vertical(id="caches-left"):
-                yield Static(id="caches-info", classes="pane-info")
-                yield KeyedTable(_SCOPE_COLUMNS, id="caches-scopes")
+                with Vertical(id="caches-plugin-box"):
+                    yield Static(id="caches-info", classes="pane-info")
+                    yield KeyedTable(_SCOPE_COLUMNS, id="caches-scopes")
+                with Vertical(id="caches-system-box"):
+                    yield Static(id="caches-system-info", classes="pane-info")
+                    yield KeyedTable(_SYSTEM_COLUMNS, id="caches-system")
             with Vertical(id="caches-right"):
                 yield Static(id="caches-keys-info", classes="pane-info")
-                yield KeyedTable(_KEY_COLUMNS, id="caches-keys")
+                with Vertical(id="caches-keys-box"):
+                    yield KeyedTable(_KEY_COLUMNS, id="caches-keys")
+                with Vertical(id="caches-tree-box"):
+                    tree = ValueTree("system cache", id="caches-tree")
+                    tree.show_root = False
+                    tree.guide_depth = 3
+                    yield tree
+
+    def on_mount(self) -> None:
+        self.system_table.show_cursor = False
+        self.query_one("#caches-info").add_class("-active")
 
     @property
     def scope_table(self) -> KeyedTable:
@@ -47,8 +128,16 @@ class CachesPane(Pane):
     def key_table(self) -> KeyedTable:
         return self.query_one("#caches-keys", KeyedTable)
 
+    @property
+    def system_table(self) -> KeyedTable:
+        return self.query_one("#caches-system", KeyedTable)
+
+    @property
+    def value_tree(self) -> ValueTree:
+        return self.query_one("#caches-tree", ValueTree)
+
     def main_widget(self) -> KeyedTable:
-        return self.scope_table
+        return self.system_table if self.section == "system" else self.scope_table
 
     # ------------------------------------------------------------------ model
     def absorb(self, tick: Tick) -> None:
@@ -57,6 +146,16 @@ class CachesPane(Pane):
             self.collected_at = tick.at
             if self.scope_id not in self.scopes:
                 self.scope_id = next(iter(self.scopes), None)
+            self.dirty = True
+        if tick.value_caches is not None:
+            rows = sorted(tick.value_caches, key=lambda r: (r.kind != "last", r.db, r.table, r.name))
+            self.system = {r.id: r for r in rows}
+            if self.system_id not in self.system:
+                self._select_system(next(iter(self.system), None))
+            self.dirty = True
+        c = tick.value_cache
+        if c is not None and c.id == self.system_id:
+            self.contents = c
             self.dirty = True
 
     def scope(self) -> CacheScope | None:
@@ -68,6 +167,56 @@ class CachesPane(Pane):
         if s is None or k is None:
             return None
         return next((e for e in s.keys if e.key == k), None)
+
+    def system_cache(self) -> ValueCacheRow | None:
+        return self.system.get(self.system_id or "")
+
+    def selected_node(self) -> TreeNode[TreeData] | None:
+        if self.section != "system":
+            return None
+        node = self.value_tree.cursor_node
+        return node if node is not None and node.data is not None else None
+
+    def _select_system(self, cache_id: str | None) -> None:
+        """Show another system cache: its tree starts afresh (the old one's expanded nodes and
+        cursor are kept for when it comes back) and the source is told what to send."""
+        if cache_id == self.system_id:
+            return
+        self._save_tree_state()
+        self.system_id = cache_id
+        self.contents = None
+        self.dirty = True
+        self._update_source_selection()
+
+    def _update_source_selection(self) -> None:
+        """Ask the source for the contents of the system cache on screen (None: none is)."""
+        want = self.system_id if self.section == "system" and self._shown else None
+        if want == self._source_selection:
+            return
+        self._source_selection = want
+        select = getattr(self.console.source, "select_value_cache", None)
+        if select is None:
+            return
+        try:
+            select(want)
+        except Exception:  # noqa: BLE001 -- a source without system caches
+            return
+        if want is not None:
+            self.console.driver_kick()
+
+    def _set_section(self, section: str) -> None:
+        if section == self.section:
+            return
+        self.section = section
+        system = section == "system"
+        self.query_one("#caches-right").set_class(system, "-system")
+        self.query_one("#caches-system-info").set_class(system, "-active")
+        self.query_one("#caches-info").set_class(not system, "-active")
+        self.scope_table.show_cursor = not system
+        self.system_table.show_cursor = system
+        self._update_source_selection()
+        self.repaint_if_needed(force=True)
+        self.maybe_refresh_bindings()
 
     # ------------------------------------------------------------------ paint
     def repaint(self) -> None:
@@ -86,7 +235,11 @@ class CachesPane(Pane):
         total = sum(s.total_keys for s in self.scopes.values())
         self.query_one("#caches-info", Static).update(
             Text.assemble((f"{len(self.scopes)} scopes", "bold"), (f" · {fmt.count(total)} keys", "dim")), layout=False)
-        self._paint_keys()
+        self._paint_system_list()
+        if self.section == "system":
+            self._paint_tree()
+        else:
+            self._paint_keys()
 
     def _paint_keys(self) -> None:
         s = self.scope()
@@ -116,7 +269,143 @@ class CachesPane(Pane):
                  style="dim")
         info.update(t, layout=False)
 
+    def _paint_system_list(self) -> None:
+        rows = {}
+        for r in self.system.values():
+            short, style, _ = _VC_KIND.get(r.kind, (r.kind, "", r.kind))
+            rows[r.id] = (
+                styled(r.label, "bold" if r.id == self.system_id and self.section == "system" else ""),
+                styled(short, style),
+                right(_short_count(r.keys)),
+                styled(",".join(r.columns) or "-", "dim"),
+                styled(_limit(r), "dim"),
+            )
+        table = self.system_table
+        table.sync(rows)
+        if self.system_id is not None:
+            table.select_key(self.system_id, scroll=False)
+        n_last = sum(1 for r in self.system.values() if r.kind == "last")
+        n_dist = len(self.system) - n_last
+        t = Text(no_wrap=True)
+        t.append("system caches", style="bold")
+        if self.system:
+            t.append(f" · {n_last} last-value · {n_dist} distinct-value", style="dim")
+        else:
+            t.append(" · none (pe create last_cache | distinct_cache)", style="dim")
+        self.query_one("#caches-system-info", Static).update(t, layout=False)
+
+    def _paint_tree(self) -> None:
+        info = self.query_one("#caches-keys-info", Static)
+        row = self.system_cache()
+        if self._tree_for != self.system_id:
+            self._reset_tree()
+        if row is None:
+            info.update(Text("no system cache: create one with `pe create last_cache` or `pe create distinct_cache`",
+                             style="dim"), layout=False)
+            self._sync_tree({}, first=False)
+            return
+        info.update(_cache_info(row, self.contents), layout=False)
+        first = self._first_sync and self.contents is not None
+        self._sync_tree(_tree_model(row, self.contents, self.console.now()), first=first)
+        if first:
+            self._first_sync = False
+
+    # ------------------------------------------------------------------ the tree, diff-updated
+    def _reset_tree(self) -> None:
+        self.value_tree.clear()
+        self._by_path, self._path_labels = {}, {}
+        self._tree_for = self.system_id
+        self._auto_expand = False
+        self._first_sync = True
+
+    def _save_tree_state(self) -> None:
+        if self._tree_for is None or not self._by_path:
+            return
+        inner = {p for p, n in self._by_path.items() if n.allow_expand}
+        expanded = {p for p in inner if self._by_path[p].is_expanded}
+        cursor = self.value_tree.cursor_node
+        self._saved[self._tree_for] = (expanded, inner, cursor.data.path if cursor is not None and cursor.data else None)
+
+    def _sync_tree(self, want: dict[tuple, tuple[Text, bool, TreeData]], *, first: bool) -> None:
+        """Make the tree show exactly `want` (path -> label, leaf, data; parents before children,
+        siblings in order): nodes are added, relabelled or removed, never rebuilt, so what the
+        operator expanded stays expanded and the cursor stays on its node and screen line."""
+        tree, nodes, labels = self.value_tree, self._by_path, self._path_labels
+        saved = self._saved.get(self._tree_for or "") if first else None
+        if first:
+            leaves = sum(1 for _, leaf, _ in want.values() if leaf)
+            self._auto_expand = leaves <= AUTO_EXPAND_LEAVES
+        cursor = tree.cursor_node
+        cursor_path = cursor.data.path if cursor is not None and cursor.data is not None else None
+        offset = cursor.line - tree.scroll_offset.y if cursor is not None and cursor.line >= 0 else None
+        changed = False
+        gone = [p for p in nodes if p not in want]
+        if gone:
+            changed = True
+            gone_set = set(gone)
+            for p in sorted(gone, key=len):
+                if p[:-1] in gone_set:
+                    continue  # went with its parent
+                nodes[p].remove()
+            for p in gone:
+                del nodes[p]
+                labels.pop(p, None)
+        last_child: dict[tuple, TreeNode[TreeData]] = {}
+        for p, (label, leaf, data) in want.items():
+            parent = p[:-1]
+            node = nodes.get(p)
+            if node is None:
+                pnode = nodes.get(parent, tree.root) if parent else tree.root
+                prev = last_child.get(parent)
+                where: dict[str, Any] = {"after": prev} if prev is not None else {"before": 0}
+                if leaf:
+                    node = pnode.add_leaf(label, data, **where)
+                else:
+                    known = saved is not None and p in saved[1]
+                    expand = (p in saved[0]) if known else self._auto_expand
+                    node = pnode.add(label, data, expand=expand, **where)
+                nodes[p] = node
+                labels[p] = label
+                changed = True
+            else:
+                if labels.get(p) != label:
+                    node.set_label(label)
+                    labels[p] = label
+                node.data = data
+            last_child[parent] = node
+        if first:
+            target = nodes.get(saved[2]) if saved is not None and saved[2] is not None else None
+            tree.get_node_at_line(0)  # lay the lines out now, so node lines are current
+            tree.move_cursor(target or next(iter(nodes.values()), None))
+            return
+        if not changed:
+            return
+        tree.get_node_at_line(0)  # lay the lines out now, so node lines are current
+        if cursor_path is not None and cursor_path not in nodes:
+            # the node under the cursor went: its nearest surviving ancestor takes the cursor
+            survivor = next((nodes[cursor_path[:i]] for i in range(len(cursor_path) - 1, 0, -1)
+                             if cursor_path[:i] in nodes), None)
+            tree.move_cursor(survivor or next(iter(nodes.values()), None))
+        node = tree.cursor_node
+        if offset is not None and node is not None and node.line >= 0 and node.line - tree.scroll_offset.y != offset:
+            tree.scroll_to(y=max(0, node.line - offset), animate=False, immediate=True)
+
     # ------------------------------------------------------------------ events
+    def on_show(self) -> None:
+        self._shown = True
+        self._update_source_selection()
+
+    def on_hide(self) -> None:
+        self._shown = False
+        self._update_source_selection()
+
+    @on(events.DescendantFocus)
+    def _focused(self, event: events.DescendantFocus) -> None:
+        if event.widget is self.scope_table:
+            self._set_section("plugin")
+        elif event.widget is self.system_table:
+            self._set_section("system")
+
     @on(DataTable.RowHighlighted, "#caches-scopes")
     def _scope_highlighted(self, event: DataTable.RowHighlighted) -> None:
         sid = event.row_key.value if event.row_key else None
@@ -125,34 +414,86 @@ class CachesPane(Pane):
             self._paint_keys()
         self.maybe_refresh_bindings()
 
+    @on(DataTable.RowHighlighted, "#caches-system")
+    def _system_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row != event.data_table.cursor_row:
+            return  # a stale highlight (rows were synced since)
+        sid = event.row_key.value if event.row_key else None
+        if sid and sid != self.system_id:
+            self._select_system(sid)
+            if self.section == "system":
+                self.repaint_if_needed(force=True)
+        self.maybe_refresh_bindings()
+
     @on(DataTable.RowHighlighted, "#caches-keys")
     def _key_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.maybe_refresh_bindings()
+
+    @on(Tree.NodeHighlighted, "#caches-tree")
+    def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         self.maybe_refresh_bindings()
 
     @on(DataTable.RowSelected)
     def _clicked(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "caches-keys":
             self.action_value()
+        elif event.data_table.id == "caches-system":
+            self.value_tree.focus()
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
         if not allowed:
             return allowed
+        system = self.section == "system"
         if action == "delete_key":
+            if system:
+                return False  # system caches are deleted with the CLI or the HTTP API
             return None if self.selected_key() is None or not self.key_table.has_focus else True
         if action == "clear_scope":
+            if system:
+                return False
             s = self.scope()
             return None if s is None or not s.total_keys or s.provider != "plugin" else True
+        if action == "show_system":
+            return not system
+        if action == "show_scopes":
+            return system
+        if action == "expand_all":
+            return (True if self._by_path else None) if system else False
+        if action == "value" and system and self.value_tree.has_focus:
+            node = self.selected_node()
+            return None if node is None or not (node.allow_expand or node.data.item is not None) else True
         return True
 
     def action_value(self) -> None:
         if self.scope_table.has_focus:
             self.key_table.focus()
             return
+        if self.system_table.has_focus:
+            self.value_tree.focus()
+            return
+        if self.value_tree.has_focus:
+            node = self.selected_node()
+            if node is None:
+                return
+            if node.allow_expand:
+                node.toggle()
+            elif node.data is not None and node.data.item is not None:
+                self._open_item(node.data.item)
+            return
         s, k = self.scope(), self.selected_key()
         if s is not None and k is not None:
             self.console.open_cache_value(s.id, s.label, k.key)
+
+    def _open_item(self, item: ValueCacheItem) -> None:
+        row = self.system_cache()
+        if row is None:
+            return
+        now = self.console.now()
+        age = item.age + max(0.0, now - self.contents.at) if self.contents is not None else item.age
+        key = ", ".join(f"{c}={_compact(v)}" for c, v in zip(row.columns, item.key)) or "(no key columns)"
+        self.console.push_screen(CacheValueScreen(row.label, key, _full_row(row, item, age)))
 
     def action_delete_key(self) -> None:
         s, k = self.scope(), self.selected_key()
@@ -172,4 +513,252 @@ class CachesPane(Pane):
         )
 
     def action_switch_table(self) -> None:
-        (self.key_table if self.scope_table.has_focus else self.scope_table).focus()
+        if self.section == "system":
+            (self.value_tree if self.system_table.has_focus else self.system_table).focus()
+        else:
+            (self.key_table if self.scope_table.has_focus else self.scope_table).focus()
+
+    def action_show_system(self) -> None:
+        self._set_section("system")  # now: a focus_main still pending must pick this section too
+        self.system_table.focus()
+
+    def action_show_scopes(self) -> None:
+        self._set_section("plugin")
+        self.scope_table.focus()
+
+    def action_expand_all(self) -> None:
+        inner = [n for n in self._by_path.values() if n.allow_expand]
+        if not inner:
+            return
+        expand = any(not n.is_expanded for n in inner)
+        for n in inner:
+            if expand:
+                n.expand()
+            else:
+                n.collapse()
+
+
+# ====================================================================== rendering helpers
+def _dur(seconds: int) -> str:
+    """Whole seconds as the largest exact unit: 4h, 90m, 1d, 45s."""
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % n == 0:
+            return f"{seconds // n}{unit}"
+    return f"{seconds}s"
+
+
+def _card(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return fmt.count(n)
+
+
+def _short_count(n: int) -> str:
+    """At most four characters: 9999, 12k, 100k, 3M."""
+    if n < 10_000:
+        return str(n)
+    if n < 10_000_000:
+        return f"{n // 1000}k" if n < 1_000_000 else f"{n / 1e6:.1f}M".replace(".0M", "M")
+    return f"{n // 1_000_000}M"
+
+
+def _limit(r: ValueCacheRow) -> str:
+    """count/ttl (LVC) or max_cardinality/max_age (DVC), as short as possible."""
+    if r.kind == "last":
+        return f"{r.count}/{_dur(r.ttl)}"
+    return f"{_card(r.max_cardinality)}/{_dur(r.max_age)}"
+
+
+def _age(v: float) -> str:
+    """At most five characters: 0.4s, 12s, 3m05s, 42m, 5h01m, 13h, 3d02h, 12d."""
+    v = max(0.0, v)
+    if v < 10:
+        return f"{v:.1f}s"
+    if v < 60:
+        return f"{int(v)}s"
+    m, s = divmod(int(v), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s" if m < 10 else f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m" if h < 10 else f"{h}h"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h" if d < 10 else f"{d}d"
+
+
+def iso_ns(ns: int, full: bool = False) -> str:
+    """Epoch nanoseconds as ISO 8601 UTC: milliseconds (trailing zeros dropped), or all nine digits."""
+    s, rem = divmod(int(ns), 1_000_000_000)
+    base = dt.datetime.fromtimestamp(s, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if full:
+        return f"{base}.{rem:09d}Z" if rem else f"{base}Z"
+    ms = rem // 1_000_000
+    return f"{base}.{ms:03d}Z".replace(".000Z", "Z")
+
+
+def _compact(v: Any, limit: int = 40) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        text = v if v and not any(c.isspace() or c in '="' for c in v) else json.dumps(v, ensure_ascii=False)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+    return str(v)
+
+
+def _values_text(values: dict[str, Any], t: Text) -> None:
+    """The row's time (ISO, UTC, milliseconds), then its `col=value` pairs (nulls left out)."""
+    tv = values.get("time")
+    pairs = [(c, v) for c, v in values.items() if c != "time" and v is not None]
+    if isinstance(tv, int) and not isinstance(tv, bool):
+        t.append(iso_ns(tv), style="green")
+        if pairs:
+            t.append("  ")
+    for i, (c, v) in enumerate(pairs):
+        if i:
+            t.append(" ")
+        t.append(f"{c}=", style="dim")
+        t.append(_compact(v))
+
+
+def _key_text(col: str, value: Any, pad: int = 0, *, bold: bool = True) -> Text:
+    t = Text(no_wrap=True)
+    t.append(f"{col}=", style="dim")
+    v = _compact(value)
+    t.append(v, style="bold" if bold else "")
+    if pad > len(v):
+        t.append(" " * (pad - len(v)))
+    return t
+
+
+def _tree_model(row: ValueCacheRow, c: ValueCacheContents | None,
+                now: float) -> dict[tuple, tuple[Text, bool, TreeData]]:
+    """The nodes the tree should show, in order: path -> (label, is leaf, data).
+
+    Paths are tuples of key values (one per level); an LVC keeping several rows per key adds
+    ("#", i) for its i-th newest row. Entries past their ttl / max_age by the console clock
+    are left out (the cache drops them at its next write)."""
+    want: dict[tuple, tuple[Text, bool, TreeData]] = {}
+    if c is None:
+        want[_LOADING] = (Text("reading the cache…", style="dim italic"), True, TreeData(_LOADING))
+        return want
+    elapsed = max(0.0, now - c.at)
+    limit = row.expires_after
+    items = [(i, i.age + elapsed) for i in c.items if limit <= 0 or i.age + elapsed <= limit]
+    cols = row.columns
+    levels = len(cols)
+    last = row.kind == "last"
+    multi = last and (row.count > 1 or levels == 0)
+    # keys under each prefix (interior labels) and the widest value per level (aligned leaves)
+    under: dict[tuple, int] = {}
+    width = [0] * max(1, levels)
+    rows_of: dict[tuple, int] = {}
+    prev: tuple | None = None
+    for it, _ in items:
+        k = tuple(it.key)
+        rows_of[k] = rows_of.get(k, 0) + 1
+        if k == prev:
+            continue
+        prev = k
+        for d in range(1, levels):
+            under[k[:d]] = under.get(k[:d], 0) + 1
+        for d in range(levels):
+            width[d] = max(width[d], min(_KEY_PAD, len(_compact(k[d]))))
+    noun = "key" if last else "combination"
+    row_index: dict[tuple, int] = {}
+    for it, age in items:
+        k = tuple(it.key)
+        for d in range(1, levels):  # interior levels
+            p = k[:d]
+            if p not in want:
+                n = under[p]
+                label = _key_text(cols[d - 1], k[d - 1])
+                label.append(f"  {n:,} {noun}{'s' if n != 1 else ''}", style="dim")
+                want[p] = (label, False, TreeData(p))
+        age_text = Text(f"{_age(age):>5}", style="cyan")
+        if not last:  # DVC: the combination is the leaf
+            label = _key_text(cols[-1], k[-1], width[levels - 1])
+            label.append("  last seen ", style="dim")
+            label.append(_age(age), style="cyan")
+            label.append(" ago", style="dim")
+            want[k] = (label, True, TreeData(k, it))
+            continue
+        if not multi:  # LVC, one row per key: the key is the leaf
+            label = _key_text(cols[-1], k[-1], width[levels - 1])
+            label.append("  ")
+            label.append_text(age_text)
+            label.append("  ")
+            _values_text(it.values or {}, label)
+            want[k] = (label, True, TreeData(k, it))
+            continue
+        if levels and k not in want:  # LVC, several rows per key: the key, then its rows
+            n = rows_of[k]
+            label = _key_text(cols[-1], k[-1])
+            label.append(f"  {n} row{'s' if n != 1 else ''} · newest {_age(age)} ago", style="dim")
+            want[k] = (label, False, TreeData(k))
+        i = row_index.get(k, 0)
+        row_index[k] = i + 1
+        p = (*k, ("#", i))
+        label = Text(no_wrap=True)
+        label.append_text(age_text)
+        label.append("  ")
+        _values_text(it.values or {}, label)
+        want[p] = (label, True, TreeData(p, it))
+    if not items:
+        what = (f"no rows cached within the ttl ({_dur(row.ttl)})" if last
+                else f"no values seen within max_age ({_dur(row.max_age)})")
+        want[_EMPTY] = (Text(what, style="dim italic"), True, TreeData(_EMPTY))
+    shown = len(rows_of)
+    if c.total > shown:
+        more = c.total - shown
+        t = Text(f"… {more:,} more {noun}{'s' if more != 1 else ''} (the console shows the first {shown:,})",
+                 style="dim italic")
+        want[_MORE] = (t, True, TreeData(_MORE))
+    return want
+
+
+def _cache_info(row: ValueCacheRow, c: ValueCacheContents | None) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(row.label, style="bold")
+    _, style, long = _VC_KIND.get(row.kind, ("", "", row.kind))
+    t.append(f" · {long}", style=style)
+    noun = "keys" if row.kind == "last" else "combinations"
+    if c is None:
+        t.append(" · reading…", style="dim")
+    else:
+        shown = len({tuple(i.key) for i in c.items})
+        t.append(f" · {c.total:,} {noun}" if shown >= c.total else f" · showing {shown:,} of {c.total:,} {noun}",
+                 style="dim")
+    if row.kind == "last":
+        t.append(f" · key {', '.join(row.columns) or '(none)'} · count {row.count} · ttl {_dur(row.ttl)}", style="dim")
+    else:
+        t.append(f" · {' → '.join(row.columns)} · max {row.max_cardinality:,} · max age {_dur(row.max_age)}",
+                 style="dim")
+    return t
+
+
+def _full_row(row: ValueCacheRow, item: ValueCacheItem, age: float) -> str:
+    """The value screen's text for one leaf: every column, time in full."""
+    names = list(row.columns) + list((item.values or {}).keys())
+    w = max((len(n) for n in names), default=4) + 2
+    lines = []
+    if row.kind == "last":
+        lines.append(f"# last-value cache {row.label} (count {row.count}, ttl {_dur(row.ttl)})")
+        newer = "the next row of its key" if row.count == 1 else f"{row.count} newer rows of its key"
+        lines.append(f"# cached {_age(age)} ago; replaced by {newer}, or dropped {_dur(row.ttl)} after it was cached")
+    else:
+        lines.append(f"# distinct-value cache {row.label} (max {row.max_cardinality:,}, max age {_dur(row.max_age)})")
+        lines.append(f"# last seen with data {_age(age)} old: dropped when that passes {_dur(row.max_age)}")
+    for c, v in zip(row.columns, item.key):
+        lines.append(f"{c:<{w}}{v!r:<28}  key")
+    for c, v in (item.values or {}).items():
+        if c == "time" and isinstance(v, int) and not isinstance(v, bool):
+            lines.append(f"{c:<{w}}{iso_ns(v, full=True)}  ({v} ns)")
+        else:
+            lines.append(f"{c:<{w}}{v!r}")
+    return "\n".join(lines)
