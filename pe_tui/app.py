@@ -146,7 +146,7 @@ class ConsoleApp(App[int]):
         bar.read_only = self.read_only
         if self.auto_tick:
             self.driver.start()
-        self.call_after_refresh(self.active_pane.focus_main)
+        self.call_after_refresh(self._focus_if_active, self.active_pane)
         if self.admin_token:
             msg = f"admin token (shown once, its hash is in auth.json): {self.admin_token}"
             self._console_log("INFO", msg)
@@ -239,7 +239,13 @@ class ConsoleApp(App[int]):
         pane = event.pane.query_one(Pane)
         if not self.paused:
             pane.repaint_if_needed()
-        self.call_after_refresh(pane.focus_main)  # the focus change refreshes the footer's keys
+        self.call_after_refresh(self._focus_if_active, pane)  # the focus change refreshes the footer's keys
+
+    def _focus_if_active(self, pane: Pane) -> None:
+        # A deferred focus for a pane the operator already left (keys typed ahead at start-up)
+        # would pull its tab back, and two tabs would take focus from each other forever.
+        if pane is self.active_pane:
+            pane.focus_main()
 
     @on(TriggerSelected)
     def _trigger_selected(self, message: TriggerSelected) -> None:
