@@ -62,6 +62,20 @@ REFRESH_STEPS = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between ti
 LOAD_STEPS = (0, 60, 150, 300, 600, 1200, 3000, 6000, 15000, 30000, 60000)  # demo lines/s
 
 
+class PaneTabs(TabbedContent):
+    """The pane tabs: they switch only when told to (number keys, the palette, a click on a tab).
+
+    Textual's TabbedContent also activates the tab of any widget that gains focus. The console
+    focuses a pane's main widget after switching to it; with pane keys typed ahead ("2" then "4"),
+    that focus's message arrives after the second switch and pulled the first tab back.
+    """
+
+    @on(TabPane.Focused)
+    def _focus_does_not_switch(self, event: TabPane.Focused) -> None:
+        event.prevent_default()  # skip TabbedContent's own handler, which activates the focused pane
+        event.stop()
+
+
 class ConsoleApp(App[int]):
     """The pe operations console."""
 
@@ -112,7 +126,7 @@ class ConsoleApp(App[int]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
-        with TabbedContent(id="tabs", initial="tab-triggers"):
+        with PaneTabs(id="tabs", initial="tab-triggers"):
             for i, cls in enumerate(PANE_CLASSES, start=1):
                 with TabPane(f"{i} {cls.TITLE}", id=f"tab-{cls.SCOPE}"):
                     yield cls()
