@@ -301,6 +301,12 @@ class ProcessingEngine:
     async def enable_trigger(self, database: str, name: str) -> TriggerDef:
         trig = self.get(database, name)
         if trig.disabled:
+            try:  # like InfluxDB, which reads the plugin at every trigger start
+                if not trig.plugin_filename.startswith("gh:"):
+                    self.registry.resolve(trig.plugin_filename)  # the file must still be there
+                await self.registry.prepare(trig.plugin_filename)
+            except PluginError as e:
+                raise PeError(f"cannot enable trigger {name}: {e}") from None
             # Memory first, in one step, so no reader sees the flag without the runtime.
             trig.disabled = False
             trig.disabled_reason = None

@@ -620,11 +620,6 @@ async def test_a_failing_engine_call_is_a_toast_and_a_log_line_not_a_crash(live,
         assert pe.activations.recent(5, trigger="boom")[0].status == "error"  # nothing else happened
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pe_engine ProcessingEngine.enable_trigger does not re-validate the plugin file (create_trigger does, "
-    "and InfluxDB reads the plugin at every trigger start): enabling a trigger whose plugin file was deleted "
-    "succeeds in the engine, so the console has no error to show. Fix belongs in pe_engine, not pe_tui."
-))
 async def test_enabling_a_trigger_whose_plugin_file_was_deleted_is_an_error_toast(live, engine_thread, add_plugin):
     et = engine_thread
     pe = et.engine.processing
