@@ -335,8 +335,8 @@ class ConsoleApp(App[int]):
 
     def driver_kick(self) -> None:
         """Collect soon (an action just changed something)."""
-        if self.auto_tick and not self.driver.busy and not self.driver.stopped:
-            self.driver._schedule(0.05)
+        if self.auto_tick:
+            self.driver.kick()
 
     def _console_log(self, level: str, text: str) -> None:
         fn = getattr(self.source, "console_log", None)

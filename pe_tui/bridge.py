@@ -717,6 +717,7 @@ class TickDriver:
 
     MIN_INTERVAL = 0.1
     MAX_INTERVAL = 10.0
+    KICK_DELAY = 0.05  # an action changed something: collect this soon instead of at the next interval
 
     def __init__(self, app: "App", source: Any, interval: float = 0.25) -> None:
         self.app = app
@@ -726,6 +727,8 @@ class TickDriver:
         self.stopped = False
         self.ticks = 0
         self.last_collect_seconds = 0.0
+        self.next_delay: float | None = None  # what the pending timer was set to (None: none)
+        self._kicked = False
         self._timer: "Timer | None" = None
 
     def start(self) -> None:
@@ -734,24 +737,39 @@ class TickDriver:
 
     def stop(self) -> None:
         self.stopped = True
+        self.next_delay = None
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+
+    def kick(self) -> None:
+        """Collect soon: an action just changed something. While a collection is in flight it may
+        have read the state from before the change, so the one after it comes soon as well,
+        not a whole interval later."""
+        if self.stopped:
+            return
+        if self.busy:
+            self._kicked = True
+            return
+        self._schedule(self.KICK_DELAY)
 
     def done(self) -> None:
         """The app applied the last tick: schedule the next one."""
         self.busy = False
         if not self.stopped:
-            self._schedule(self.interval)
+            kicked, self._kicked = self._kicked, False
+            self._schedule(self.KICK_DELAY if kicked else self.interval)
 
     def _schedule(self, delay: float) -> None:
         if self._timer is not None:
             self._timer.stop()
         # never 0: Textual's timer divides by its interval when it runs late
-        self._timer = self.app.set_timer(max(0.01, delay), self._fire, name="pe-tick")
+        self.next_delay = max(0.01, delay)
+        self._timer = self.app.set_timer(self.next_delay, self._fire, name="pe-tick")
 
     def _fire(self) -> None:
         self._timer = None
+        self.next_delay = None
         if self.busy or self.stopped:
             return
         self.busy = True

@@ -242,6 +242,12 @@ def live(engine_thread: EngineThread):
 
 
 @pytest.fixture
+def wait() -> Callable[..., Any]:
+    """`await wait(pilot, predicate, what)`: poll a condition while the app runs (see `until`)."""
+    return until
+
+
+@pytest.fixture
 def key_event() -> Callable[[str], Any]:
     """`key_event("question_mark")`: the Key event Textual's key simulation would send."""
     return _key_event

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from textual.widgets import TabbedContent, TextArea
 from pe_engine.processing.activations import ERROR_STATUSES
 from pe_tui.demo import LoadGenerator
 from pe_tui.keys import BY_ID, KEYS, MUTATING, PANES
+from pe_tui.messages import ActionDone
 from pe_tui.panes import LogsPane, TriggersPane
 from pe_tui.recorded import FROZEN_NOW, RecordedSource
 from pe_tui.screens import (
@@ -76,6 +78,51 @@ async def test_space_toggles_the_trigger_in_the_engine_and_it_survives_a_restart
 
     et3 = restart(et2)
     assert not et3.engine.processing.get("tui", "ticker").disabled
+
+
+class _HeldSource(RecordedSource):
+    """Recorded ticks whose collect() waits while `hold` is clear: a collection in flight."""
+
+    def __init__(self, ticks) -> None:
+        super().__init__(ticks)
+        self.hold = threading.Event()
+        self.hold.set()
+        self.collecting = threading.Event()
+
+    def collect(self):
+        self.collecting.set()
+        try:
+            self.hold.wait(30)
+            return super().collect()
+        finally:
+            self.collecting.clear()
+
+
+async def test_an_action_that_ends_during_a_collection_still_gets_an_early_tick(make_app, wait):
+    """After an action the console collects again soon (not at the next refresh), also when the
+    action ended while a collection was in flight: that one may have read the old state.
+    (Regression: the early tick was skipped then, and the change showed a whole interval late.)"""
+    source = _HeldSource(RecordedSource.demo(now=FROZEN_NOW)._ticks)
+    app = make_app(source, auto_tick=True, refresh=10.0)  # a slow refresh: only early ticks come soon
+    app.animation_level = "none"
+    done: list[ActionDone] = []
+    async with app.run_test(size=(160, 46), message_hook=lambda m: done.append(m) if isinstance(m, ActionDone)
+                            else None) as pilot:
+        pane = app.query_one(TriggersPane)
+        await wait(pilot, lambda: app.ticks_applied >= 1 and app.driver.next_delay == 10.0, "the first tick")
+        source.hold.clear()  # the next collection will wait
+        await pilot.press("space")  # cpu_rollup (the first row): disable; its early tick starts and is held
+        await wait(pilot, lambda: source.collecting.is_set() and app.driver.busy, "a collection in flight")
+        await pilot.press("down", "space")  # disk_audit: this action ends while that collection is held
+        await wait(pilot, lambda: len(done) == 2, "both actions")
+        assert [d.ok for d in done] == [True, True]
+        source.hold.set()
+        await wait(pilot, lambda: not app.driver.busy, "the held tick applied")
+        assert app.driver.next_delay == app.driver.KICK_DELAY  # not the 10 s refresh
+        await wait(pilot, lambda: pane.rows["demo/cpu_rollup"].state == pane.rows["demo/disk_audit"].state
+                   == "disabled", "both changes shown")
+        assert source.actions == [("set_trigger_enabled", ("demo", "cpu_rollup", False)),
+                                  ("set_trigger_enabled", ("demo", "disk_audit", False))]
 
 
 async def test_r_runs_a_schedule_trigger_now(live, engine_thread):
