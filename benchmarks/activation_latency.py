@@ -219,18 +219,7 @@ async def run_case(n: int, flushes: int, warmup: int, interval: float, spec: str
         if n == 1:
             res["micro"] = micro_prelude(pe)
             res["traced"] = await traced_prelude(e, pe, sub_flushes=min(flushes, 100), interval=interval)
-        await quiesce_history(pe)
     return res
-
-
-async def quiesce_history(pe, wait: float = 2.5) -> None:
-    """Work-around for a shutdown race in pe_engine/store.py (`_tx_locked` awaits BEGIN outside
-    its try): if ProcessingEngine.stop() cancels the periodic history save between BEGIN and
-    COMMIT, the connection stays in a transaction and stop() fails with "cannot start a
-    transaction within a transaction". Push the next periodic save far out and let a running
-    one finish before the engine is stopped (stop() still saves the remaining history)."""
-    pe.config.history_flush_interval = 3600.0
-    await asyncio.sleep(wait)
 
 
 # --------------------------------------------------------------------------- traced prelude

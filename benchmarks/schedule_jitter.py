@@ -35,7 +35,7 @@ for p in (str(REPO), str(HERE), str(PLUGINS)):
         sys.path.insert(0, p)
 
 import bench_probe  # noqa: E402
-from activation_latency import busy_check, dist, pct, quiesce_history  # noqa: E402
+from activation_latency import busy_check, dist, pct  # noqa: E402
 
 TARGET_MS = 5.0
 
@@ -71,7 +71,6 @@ async def run(n: int, seconds: float, tmp: Path, plugin_threads: int) -> dict:
         recs = [ev.record for ev in sub.drain() if isinstance(ev, ActivationFinished)]
         e.bus.unsubscribe(sub)
         entries = list(bench_probe.schedule_entries)
-        await quiesce_history(pe)
         for k in [k for k in pe.triggers]:
             await pe.disable_trigger(*k)
     recs = [r for r in recs if r.scheduled_at is not None and first_tick <= r.scheduled_at < last_tick]

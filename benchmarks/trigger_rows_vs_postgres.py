@@ -135,7 +135,6 @@ async def pe_side(tmp: Path, body: bytes, n_rows: int, reps: int, profile: bool)
                 "cpu": [r.cpu_time for r in recs], "mem": [r.memory_peak or 0 for r in recs], "sum": sums[0],
             }
         e.bus.unsubscribe(sub)
-        pe.config.history_flush_interval = 3600.0  # see activation_latency.quiesce_history (store shutdown race)
         await asyncio.sleep(2.5)
     if not math.isclose(out["rows"]["sum"], out["arrow"]["sum"], rel_tol=1e-9):
         fail(f"rows and arrow plugins disagree: {out['rows']['sum']} vs {out['arrow']['sum']}")
