@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from .durations import parse_duration
+from .errors import InvalidSpec
 from .http.client import ClientError, PeClient
 
 DEFAULT_HOST = "http://127.0.0.1:8181"
@@ -109,16 +111,12 @@ def database_from(args: argparse.Namespace) -> str:
 
 
 # --------------------------------------------------------------------- value types
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|m|h)?\s*$")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
 def duration(text: str) -> float:
-    """Seconds from `1s`, `100ms`, `1m`, `0.5` (plain numbers are seconds)."""
-    m = _DURATION.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"invalid duration '{text}': use e.g. 1s, 100ms, 1m or 0.5")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    """Seconds from `1s`, `100ms`, `1m`, `1h 30m`, `0.5` (plain numbers are seconds)."""
+    try:
+        return parse_duration(text, lenient=True)
+    except InvalidSpec:
+        raise argparse.ArgumentTypeError(f"invalid duration '{text}': use e.g. 1s, 100ms, 1m or 0.5") from None
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.I)

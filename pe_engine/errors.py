@@ -26,6 +26,14 @@ class InvalidName(BadRequest):
     pass
 
 
+class InvalidSpec(BadRequest, ValueError):
+    """User text (a duration, a trigger spec, an argument list, a setting) was rejected.
+
+    A ValueError for plain Python callers and a 400 for the front ends, so the
+    same message reaches every user.
+    """
+
+
 class LimitExceeded(PeError):
     status = 422
 

@@ -540,7 +540,7 @@ def _utc(ts: float) -> str:
 
 
 def _human(s: float) -> str:
-    from pe_engine.processing.triggers import format_duration
+    from pe_engine.durations import format_duration
 
     return format_duration(s)
 
@@ -592,7 +592,7 @@ def _demo_caches(rng: random.Random, now: float, hosts: tuple[str, ...]) -> tupl
 
 def _demo_value_caches(rng: random.Random, now: float) -> tuple[list[ValueCacheRow], dict[str, ValueCacheContents]]:
     """The demo's LVC (newest cpu row per region and host) and DVC (region/host of disk)."""
-    from pe_engine.processing.triggers import parse_duration_ns
+    from pe_engine.durations import parse_duration_ns
 
     from .demo import DATABASE, DISTINCT_CACHE, HOSTS, LAST_CACHE, region_of
 

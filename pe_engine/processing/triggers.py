@@ -36,7 +36,17 @@ from typing import Any, ClassVar
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
-from ..errors import BadRequest, InvalidName
+from ..durations import (
+    DURATION_HELP,
+    MONTH_SECS,
+    NS_PER_SEC,
+    YEAR_SECS,
+    format_duration,
+    format_duration_ns,
+    parse_duration,
+    parse_duration_ns,
+)
+from ..errors import BadRequest, InvalidName, InvalidSpec
 
 __all__ = [
     "CRON_HELP",
@@ -69,26 +79,17 @@ __all__ = [
     "CATCH_UP_MODES",
 ]
 
-NS_PER_SEC = 1_000_000_000
-# humantime's calendar units (seconds): 1 month = 30.44 days, 1 year = 365.25 days.
-_MONTH_SECS = 2_630_016
-_YEAR_SECS = 31_557_600
+_MONTH_SECS = MONTH_SECS
+_YEAR_SECS = YEAR_SECS
 MAX_EVERY_NS = _YEAR_SECS * NS_PER_SEC  # InfluxDB: duration > parse_duration("1 year") is rejected
 MIN_EVERY_NS = 1_000_000  # 1ms: InfluxDB aligns on milliseconds, so shorter intervals are meaningless
 MAX_CRON_LEN = 256
 MAX_CRON_LIST_ITEMS = 64
-MAX_DURATION_TEXT = 256
 MAX_TRIGGER_NAME_LEN = 256
 
 SPEC_FORMS_HELP = (
     "expect one of the following forms: 'table:<TABLE_NAME>', 'all_tables', "
     "'cron:<CRON_EXPRESSION>', 'every:<DURATION>', or 'request:<PATH>'"
-)
-
-DURATION_HELP = (
-    "durations are integer+unit spans, optionally concatenated, e.g. 30s, 5m, 1h 30m, 2h37min; "
-    "units: ns, us/µs, ms, s/sec/seconds, m/min/minutes, h/hr/hours, d/days, w/weeks, "
-    "M/months (30.44 days), y/years (365.25 days); note m = minutes, M = months"
 )
 
 CRON_HELP = """\
@@ -123,12 +124,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 # Errors
 
 
-class TriggerSpecError(BadRequest, ValueError):
-    """A trigger spec, argument list or setting was rejected.
-
-    A ValueError for plain Python callers and a BadRequest (HTTP 400) for the
-    front ends, so the same message reaches every user.
-    """
+TriggerSpecError = InvalidSpec  # a trigger spec, argument list or setting was rejected
 
 
 class TriggerNameError(TriggerSpecError, InvalidName):
@@ -141,118 +137,6 @@ def _spec_error(spec: str, context: str | None) -> TriggerSpecError:
     if context:
         msg += f": {context}"
     return TriggerSpecError(msg)
-
-
-# ---------------------------------------------------------------------------
-# Durations (humantime)
-
-_UNIT_NS: dict[str, int] = {}
-for _names, _ns in (
-    (("nanos", "nsec", "ns"), 1),
-    (("usec", "us", "µs", "μs"), 1_000),  # micro sign and Greek mu
-    (("millis", "msec", "ms"), 1_000_000),
-    (("seconds", "second", "secs", "sec", "s"), NS_PER_SEC),
-    (("minutes", "minute", "mins", "min", "m"), 60 * NS_PER_SEC),
-    (("hours", "hour", "hrs", "hr", "h"), 3600 * NS_PER_SEC),
-    (("days", "day", "d"), 86400 * NS_PER_SEC),
-    (("weeks", "week", "wks", "wk", "w"), 7 * 86400 * NS_PER_SEC),
-    (("months", "month", "M"), _MONTH_SECS * NS_PER_SEC),
-    (("years", "year", "yrs", "yr", "y"), _YEAR_SECS * NS_PER_SEC),
-):
-    for _n in _names:
-        _UNIT_NS[_n] = _ns
-
-_SPAN_RE = re.compile(r"\s*([0-9]+)\s*([A-Za-zµμ]+)\s*")
-_MAX_DURATION_NS = 2**63 - 1
-
-
-def _duration_error(text: str, reason: str) -> TriggerSpecError:
-    return TriggerSpecError(f"invalid duration {text!r}: {reason}; {DURATION_HELP}")
-
-
-def parse_duration_ns(text: str) -> int:
-    """Parse a humantime duration (`5m`, `1h 30m`, `2h37min`) to exact nanoseconds.
-
-    Integer spans only, as humantime; units are case-sensitive (`m` minutes,
-    `M` months). Zero is allowed here; callers that need a positive interval
-    check for it.
-    """
-    if not isinstance(text, str):
-        raise TriggerSpecError(f"invalid duration {text!r}: expected a string; {DURATION_HELP}")
-    if len(text) > MAX_DURATION_TEXT:
-        raise _duration_error(text[:40] + "...", f"too long (at most {MAX_DURATION_TEXT} characters)")
-    s = text.strip()
-    if not s:
-        raise _duration_error(text, "value was empty")
-    total = 0
-    pos = 0
-    while pos < len(s):
-        m = _SPAN_RE.match(s, pos)
-        if m is None:
-            rest = s[pos:].lstrip()
-            if re.match(r"[0-9]+[.,][0-9]", rest):
-                reason = "fractions are not allowed (write 1500ms, not 1.5s)"
-            elif rest[:1].isdigit():
-                num = re.match(r"[0-9]+", rest)
-                assert num is not None
-                reason = f"time unit needed after {num.group(0)}, for example {num.group(0)}s or {num.group(0)}ms"
-            elif rest[:1] == "-":
-                reason = "negative durations are not allowed"
-            elif rest[:1] == ".":
-                reason = "fractions are not allowed (write 1500ms, not 1.5s)"
-            else:
-                reason = f"expected a number at {rest[:12]!r}"
-            raise _duration_error(text, reason)
-        number, unit = m.group(1), m.group(2)
-        mult = _UNIT_NS.get(unit)
-        if mult is None:
-            raise _duration_error(text, f"unknown time unit {unit!r}")
-        if len(number) > 20:
-            raise _duration_error(text, "number is too large")
-        total += int(number) * mult
-        if total > _MAX_DURATION_NS:
-            raise _duration_error(text, "number is too large")
-        pos = m.end()
-        if pos < len(s) and s[pos] == ".":
-            raise _duration_error(text, "fractions are not allowed (write 1500ms, not 1.5s)")
-    return total
-
-
-def parse_duration(text: str) -> float:
-    """Parse a humantime duration to seconds (for CLI flags such as `--deadline 30s`)."""
-    return parse_duration_ns(text) / NS_PER_SEC
-
-
-def format_duration_ns(ns: int) -> str:
-    """Format like humantime's `format_duration` (`5m`, `1h 30m`, `1day 2h`), so the
-    canonical `every:` string matches what the InfluxDB CLI sends and parses back exactly."""
-    if ns < 0:
-        raise ValueError("cannot format a negative duration")
-    secs, nanos = divmod(int(ns), NS_PER_SEC)
-    if secs == 0 and nanos == 0:
-        return "0s"
-    years, ydays = divmod(secs, _YEAR_SECS)
-    months, mdays = divmod(ydays, _MONTH_SECS)
-    days, day_secs = divmod(mdays, 86400)
-    hours, rem = divmod(day_secs, 3600)
-    minutes, seconds = divmod(rem, 60)
-    millis, rem_ns = divmod(nanos, 1_000_000)
-    micros, nanosec = divmod(rem_ns, 1_000)
-    parts: list[str] = []
-    for value, name in ((years, "year"), (months, "month"), (days, "day")):
-        if value:
-            parts.append(f"{value}{name}{'s' if value > 1 else ''}")
-    for value, name in (
-        (hours, "h"), (minutes, "m"), (seconds, "s"), (millis, "ms"), (micros, "us"), (nanosec, "ns"),
-    ):
-        if value:
-            parts.append(f"{value}{name}")
-    return " ".join(parts)
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds -> humantime text (`300` -> `5m`)."""
-    return format_duration_ns(round(seconds * NS_PER_SEC))
 
 
 # ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..durations import parse_duration_ns
 from ..errors import BadRequest
 from ..lineprotocol.types import FieldType
 from .catalog import FIELD_ARROW, TAG_TYPE, TIME_TYPE, ColumnDef, TableDef
@@ -108,8 +109,6 @@ def seconds(raw: Any, what: str, default: int) -> int:
     if raw is None:
         return default
     if isinstance(raw, str) and not raw.strip().isdigit():
-        from ..processing.triggers import parse_duration_ns
-
         try:
             ns = parse_duration_ns(raw)
         except ValueError as e:
