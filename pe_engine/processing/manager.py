@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AlreadyExists, BadRequest, NotFound, PeError
 from ..events import ActivationFinished, TriggerChanged
 from ..lineprotocol.builder import LineBuilder
-from .activations import ActivationLog, ActivationRecord
+from .activations import ActivationLog, ActivationRecord, TriggerStats
 from .cache import PluginCacheStore
 from .dispatcher import Scheduler, TriggerRuntime
+from .enums import TriggerKind
 from .executor import Executor, Job, Outcome, RequestInput
 from .limits import Watchdog, WorkerPool
 from .logs import LogBuffer, LogEntry
 from .plugins import PluginError, PluginRegistry
 from .responses import PluginResponse
+from .trigger_view import TriggerView
 from .triggers import TriggerDef, TriggerSettings, TriggerSpecError, next_fire_ns, parse_trigger_spec
 
 if TYPE_CHECKING:
@@ -207,20 +209,32 @@ class ProcessingEngine:
             raise BadRequest(f"trigger name {name} exists in several databases: pass db")
         return found[0]
 
+    def trigger_view(self, database: str, name: str) -> TriggerView:
+        """A snapshot of one trigger's definition and live state (call on the engine loop)."""
+        return self._view(self.get(database, name), self.activations.stats(database))
+
+    def trigger_views(self, database: str | None = None) -> list[TriggerView]:
+        """Snapshots of every trigger (of one database), sorted by (database, name)."""
+        stats = self.activations.stats(database)
+        return [self._view(t, stats) for t in self.list_triggers(database)]
+
+    def _view(self, t: TriggerDef, stats: dict[tuple[str, str], TriggerStats]) -> TriggerView:
+        key = (t.database, t.name)
+        scheduled = self.scheduler is not None and t.spec.kind == TriggerKind.SCHEDULE and not t.disabled
+        rt = self.runtimes.get(key)
+        return TriggerView.build(
+            t,
+            stats=stats.get(key),
+            scheduled=scheduled,
+            next_fire_ns=self.scheduler.next_fire(*key) if scheduled and self.scheduler is not None else None,
+            running=rt is not None,
+            queued=len(rt.queue) if rt is not None else 0,
+            dropped=rt.dropped if rt is not None else 0,
+        )
+
     def describe(self, t: TriggerDef) -> dict:
         """A trigger with its state and statistics, for the CLI and HTTP listing."""
-        d = t.to_json()
-        st = self.activations.stats(t.database).get((t.database, t.name))
-        d["state"] = "disabled_by_error" if t.disabled and t.disabled_reason else ("disabled" if t.disabled else "enabled")
-        if st is not None:
-            d["stats"] = st.to_json() if hasattr(st, "to_json") else vars(st)
-        if self.scheduler is not None and t.spec.kind == "schedule" and not t.disabled:
-            d["next_fire_ns"] = self.scheduler.next_fire(t.database, t.name)
-        rt = self.runtimes.get((t.database, t.name))
-        if rt is not None:
-            d["queued"] = len(rt.queue)
-            d["dropped"] = rt.dropped
-        return d
+        return self._view(t, self.activations.stats(t.database)).to_json()
 
     def describe_plugins(self) -> list[dict]:
         out = []

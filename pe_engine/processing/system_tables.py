@@ -14,7 +14,7 @@ TS = pa.timestamp("ns")
 
 def register_processing_tables(pe: "ProcessingEngine", tables: "SystemTables") -> None:
     def triggers(db: str) -> pa.Table:
-        ts = pe.list_triggers(db)
+        ts = pe.trigger_views(db)
         return pa.table(
             {
                 "trigger_name": pa.array([t.name for t in ts], pa.string()),
@@ -26,7 +26,7 @@ def register_processing_tables(pe: "ProcessingEngine", tables: "SystemTables") -
         )
 
     def arguments(db: str) -> pa.Table:
-        rows = [(t.name, k, v) for t in pe.list_triggers(db) for k, v in (t.arguments or {}).items()]
+        rows = [(t.name, k, v) for t in pe.trigger_views(db) for k, v in (t.arguments or {}).items()]
         return pa.table(
             {
                 "trigger_name": pa.array([r[0] for r in rows], pa.string()),
@@ -53,7 +53,7 @@ def register_processing_tables(pe: "ProcessingEngine", tables: "SystemTables") -
         if db != "_internal":  # InfluxDB serves it only there
             return None
         rows = []
-        for t in pe.list_triggers():
+        for t in pe.trigger_views():
             for fi in pe.registry.trigger_files(t.plugin_filename):
                 rows.append((t.name, fi.file_name, fi.file_path, fi.size_bytes, fi.last_modified_ms))
         return pa.table(
