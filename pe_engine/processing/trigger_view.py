@@ -13,7 +13,9 @@ from typing import Any
 
 from .activations import TriggerStats
 from .enums import TriggerState
-from .triggers import TriggerDef, TriggerSettings, TriggerSpec
+from .triggers.definition import TriggerDef
+from .triggers.settings import TriggerSettings
+from .triggers.specs import TriggerSpec
 
 __all__ = ["TriggerView"]
 
