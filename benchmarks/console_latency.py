@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     from pe_engine.embedded import EngineThread
     from pe_tui import demo
     from pe_tui.app import ConsoleApp
-    from pe_tui.bridge import EngineBridge
+    from pe_tui.live import EngineBridge
 
     root = Path(tempfile.mkdtemp(prefix="pe-console-latency-"))
     plugins = root / "plugins"

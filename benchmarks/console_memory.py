@@ -93,7 +93,7 @@ def start_demo(root: Path):
     from pe_engine.config import EngineConfig
     from pe_engine.embedded import EngineThread
     from pe_tui import demo
-    from pe_tui.bridge import SUBSCRIPTION_MAXLEN
+    from pe_tui.live import SUBSCRIPTION_MAXLEN
 
     plugins = root / "plugins"
     demo.install_plugins(plugins)
@@ -117,7 +117,7 @@ def run(seconds: float, every: float, console: bool) -> tuple[list[tuple[float, 
             samples = sampler.stop()
         else:
             from pe_tui.app import ConsoleApp
-            from pe_tui.bridge import EngineBridge
+            from pe_tui.live import EngineBridge
             from pe_tui.panes import ActivationsPane, LogsPane
 
             bridge = EngineBridge(et, load=load, subscription=sub)

@@ -74,7 +74,7 @@ def start_engine(root: Path, flush: float, triggers: bool = True):
     from pe_engine.config import EngineConfig
     from pe_engine.embedded import EngineThread
     from pe_tui import demo
-    from pe_tui.bridge import SUBSCRIPTION_MAXLEN
+    from pe_tui.live import SUBSCRIPTION_MAXLEN
 
     plugins = root / "plugins"
     demo.install_plugins(plugins)
@@ -113,7 +113,7 @@ def run_once(mode: str, args, body_dir: Path, n_bodies: int) -> dict:
             et.engine.bus.unsubscribe(sub)
         else:
             from pe_tui.app import ConsoleApp
-            from pe_tui.bridge import EngineBridge
+            from pe_tui.live import EngineBridge
 
             bridge = EngineBridge(et, subscription=sub)
             app = ConsoleApp(bridge)  # default refresh (4 Hz), as `pe-tui` starts

@@ -2,7 +2,7 @@
 
 The engine runs in its own thread and loop (pe_engine.embedded.EngineThread);
 the console reads it through a ConsoleSource (pe_tui.source) whose `collect()`
-runs in a thread worker on a self-rescheduling timer (bridge.TickDriver), and
+runs in a thread worker on a self-rescheduling timer (ticker.TickDriver), and
 sends every mutating action through the engine API in a thread worker with
 `exit_on_error=False`: the console never crashes because a plugin (or an
 action) failed.
@@ -35,7 +35,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
 
-from .bridge import TickDriver
+from .ticker import TickDriver
 from .keys import KEYS, MUTATING, PANES, SCOPE_TITLES, Key, bindings
 from .messages import (
     ActionDone,
@@ -104,7 +104,7 @@ class ConsoleApp(App[int]):
         if source is None:
             if engine_thread is None:
                 raise ValueError("ConsoleApp needs a source or an engine_thread")
-            from .bridge import EngineBridge
+            from .live import EngineBridge
 
             source = EngineBridge(engine_thread, clock=clock, load=load)
             self.own_source = True
@@ -460,7 +460,7 @@ def run_console(args: argparse.Namespace) -> int:
     from pe_engine.errors import PeError
     from pe_engine.http.server import BindError
 
-    from .bridge import SUBSCRIPTION_MAXLEN, EngineBridge
+    from .live import SUBSCRIPTION_MAXLEN, EngineBridge
 
     demo = bool(getattr(args, "demo", False))
     tmp: Path | None = None
@@ -518,7 +518,7 @@ def run_console(args: argparse.Namespace) -> int:
         bridge = EngineBridge(et, load=load, subscription=sub)
         source = bridge
         if getattr(args, "record", None):
-            from .recorded import RecordingSource
+            from .replay import RecordingSource
 
             source = RecordingSource(bridge, args.record)
         app = ConsoleApp(source, read_only=args.read_only, refresh=args.refresh, admin_token=et.generated_token)

@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 
 from .app import ConsoleApp
-from .recorded import FROZEN_NOW, RecordedSource
+from .replay import FROZEN_NOW, RecordedSource
 
 ROOT = Path(__file__).resolve().parents[1]
 

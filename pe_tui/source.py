@@ -2,10 +2,10 @@
 
 Two implementations:
 
-- `pe_tui.bridge.EngineBridge`: a live engine running in an `EngineThread`
+- `pe_tui.live.EngineBridge`: a live engine running in an `EngineThread`
   (bus subscription drained per tick, aggregate snapshots pulled, actions sent
   through the engine API so the CLI and SQL see the same result);
-- `pe_tui.recorded.RecordedSource`: recorded or synthesised ticks, with
+- `pe_tui.replay.RecordedSource`: recorded or synthesised ticks, with
   actions applied to its own copy of the state (deterministic tests,
   screenshots).
 

@@ -19,7 +19,7 @@ import pytest
 from pe_engine.config import EngineConfig
 from pe_engine.embedded import EngineThread
 from pe_tui.app import ConsoleApp
-from pe_tui.recorded import FROZEN_NOW, RecordedSource
+from pe_tui.replay import FROZEN_NOW, RecordedSource
 
 SIZE = (160, 46)
 

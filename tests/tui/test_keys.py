@@ -26,7 +26,7 @@ from pe_tui.demo import LoadGenerator
 from pe_tui.keys import BY_ID, KEYS, MUTATING, PANES
 from pe_tui.messages import ActionDone
 from pe_tui.panes import LogsPane, TriggersPane
-from pe_tui.recorded import FROZEN_NOW, RecordedSource
+from pe_tui.replay import FROZEN_NOW, RecordedSource
 from pe_tui.screens import (
     ActivationDetailScreen,
     CacheValueScreen,

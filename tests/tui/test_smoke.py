@@ -16,7 +16,7 @@ from pe_tui.keys import KEYS, PANES
 from pe_tui.messages import ActionDone, TickApplied
 from pe_tui.model import Tick
 from pe_tui.panes import ActivationsPane, CachesPane, LogsPane, PerformancePane, PluginsPane, TriggersPane
-from pe_tui.recorded import FROZEN_NOW, RecordedSource
+from pe_tui.replay import FROZEN_NOW, RecordedSource
 from pe_tui.screens import ConfirmScreen, HelpScreen, TriggerDetailScreen
 from pe_tui.widgets import KeyedTable
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from textual.pilot import Pilot
 
 from pe_tui.app import ConsoleApp
-from pe_tui.recorded import FROZEN_NOW, RecordedSource
+from pe_tui.replay import FROZEN_NOW, RecordedSource
 from pe_tui.screens import ConfirmScreen, HelpScreen, TriggerDetailScreen
 
 SIZE = (160, 46)

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 from pe_engine.embedded import EngineThread
 from pe_tui.app import ConsoleApp
-from pe_tui.bridge import EngineBridge
+from pe_tui.live import EngineBridge
 from pe_tui.model import StatusInfo, Tick, value_cache_id
 from pe_tui.panes import CachesPane
-from pe_tui.panes.caches import _MORE
-from pe_tui.recorded import FROZEN_NOW, RecordedSource
+from pe_tui.panes.caches.tree import MORE as _MORE
+from pe_tui.replay import FROZEN_NOW, RecordedSource
 from pe_tui.screens import CacheValueScreen
 
 SIZE = (160, 46)

@@ -14,9 +14,7 @@ Per tick (called from a Textual thread worker, never on the UI loop):
 - send a snapshot only when it differs from the previous one, so idle ticks
   cost the UI nothing.
 
-`TickDriver` is the Textual side: a self-rescheduling timer (default 4 Hz,
-adjustable, never overlapping) that runs `collect()` in a thread worker and
-posts ONE `TickReady` message per tick.
+The Textual side (timer, thread worker, one message per tick) is `pe_tui.ticker.TickDriver`.
 """
 from __future__ import annotations
 
@@ -26,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pe_engine.events import (
     ActivationFinished,
@@ -39,10 +37,8 @@ from pe_engine.events import (
 from pe_engine.processing.activations import ERROR_STATUSES
 from pe_engine.processing.triggers import next_fire_times
 
-from .messages import TickFailed, TickReady
-from .model import (
+from ..model import (
     ActivationRecord,
-    CacheKey,
     CacheScope,
     LogLine,
     PluginRow,
@@ -53,16 +49,13 @@ from .model import (
     TriggerDetail,
     TriggerRow,
     ValueCacheContents,
-    ValueCacheItem,
     ValueCacheRow,
     trigger_key,
-    value_cache_id,
 )
+from .cache_providers import CacheProvider, PluginCacheProvider, ValueCacheProvider, scope_label
+from .log_tap import LoggingTap
 
 if TYPE_CHECKING:
-    from textual.app import App
-    from textual.timer import Timer
-
     from pe_engine.embedded import EngineThread
 
 log = logging.getLogger("pe.tui")
@@ -78,181 +71,11 @@ RATE_WINDOW = 2.0  # seconds the writes/s, lines/s, activations/s are averaged o
 SERIES_EVERY = 1.0  # seconds between Performance series pulls (buckets are 5 s wide)
 PLUGINS_EVERY = 2.0
 CACHES_EVERY = 0.5
-VALUE_CACHE_KEYS = 500  # keys (LVC) / combinations (DVC) of the shown system cache sent per tick
-VALUE_CACHE_ROWS = 2000  # LVC rows sent per tick (count > 1 keeps several rows per key)
 VALUE_CACHE_EVERY = 0.5  # seconds between two reads of the shown system cache, at least
 VALUE_CACHE_BUDGET = 0.1  # ... and at most this share of the time goes to reading it
 VALUE_PREVIEW_LIMIT = 200_000  # characters of a cache value the value screen shows
 
 
-# ====================================================================== caches
-class CacheProvider(Protocol):
-    """One family of key/value cache scopes in the Caches pane (the plugin cache store).
-
-    The engine's last-value and distinct-value caches are not key/value scopes (they
-    are definitions over a table, shown as trees, read for the one cache on screen
-    only): they come through `ValueCacheProvider` below.
-    """
-
-    name: str
-
-    def version(self) -> int: ...
-
-    def scopes(self, key_limit: int) -> list[CacheScope]: ...
-
-    def value(self, namespace: tuple[str, ...], key: str) -> Any: ...
-
-    def delete(self, namespace: tuple[str, ...], key: str) -> bool: ...
-
-    def clear(self, namespace: tuple[str, ...]) -> int: ...
-
-
-class PluginCacheProvider:
-    """The `influxdb3_local.cache` store: a global scope and one scope per trigger."""
-
-    name = "plugin"
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    def version(self) -> int:
-        return self.store.version
-
-    def scopes(self, key_limit: int) -> list[CacheScope]:
-        from pe_engine.processing.cache import GLOBAL_NAMESPACE
-
-        store = self.store
-        namespaces = store.namespaces()
-        if GLOBAL_NAMESPACE not in namespaces:
-            namespaces = [GLOBAL_NAMESPACE, *namespaces]
-        big = store.key_count > 20 * key_limit
-        totals = store.stats().keys_by_namespace if big else {}
-        out: list[CacheScope] = []
-        for ns in namespaces:
-            entries = store.entries(ns, limit=key_limit if big else None)
-            total = totals.get(ns, len(entries)) if big else len(entries)
-            keys = [
-                CacheKey(e.key, e.type_name, e.size_bytes, e.ttl_remaining, e.preview, e.expires_at)
-                for e in entries[:key_limit]
-            ]
-            approx = sum(k.size_bytes for k in keys)
-            if keys and total > len(keys):
-                approx = approx * total // len(keys)
-            label, kind = _scope_label(ns)
-            out.append(CacheScope(
-                id=f"{self.name}:{'/'.join(ns)}", label=label, kind=kind, provider=self.name,
-                namespace=tuple(ns), total_keys=total, approx_bytes=approx, keys=keys,
-            ))
-        return out
-
-    def value(self, namespace: tuple[str, ...], key: str) -> Any:
-        return self.store.get_value(namespace, key)
-
-    def delete(self, namespace: tuple[str, ...], key: str) -> bool:
-        return self.store.delete_key(namespace, key)
-
-    def clear(self, namespace: tuple[str, ...]) -> int:
-        return self.store.clear(namespace)
-
-
-class ValueCacheProvider:
-    """The engine's system caches (`engine.value_caches`): last-value caches (LVC) and
-    distinct-value caches (DVC). Read-only here: they are created and deleted with the
-    CLI or the HTTP API. Reads are safe from the collecting thread (see storage/caches.py)."""
-
-    name = "system"
-
-    def __init__(self, caches: Any) -> None:
-        self.caches = caches
-
-    def version(self) -> int:
-        return self.caches.version
-
-    def listing(self) -> list[ValueCacheRow]:
-        rows: list[ValueCacheRow] = []
-        for d in self.caches.list():
-            try:
-                cache = self.caches.get(d.kind, d.db, d.table, d.name)
-            except Exception:  # noqa: BLE001 -- deleted meanwhile
-                log.debug("%s cache %s gone while listing", d.kind, d.name)
-                continue
-            rid = value_cache_id(d.kind, d.db, d.table, d.name)
-            if d.kind == "last":
-                rows.append(ValueCacheRow(
-                    id=rid, kind="last", db=d.db, table=d.table, name=d.name, columns=list(d.key_columns),
-                    value_columns=None if d.value_columns is None else list(d.value_columns),
-                    count=d.count, ttl=d.ttl, keys=int(cache.keys), rows=int(cache.rows),
-                ))
-            else:
-                rows.append(ValueCacheRow(
-                    id=rid, kind="distinct", db=d.db, table=d.table, name=d.name, columns=list(d.columns),
-                    max_cardinality=d.max_cardinality, max_age=d.max_age, keys=int(cache.cardinality),
-                ))
-        return rows
-
-    def cache_version(self, row: ValueCacheRow) -> int | None:
-        try:
-            return int(self.caches.get(row.kind, row.db, row.table, row.name).version)
-        except Exception:  # noqa: BLE001 -- deleted meanwhile
-            return None
-
-    def contents(self, row: ValueCacheRow, now: float, key_limit: int = VALUE_CACHE_KEYS,
-                 row_limit: int = VALUE_CACHE_ROWS) -> ValueCacheContents:
-        """The cache's entries, sorted as the cache keeps them, the first `key_limit` keys."""
-        version = self.cache_version(row) or 0
-        entries = self.caches.entries(row.db, row.table, row.name, kind=row.kind)
-        items: list[ValueCacheItem] = []
-        if row.kind == "last":
-            keys = 0
-            last: Any = object()
-            for e in entries:
-                key = tuple(e.key)
-                if key != last:
-                    keys += 1
-                    last = key
-                if keys <= key_limit and len(items) < row_limit:
-                    items.append(ValueCacheItem(key, dict(e.values), float(e.age)))
-            total = keys
-        else:
-            items = [ValueCacheItem(tuple(e.values), None, float(e.age)) for e in entries[:key_limit]]
-            total = len(entries)
-        return ValueCacheContents(id=row.id, at=now, total=total, items=items, version=version)
-
-
-def _scope_label(ns: tuple[str, ...]) -> tuple[str, str]:
-    if ns == ("global",):
-        return "global", "global"
-    if len(ns) == 3 and ns[0] == "trigger":
-        return f"{ns[1]}/{ns[2]}", "trigger"
-    if ns and ns[0] == "test":
-        return "test:" + "/".join(ns[1:]), "test"
-    return "/".join(ns), "other"
-
-
-# ====================================================================== logging tap
-class _LoggingTap(logging.Handler):
-    """WARNING+ records of pe.* loggers that do not already reach the bus."""
-
-    COVERED = ("pe.engine", "pe.plugins", "pe.tui")
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: deque[LogLine] = deque(maxlen=1000)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith(self.COVERED):
-            return
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001
-            text = str(record.msg)
-        if record.exc_info and record.exc_info[1] is not None:
-            text += f": {record.exc_info[1]!r}"
-        level = "ERROR" if record.levelno >= logging.ERROR else "WARN"
-        self.lines.append(LogLine(record.created, level, "engine", f"{record.name}: {text}"))
-
-
-# ====================================================================== the bridge
 class EngineBridge:
     """Live ConsoleSource (see pe_tui.source)."""
 
@@ -278,7 +101,7 @@ class EngineBridge:
             self.cache_providers.append(PluginCacheProvider(pe.caches))
         vc = getattr(self.engine, "value_caches", None)
         self.value_cache_provider: ValueCacheProvider | None = None if vc is None else ValueCacheProvider(vc)
-        self._tap = _LoggingTap()
+        self._tap = LoggingTap()
         logging.getLogger("pe").addHandler(self._tap)
         self._lock = threading.Lock()  # one collect at a time
         self._seq = 0
@@ -647,7 +470,7 @@ class EngineBridge:
     def clear_cache_scope(self, scope_id: str) -> str:
         provider, ns = self._scope(scope_id)
         n = self.et.call_soon(provider.clear, ns).result(timeout=5.0)
-        label, _ = _scope_label(ns)
+        label, _ = scope_label(ns)
         return f"cleared {label}: {n} key(s) removed"
 
     def load_rate(self) -> int | None:
@@ -704,87 +527,3 @@ def _read_trigger(pe: Any, database: str, name: str) -> tuple | None:
     rt = pe.runtimes.get((database, name))
     row = _row_of(t, nxt, len(rt.queue) if rt is not None else 0)
     return row, t.spec, dict(t.arguments) if t.arguments else None, t.settings.to_json(), t.created_at
-
-
-# ====================================================================== Textual side
-class TickDriver:
-    """Collects in a thread worker on a self-rescheduling timer; one TickReady per tick.
-
-    Never overlaps (the next collection is scheduled only after the app applied
-    the previous tick, see `done`), rate changes apply from the next tick, and
-    pausing the console does not stop collection (the app merges paused ticks).
-    """
-
-    MIN_INTERVAL = 0.1
-    MAX_INTERVAL = 10.0
-    KICK_DELAY = 0.05  # an action changed something: collect this soon instead of at the next interval
-
-    def __init__(self, app: "App", source: Any, interval: float = 0.25) -> None:
-        self.app = app
-        self.source = source
-        self.interval = min(self.MAX_INTERVAL, max(self.MIN_INTERVAL, interval))
-        self.busy = False
-        self.stopped = False
-        self.ticks = 0
-        self.last_collect_seconds = 0.0
-        self.next_delay: float | None = None  # what the pending timer was set to (None: none)
-        self._kicked = False
-        self._timer: "Timer | None" = None
-
-    def start(self) -> None:
-        self.stopped = False
-        self._schedule(0.0)
-
-    def stop(self) -> None:
-        self.stopped = True
-        self.next_delay = None
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-
-    def kick(self) -> None:
-        """Collect soon: an action just changed something. While a collection is in flight it may
-        have read the state from before the change, so the one after it comes soon as well,
-        not a whole interval later."""
-        if self.stopped:
-            return
-        if self.busy:
-            self._kicked = True
-            return
-        self._schedule(self.KICK_DELAY)
-
-    def done(self) -> None:
-        """The app applied the last tick: schedule the next one."""
-        self.busy = False
-        if not self.stopped:
-            kicked, self._kicked = self._kicked, False
-            self._schedule(self.KICK_DELAY if kicked else self.interval)
-
-    def _schedule(self, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        # never 0: Textual's timer divides by its interval when it runs late
-        self.next_delay = max(0.01, delay)
-        self._timer = self.app.set_timer(self.next_delay, self._fire, name="pe-tick")
-
-    def _fire(self) -> None:
-        self._timer = None
-        self.next_delay = None
-        if self.busy or self.stopped:
-            return
-        self.busy = True
-        self.app.run_worker(self._collect, thread=True, exit_on_error=False, group="pe-collect",
-                            name="collect", description="collect one console tick")
-
-    def _collect(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            tick = self.source.collect()
-        except Exception as e:  # noqa: BLE001 -- reported, never fatal
-            log.exception("console tick failed")
-            self.app.post_message(TickFailed(f"{type(e).__name__}: {e}"))
-            return
-        finally:
-            self.last_collect_seconds = time.perf_counter() - t0
-        self.ticks += 1
-        self.app.post_message(TickReady(tick))

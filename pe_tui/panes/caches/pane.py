@@ -13,9 +13,6 @@ nodes, the cursor and the scroll position stay where they are while the values m
 """
 from __future__ import annotations
 
-import datetime as dt
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -25,8 +22,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from .. import fmt
-from ..model import (
+from ... import fmt
+from ...model import (
     CacheKey,
     CacheScope,
     Tick,
@@ -34,9 +31,11 @@ from ..model import (
     ValueCacheItem,
     ValueCacheRow,
 )
-from ..screens.cache_value import CacheValueScreen
-from ..widgets import KeyedTable, right, styled
-from .base import Pane
+from ...screens.cache_value import CacheValueScreen
+from ...widgets import KeyedTable, right, styled
+from ..base import Pane
+from .format import VC_KIND, cache_info, compact, full_row, limit_text, short_count
+from .tree import AUTO_EXPAND_LEAVES, TreeData, ValueTree, tree_model
 
 _SCOPE_COLUMNS = [("scope", "SCOPE", 24), ("kind", "KIND", 7), ("keys", "KEYS", 6), ("size", "SIZE", 7)]
 _KEY_COLUMNS = [("key", "KEY", 24), ("type", "TYPE", 8), ("size", "SIZE", 7), ("ttl", "TTL", 7),
@@ -44,29 +43,6 @@ _KEY_COLUMNS = [("key", "KEY", 24), ("type", "TYPE", 8), ("size", "SIZE", 7), ("
 _SYSTEM_COLUMNS = [("cache", "CACHE", 20), ("kind", "KIND", 4), ("keys", "KEYS", 4), ("columns", "COLUMNS", 11),
                    ("limit", "LIMIT", 7)]
 _KIND_STYLE = {"global": "bold cyan", "trigger": "", "system": "magenta", "test": "dim"}
-_VC_KIND = {"last": ("LVC", "cyan", "last-value cache"), "distinct": ("DVC", "magenta", "distinct-value cache")}
-AUTO_EXPAND_LEAVES = 200  # a system cache tree this small opens fully expanded
-_KEY_PAD = 24  # leaf keys are padded to the widest sibling, up to this
-# paths of the placeholder lines: a tuple inside, which no key value is
-_LOADING, _EMPTY, _MORE = (("…", "loading"),), (("…", "empty"),), (("…", "more"),)
-
-
-@dataclass(slots=True)
-class TreeData:
-    """What a node of the system cache tree stands for."""
-
-    path: tuple
-    item: ValueCacheItem | None = None  # leaves: the row (LVC) or combination (DVC)
-
-
-class ValueTree(Tree[TreeData]):
-    """The system cache tree. `enter` is left to the pane (its Binding is in the footer and
-    help): leaves open the full row, other nodes expand or collapse."""
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "select_cursor":
-            return False
-        return super().check_action(action, parameters)
 
 
 class CachesPane(Pane):
@@ -272,13 +248,13 @@ class CachesPane(Pane):
     def _paint_system_list(self) -> None:
         rows = {}
         for r in self.system.values():
-            short, style, _ = _VC_KIND.get(r.kind, (r.kind, "", r.kind))
+            short, style, _ = VC_KIND.get(r.kind, (r.kind, "", r.kind))
             rows[r.id] = (
                 styled(r.label, "bold" if r.id == self.system_id and self.section == "system" else ""),
                 styled(short, style),
-                right(_short_count(r.keys)),
+                right(short_count(r.keys)),
                 styled(",".join(r.columns) or "-", "dim"),
-                styled(_limit(r), "dim"),
+                styled(limit_text(r), "dim"),
             )
         table = self.system_table
         table.sync(rows)
@@ -304,9 +280,9 @@ class CachesPane(Pane):
                              style="dim"), layout=False)
             self._sync_tree({}, first=False)
             return
-        info.update(_cache_info(row, self.contents), layout=False)
+        info.update(cache_info(row, self.contents), layout=False)
         first = self._first_sync and self.contents is not None
-        self._sync_tree(_tree_model(row, self.contents, self.console.now()), first=first)
+        self._sync_tree(tree_model(row, self.contents, self.console.now()), first=first)
         if first:
             self._first_sync = False
 
@@ -492,8 +468,8 @@ class CachesPane(Pane):
             return
         now = self.console.now()
         age = item.age + max(0.0, now - self.contents.at) if self.contents is not None else item.age
-        key = ", ".join(f"{c}={_compact(v)}" for c, v in zip(row.columns, item.key)) or "(no key columns)"
-        self.console.push_screen(CacheValueScreen(row.label, key, _full_row(row, item, age)))
+        key = ", ".join(f"{c}={compact(v)}" for c, v in zip(row.columns, item.key)) or "(no key columns)"
+        self.console.push_screen(CacheValueScreen(row.label, key, full_row(row, item, age)))
 
     def action_delete_key(self) -> None:
         s, k = self.scope(), self.selected_key()
@@ -536,229 +512,3 @@ class CachesPane(Pane):
                 n.expand()
             else:
                 n.collapse()
-
-
-# ====================================================================== rendering helpers
-def _dur(seconds: int) -> str:
-    """Whole seconds as the largest exact unit: 4h, 90m, 1d, 45s."""
-    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % n == 0:
-            return f"{seconds // n}{unit}"
-    return f"{seconds}s"
-
-
-def _card(n: int) -> str:
-    if n >= 1_000_000 and n % 1_000_000 == 0:
-        return f"{n // 1_000_000}M"
-    if n >= 1000 and n % 1000 == 0:
-        return f"{n // 1000}k"
-    return fmt.count(n)
-
-
-def _short_count(n: int) -> str:
-    """At most four characters: 9999, 12k, 100k, 3M."""
-    if n < 10_000:
-        return str(n)
-    if n < 10_000_000:
-        return f"{n // 1000}k" if n < 1_000_000 else f"{n / 1e6:.1f}M".replace(".0M", "M")
-    return f"{n // 1_000_000}M"
-
-
-def _limit(r: ValueCacheRow) -> str:
-    """count/ttl (LVC) or max_cardinality/max_age (DVC), as short as possible."""
-    if r.kind == "last":
-        return f"{r.count}/{_dur(r.ttl)}"
-    return f"{_card(r.max_cardinality)}/{_dur(r.max_age)}"
-
-
-def _age(v: float) -> str:
-    """At most five characters: 0.4s, 12s, 3m05s, 42m, 5h01m, 13h, 3d02h, 12d."""
-    v = max(0.0, v)
-    if v < 10:
-        return f"{v:.1f}s"
-    if v < 60:
-        return f"{int(v)}s"
-    m, s = divmod(int(v), 60)
-    if m < 60:
-        return f"{m}m{s:02d}s" if m < 10 else f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h{m:02d}m" if h < 10 else f"{h}h"
-    d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h" if d < 10 else f"{d}d"
-
-
-def iso_ns(ns: int, full: bool = False) -> str:
-    """Epoch nanoseconds as ISO 8601 UTC: milliseconds (trailing zeros dropped), or all nine digits."""
-    s, rem = divmod(int(ns), 1_000_000_000)
-    base = dt.datetime.fromtimestamp(s, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    if full:
-        return f"{base}.{rem:09d}Z" if rem else f"{base}Z"
-    ms = rem // 1_000_000
-    return f"{base}.{ms:03d}Z".replace(".000Z", "Z")
-
-
-def _compact(v: Any, limit: int = 40) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):
-        text = v if v and not any(c.isspace() or c in '="' for c in v) else json.dumps(v, ensure_ascii=False)
-        return text if len(text) <= limit else text[: limit - 1] + "…"
-    return str(v)
-
-
-def _values_text(values: dict[str, Any], t: Text) -> None:
-    """The row's time (ISO, UTC, milliseconds), then its `col=value` pairs (nulls left out)."""
-    tv = values.get("time")
-    pairs = [(c, v) for c, v in values.items() if c != "time" and v is not None]
-    if isinstance(tv, int) and not isinstance(tv, bool):
-        t.append(iso_ns(tv), style="green")
-        if pairs:
-            t.append("  ")
-    for i, (c, v) in enumerate(pairs):
-        if i:
-            t.append(" ")
-        t.append(f"{c}=", style="dim")
-        t.append(_compact(v))
-
-
-def _key_text(col: str, value: Any, pad: int = 0, *, bold: bool = True) -> Text:
-    t = Text(no_wrap=True)
-    t.append(f"{col}=", style="dim")
-    v = _compact(value)
-    t.append(v, style="bold" if bold else "")
-    if pad > len(v):
-        t.append(" " * (pad - len(v)))
-    return t
-
-
-def _tree_model(row: ValueCacheRow, c: ValueCacheContents | None,
-                now: float) -> dict[tuple, tuple[Text, bool, TreeData]]:
-    """The nodes the tree should show, in order: path -> (label, is leaf, data).
-
-    Paths are tuples of key values (one per level); an LVC keeping several rows per key adds
-    ("#", i) for its i-th newest row. Entries past their ttl / max_age by the console clock
-    are left out (the cache drops them at its next write)."""
-    want: dict[tuple, tuple[Text, bool, TreeData]] = {}
-    if c is None:
-        want[_LOADING] = (Text("reading the cache…", style="dim italic"), True, TreeData(_LOADING))
-        return want
-    elapsed = max(0.0, now - c.at)
-    limit = row.expires_after
-    items = [(i, i.age + elapsed) for i in c.items if limit <= 0 or i.age + elapsed <= limit]
-    cols = row.columns
-    levels = len(cols)
-    last = row.kind == "last"
-    multi = last and (row.count > 1 or levels == 0)
-    # keys under each prefix (interior labels) and the widest value per level (aligned leaves)
-    under: dict[tuple, int] = {}
-    width = [0] * max(1, levels)
-    rows_of: dict[tuple, int] = {}
-    prev: tuple | None = None
-    for it, _ in items:
-        k = tuple(it.key)
-        rows_of[k] = rows_of.get(k, 0) + 1
-        if k == prev:
-            continue
-        prev = k
-        for d in range(1, levels):
-            under[k[:d]] = under.get(k[:d], 0) + 1
-        for d in range(levels):
-            width[d] = max(width[d], min(_KEY_PAD, len(_compact(k[d]))))
-    noun = "key" if last else "combination"
-    row_index: dict[tuple, int] = {}
-    for it, age in items:
-        k = tuple(it.key)
-        for d in range(1, levels):  # interior levels
-            p = k[:d]
-            if p not in want:
-                n = under[p]
-                label = _key_text(cols[d - 1], k[d - 1])
-                label.append(f"  {n:,} {noun}{'s' if n != 1 else ''}", style="dim")
-                want[p] = (label, False, TreeData(p))
-        age_text = Text(f"{_age(age):>5}", style="cyan")
-        if not last:  # DVC: the combination is the leaf
-            label = _key_text(cols[-1], k[-1], width[levels - 1])
-            label.append("  last seen ", style="dim")
-            label.append(_age(age), style="cyan")
-            label.append(" ago", style="dim")
-            want[k] = (label, True, TreeData(k, it))
-            continue
-        if not multi:  # LVC, one row per key: the key is the leaf
-            label = _key_text(cols[-1], k[-1], width[levels - 1])
-            label.append("  ")
-            label.append_text(age_text)
-            label.append("  ")
-            _values_text(it.values or {}, label)
-            want[k] = (label, True, TreeData(k, it))
-            continue
-        if levels and k not in want:  # LVC, several rows per key: the key, then its rows
-            n = rows_of[k]
-            label = _key_text(cols[-1], k[-1])
-            label.append(f"  {n} row{'s' if n != 1 else ''} · newest {_age(age)} ago", style="dim")
-            want[k] = (label, False, TreeData(k))
-        i = row_index.get(k, 0)
-        row_index[k] = i + 1
-        p = (*k, ("#", i))
-        label = Text(no_wrap=True)
-        label.append_text(age_text)
-        label.append("  ")
-        _values_text(it.values or {}, label)
-        want[p] = (label, True, TreeData(p, it))
-    if not items:
-        what = (f"no rows cached within the ttl ({_dur(row.ttl)})" if last
-                else f"no values seen within max_age ({_dur(row.max_age)})")
-        want[_EMPTY] = (Text(what, style="dim italic"), True, TreeData(_EMPTY))
-    shown = len(rows_of)
-    if c.total > shown:
-        more = c.total - shown
-        t = Text(f"… {more:,} more {noun}{'s' if more != 1 else ''} (the console shows the first {shown:,})",
-                 style="dim italic")
-        want[_MORE] = (t, True, TreeData(_MORE))
-    return want
-
-
-def _cache_info(row: ValueCacheRow, c: ValueCacheContents | None) -> Text:
-    t = Text(no_wrap=True, overflow="ellipsis")
-    t.append(row.label, style="bold")
-    _, style, long = _VC_KIND.get(row.kind, ("", "", row.kind))
-    t.append(f" · {long}", style=style)
-    noun = "keys" if row.kind == "last" else "combinations"
-    if c is None:
-        t.append(" · reading…", style="dim")
-    else:
-        shown = len({tuple(i.key) for i in c.items})
-        t.append(f" · {c.total:,} {noun}" if shown >= c.total else f" · showing {shown:,} of {c.total:,} {noun}",
-                 style="dim")
-    if row.kind == "last":
-        t.append(f" · key {', '.join(row.columns) or '(none)'} · count {row.count} · ttl {_dur(row.ttl)}", style="dim")
-    else:
-        t.append(f" · {' → '.join(row.columns)} · max {row.max_cardinality:,} · max age {_dur(row.max_age)}",
-                 style="dim")
-    return t
-
-
-def _full_row(row: ValueCacheRow, item: ValueCacheItem, age: float) -> str:
-    """The value screen's text for one leaf: every column, time in full."""
-    names = list(row.columns) + list((item.values or {}).keys())
-    w = max((len(n) for n in names), default=4) + 2
-    lines = []
-    if row.kind == "last":
-        lines.append(f"# last-value cache {row.label} (count {row.count}, ttl {_dur(row.ttl)})")
-        newer = "the next row of its key" if row.count == 1 else f"{row.count} newer rows of its key"
-        lines.append(f"# cached {_age(age)} ago; replaced by {newer}, or dropped {_dur(row.ttl)} after it was cached")
-    else:
-        lines.append(f"# distinct-value cache {row.label} (max {row.max_cardinality:,}, max age {_dur(row.max_age)})")
-        lines.append(f"# last seen with data {_age(age)} old: dropped when that passes {_dur(row.max_age)}")
-    for c, v in zip(row.columns, item.key):
-        lines.append(f"{c:<{w}}{v!r:<28}  key")
-    for c, v in (item.values or {}).items():
-        if c == "time" and isinstance(v, int) and not isinstance(v, bool):
-            lines.append(f"{c:<{w}}{iso_ns(v, full=True)}  ({v} ns)")
-        else:
-            lines.append(f"{c:<{w}}{v!r}")
-    return "\n".join(lines)
