@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from pe_engine.processing.plugins import PluginError, PluginRegistry, entry_point, instantiate
-from pe_engine.processing.sources import DEFAULT_PLUGIN_REPO, PluginRepo, PluginSources
+from pe_engine.processing.plugins.sources import DEFAULT_PLUGIN_REPO, PluginRepo, PluginSources
 
 PLUGIN_V1 = "def process_writes(local, batches, args=None):\n    return 'v1'\n"
 PLUGIN_V2 = "def process_writes(local, batches, args=None):\n    return 'v2'\n"

@@ -19,23 +19,27 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
-from pe_engine.processing.plugins import (
-    GH_CACHE_DIR,
-    GH_PREFIX,
-    INIT_PY,
-    LoadedPlugin,
-    PluginError,
-    PluginRegistry,
-    _atomic_write,
-    _directory_files,
-)
+from .files import atomic_replace_file, build_and_swap_in, directory_files
+from .model import GH_CACHE_DIR, GH_PREFIX, INIT_PY, LoadedPlugin, PluginError
+
+
+class FetchTarget(Protocol):
+    """The registry as the fetcher sees it: where to put files and how to record them."""
+
+    plugin_repo: str | None
+
+    @property
+    def root(self) -> Path: ...
+
+    def key(self, filename: str) -> str: ...
+
+    def register_fetched(self, filename: str, source: str, pin: str | None) -> LoadedPlugin: ...
 
 DEFAULT_PLUGIN_REPO = "https://raw.githubusercontent.com/influxdata/influxdb3_plugins/main/"
 GIT_SOURCES_DIR = ".git-sources"
@@ -102,7 +106,7 @@ class PluginSources:
 
     def __init__(
         self,
-        registry: PluginRegistry,
+        registry: FetchTarget,
         *,
         http_timeout: float = 30.0,
         git_timeout: float = 120.0,
@@ -129,7 +133,7 @@ class PluginSources:
         with self._lock:
             if repo.kind == "http":
                 url = repo.url_for(path)
-                _atomic_replace_file(self._cache_path(path), self._http_get(url))
+                atomic_replace_file(self._cache_path(path), self._http_get(url))
                 return self.registry.register_fetched(key, "gh", None)
             checkout = self._checkout(repo)
             self._copy_from_checkout(checkout, path, repo)
@@ -220,47 +224,14 @@ class PluginSources:
             raise PluginError(f"plugin path escapes the repository {where}: {path}")
         cache = self._cache_path(path)
         if real.is_file():
-            _atomic_replace_file(cache, real.read_bytes())
+            atomic_replace_file(cache, real.read_bytes())
             return
         if not (real / INIT_PY).is_file():
             raise PluginError(f"Multi-file plugin directory must contain {INIT_PY}: {path} (in {where})")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent))
-        try:
-            os.chmod(tmp, 0o755)
-            for rel, p in _directory_files(real):
-                target = p.resolve()
-                if root not in target.parents or ".git" in target.relative_to(root).parts:
-                    raise PluginError(f"plugin file escapes the repository {where}: {path}/{rel}")
-                dest = tmp / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(target.read_bytes())
-            _swap_in(tmp, cache)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Put directory `new` at `target`, replacing whatever was there (file or directory)."""
-    if target.exists() or target.is_symlink():
-        old = target.parent / f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-        os.rename(target, old)
-        try:
-            os.rename(new, target)
-        except OSError:
-            os.rename(old, target)
-            raise
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-    else:
-        os.rename(new, target)
-
-
-def _atomic_replace_file(target: Path, data: bytes) -> None:
-    """Write a fetched file; a directory from an earlier (git) fetch at that path is removed."""
-    if target.is_dir() and not target.is_symlink():
-        shutil.rmtree(target)
-    _atomic_write(target, data)
-
+        members: list[tuple[Path, bytes]] = []
+        for rel, p in directory_files(real):
+            target = p.resolve()
+            if root not in target.parents or ".git" in target.relative_to(root).parts:
+                raise PluginError(f"plugin file escapes the repository {where}: {path}/{rel}")
+            members.append((Path(rel), target.read_bytes()))
+        build_and_swap_in(cache, members)
