@@ -41,15 +41,27 @@ from .messages import (
     ActionDone,
     ActivationDetailLoaded,
     CacheValueLoaded,
+    ClearCacheScope,
+    DeleteCacheKey,
+    DeleteTrigger,
     PauseChanged,
     RefreshRateChanged,
+    RetryActivation,
+    RunTriggerNow,
+    SelectValueCache,
+    SetLoadRate,
+    ShowActivationDetail,
+    ShowCacheValue,
+    ShowTriggerDetail,
+    ShowTriggersUsing,
     TickApplied,
     TickFailed,
     TickReady,
+    ToggleTrigger,
     TriggerDetailLoaded,
     TriggerSelected,
 )
-from .model import ActivationRecord, Tick
+from .model import ActivationRecord, Tick, trigger_key
 from .panes import PANE_CLASSES, Pane
 from .screens import ActivationDetailScreen, CacheValueScreen, ConfirmScreen, HelpScreen, TriggerDetailScreen
 from .screens.help import pretty_keys
@@ -301,7 +313,7 @@ class ConsoleApp(App[int]):
         current = self.source.load_rate()
         if current is None:
             return
-        self.engine_action("load rate", self.source.set_load_rate, _step(LOAD_STEPS, current, direction))
+        self.post_message(SetLoadRate(_step(LOAD_STEPS, current, direction)))
 
     def action_help(self) -> None:
         has_load = bool(self.check_action("load_faster", ()))
@@ -310,6 +322,78 @@ class ConsoleApp(App[int]):
     def action_save_screenshot(self) -> None:
         path = self.save_screenshot()
         self.notify(f"saved {path}", title="screenshot")
+
+    # ------------------------------------------------------------------ intents from the panes
+    # Panes post what the operator asked for; only the app calls the source (in a thread worker).
+    @on(ToggleTrigger)
+    def _toggle_trigger(self, message: ToggleTrigger) -> None:
+        label = "enable trigger" if message.enabled else "disable trigger"
+        self.engine_action(label, self.source.set_trigger_enabled, message.database, message.name, message.enabled)
+
+    @on(RunTriggerNow)
+    def _run_trigger_now(self, message: RunTriggerNow) -> None:
+        self.engine_action("run now", self.source.run_trigger_now, message.database, message.name)
+
+    @on(DeleteTrigger)
+    def _delete_trigger(self, message: DeleteTrigger) -> None:
+        key = trigger_key(message.database, message.name)
+        running = " It is enabled: it will be stopped first, and its cache dropped." if message.enabled else ""
+        self.confirm(
+            f"Delete trigger {key}?",
+            f"Plugin {message.plugin}, spec {message.spec}.{running} This cannot be undone.",
+            lambda: self.engine_action("delete trigger", self.source.delete_trigger, message.database, message.name),
+            yes="Delete",
+        )
+
+    @on(RetryActivation)
+    def _retry_activation(self, message: RetryActivation) -> None:
+        self.engine_action("retry activation", self.source.retry_activation, message.activation_id)
+
+    @on(DeleteCacheKey)
+    def _delete_cache_key(self, message: DeleteCacheKey) -> None:
+        self.engine_action("delete cache key", self.source.delete_cache_key, message.scope_id, message.key)
+
+    @on(ClearCacheScope)
+    def _clear_cache_scope(self, message: ClearCacheScope) -> None:
+        self.confirm(
+            f"Clear cache scope {message.label}?",
+            f"All {message.total_keys:,} key(s) of the {message.kind} scope are removed. "
+            "Plugins see an empty cache from their next run.",
+            lambda: self.engine_action("clear cache scope", self.source.clear_cache_scope, message.scope_id),
+            yes="Clear",
+        )
+
+    @on(SetLoadRate)
+    def _set_load_rate(self, message: SetLoadRate) -> None:
+        self.engine_action("load rate", self.source.set_load_rate, message.lines_per_second)
+
+    @on(ShowTriggerDetail)
+    def _show_trigger_detail_asked(self, message: ShowTriggerDetail) -> None:
+        self.open_trigger_detail(message.database, message.name)
+
+    @on(ShowActivationDetail)
+    def _show_activation_detail_asked(self, message: ShowActivationDetail) -> None:
+        self.open_activation_detail(message.record)
+
+    @on(ShowCacheValue)
+    def _show_cache_value_asked(self, message: ShowCacheValue) -> None:
+        self.open_cache_value(message.scope_id, message.scope_label, message.key)
+
+    @on(ShowTriggersUsing)
+    def _show_triggers_using(self, message: ShowTriggersUsing) -> None:
+        self.show_triggers_filtered(message.filename)
+
+    @on(SelectValueCache)
+    def _select_value_cache(self, message: SelectValueCache) -> None:
+        select = getattr(self.source, "select_value_cache", None)  # optional in the protocol
+        if select is None:
+            return
+        try:
+            select(message.cache_id)
+        except Exception:  # noqa: BLE001 -- a source without system caches
+            return
+        if message.cache_id is not None:
+            self.driver_kick()
 
     # ------------------------------------------------------------------ engine actions
     @work(thread=True, exit_on_error=False, group="engine-actions", description="engine action")

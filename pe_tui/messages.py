@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from .model import Tick, TriggerDetail, ActivationRecord
+    from .model import ActivationRecord, Tick, TriggerDetail
 
 
 class TickReady(Message):
@@ -101,3 +101,99 @@ class CacheValueLoaded(Message):
         self.scope_label = scope_label
         self.key = key
         self.text = text
+
+
+# ====================================================================== intents (pane -> app)
+# A pane never calls the source: it posts one of these and the app decides (confirmation for
+# what destroys, a thread worker that never takes the console down, a toast with the result).
+
+
+@dataclass
+class ToggleTrigger(Message):
+    """Enable (`enabled=True`) or disable a trigger."""
+
+    database: str
+    name: str
+    enabled: bool
+
+
+@dataclass
+class DeleteTrigger(Message):
+    """Delete a trigger; the app asks first (plugin, spec and state are for the question)."""
+
+    database: str
+    name: str
+    plugin: str = ""
+    spec: str = ""
+    enabled: bool = False
+
+
+@dataclass
+class RunTriggerNow(Message):
+    database: str
+    name: str
+
+
+@dataclass
+class RetryActivation(Message):
+    """Run a failed activation again with its original input."""
+
+    activation_id: int
+
+
+@dataclass
+class DeleteCacheKey(Message):
+    scope_id: str
+    key: str
+
+
+@dataclass
+class ClearCacheScope(Message):
+    """Remove every key of a plugin cache scope; the app asks first."""
+
+    scope_id: str
+    label: str = ""
+    kind: str = ""
+    total_keys: int = 0
+
+
+@dataclass
+class SetLoadRate(Message):
+    """The demo load generator's rate, lines per second."""
+
+    lines_per_second: int
+
+
+@dataclass
+class ShowTriggerDetail(Message):
+    database: str
+    name: str
+
+
+@dataclass
+class ShowActivationDetail(Message):
+    record: "ActivationRecord"
+
+
+@dataclass
+class ShowCacheValue(Message):
+    scope_id: str
+    scope_label: str
+    key: str
+
+
+@dataclass
+class ShowTriggersUsing(Message):
+    """Switch to the Triggers pane filtered on a plugin file."""
+
+    filename: str
+
+
+@dataclass
+class SelectValueCache(Message):
+    """The system cache the Caches pane shows (None: none on screen), for the source to send."""
+
+    cache_id: str | None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SelectValueCache)

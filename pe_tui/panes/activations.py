@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 from pe_engine.processing.activations import ERROR_STATUSES
 
 from .. import fmt
+from ..messages import RetryActivation, ShowActivationDetail
 from ..model import ActivationRecord, Tick
 from ..widgets import STATUS_STYLE, FilterBar, KeyedTable, right, styled
 from .base import Pane
@@ -185,12 +186,12 @@ class ActivationsPane(Pane):
     def action_detail(self) -> None:
         r = self.selected()
         if r is not None:
-            self.console.open_activation_detail(r)
+            self.post_message(ShowActivationDetail(r))
 
     def action_retry(self) -> None:
         r = self.selected()
         if r is not None:
-            self.console.engine_action("retry activation", self.console.source.retry_activation, r.id)
+            self.post_message(RetryActivation(r.id))
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow

@@ -16,7 +16,7 @@ from textual.widgets import ListItem, ListView, Static
 from pe_engine.processing.activations import NOT_RUN_STATUSES
 
 from .. import fmt
-from ..messages import TriggerSelected
+from ..messages import ShowTriggerDetail, TriggerSelected
 from ..model import SeriesPoint, Tick, TriggerRow, trigger_key
 from ..widgets import SafeSparkline as Sparkline
 from ..widgets import anchored
@@ -258,4 +258,4 @@ class PerformancePane(Pane):
     def action_detail(self) -> None:
         r = self.rows.get(self.selected_key or "")
         if r is not None:
-            self.console.open_trigger_detail(r.database, r.name)
+            self.post_message(ShowTriggerDetail(r.database, r.name))

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from .. import fmt
+from ..messages import ShowTriggersUsing
 from ..model import PluginRow, Tick
 from ..widgets import KeyedTable, right, styled
 from .base import Pane
@@ -120,4 +121,4 @@ class PluginsPane(Pane):
     def action_show_users(self) -> None:
         p = self.selected()
         if p is not None and p.users:
-            self.console.show_triggers_filtered(p.filename)
+            self.post_message(ShowTriggersUsing(p.filename))

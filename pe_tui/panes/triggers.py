@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from .. import fmt
-from ..messages import TriggerSelected
+from ..messages import DeleteTrigger, RunTriggerNow, ShowTriggerDetail, ToggleTrigger, TriggerSelected
 from ..model import Tick, TriggerRow
 from ..widgets import STATE_STYLE, STATE_TEXT, FilterBar, KeyedTable, right, styled
 from .base import Pane
@@ -200,35 +200,23 @@ class TriggersPane(Pane):
         r = self.selected()
         if r is None:
             return
-        enable = r.state != "enabled"
-        src = self.console.source
-        self.console.engine_action(
-            "enable trigger" if enable else "disable trigger",
-            src.set_trigger_enabled, r.database, r.name, enable,
-        )
+        self.post_message(ToggleTrigger(r.database, r.name, enabled=r.state != "enabled"))
 
     def action_detail(self) -> None:
         r = self.selected()
         if r is not None:
-            self.console.open_trigger_detail(r.database, r.name)
+            self.post_message(ShowTriggerDetail(r.database, r.name))
 
     def action_run_now(self) -> None:
         r = self.selected()
         if r is not None:
-            self.console.engine_action("run now", self.console.source.run_trigger_now, r.database, r.name)
+            self.post_message(RunTriggerNow(r.database, r.name))
 
     def action_delete_trigger(self) -> None:
         r = self.selected()
         if r is None:
             return
-        running = " It is enabled: it will be stopped first, and its cache dropped." if r.state == "enabled" else ""
-        self.console.confirm(
-            f"Delete trigger {r.key}?",
-            f"Plugin {r.plugin}, spec {r.spec}.{running} This cannot be undone.",
-            lambda: self.console.engine_action("delete trigger", self.console.source.delete_trigger,
-                                               r.database, r.name),
-            yes="Delete",
-        )
+        self.post_message(DeleteTrigger(r.database, r.name, r.plugin, r.spec, enabled=r.state == "enabled"))
 
     def action_sort_next(self) -> None:
         i = SORT_COLUMNS.index(self.sort_column)

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from ... import fmt
+from ...messages import ClearCacheScope, DeleteCacheKey, SelectValueCache, ShowCacheValue
 from ...model import (
     CacheKey,
     CacheScope,
@@ -170,15 +171,7 @@ class CachesPane(Pane):
         if want == self._source_selection:
             return
         self._source_selection = want
-        select = getattr(self.console.source, "select_value_cache", None)
-        if select is None:
-            return
-        try:
-            select(want)
-        except Exception:  # noqa: BLE001 -- a source without system caches
-            return
-        if want is not None:
-            self.console.driver_kick()
+        self.post_message(SelectValueCache(want))
 
     def _set_section(self, section: str) -> None:
         if section == self.section:
@@ -460,7 +453,7 @@ class CachesPane(Pane):
             return
         s, k = self.scope(), self.selected_key()
         if s is not None and k is not None:
-            self.console.open_cache_value(s.id, s.label, k.key)
+            self.post_message(ShowCacheValue(s.id, s.label, k.key))
 
     def _open_item(self, item: ValueCacheItem) -> None:
         row = self.system_cache()
@@ -474,19 +467,13 @@ class CachesPane(Pane):
     def action_delete_key(self) -> None:
         s, k = self.scope(), self.selected_key()
         if s is not None and k is not None:
-            self.console.engine_action("delete cache key", self.console.source.delete_cache_key, s.id, k.key)
+            self.post_message(DeleteCacheKey(s.id, k.key))
 
     def action_clear_scope(self) -> None:
         s = self.scope()
         if s is None:
             return
-        self.console.confirm(
-            f"Clear cache scope {s.label}?",
-            f"All {s.total_keys:,} key(s) of the {s.kind} scope are removed. "
-            "Plugins see an empty cache from their next run.",
-            lambda: self.console.engine_action("clear cache scope", self.console.source.clear_cache_scope, s.id),
-            yes="Clear",
-        )
+        self.post_message(ClearCacheScope(s.id, s.label, s.kind, s.total_keys))
 
     def action_switch_table(self) -> None:
         if self.section == "system":
