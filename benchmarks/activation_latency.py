@@ -7,9 +7,9 @@ has run for that flush before writing the next one, so each flush is measured on
 (no queue left over from the previous one), then sleeps a random 0..interval.
 
 Clocks, all `time.perf_counter()` in the same process:
-  flush done     a flush listener inserted *first* in `engine.flush_listeners` (called
-                 after fsync, buffer update and writer acknowledgement, right before the
-                 processing engine's own listener fans the batch out to the triggers)
+  flush done     a flush subscriber put right before the processing engine's own one
+                 (called after fsync, buffer update, writer acknowledgement and the value
+                 caches, right before processing fans the batch out to the triggers)
   plugin entered first statement of the plugin's `process_writes`
 
 Reported per trigger count:
@@ -60,6 +60,7 @@ import bench_probe  # noqa: E402
 from pe_engine.config import EngineConfig  # noqa: E402
 from pe_engine.engine import Engine  # noqa: E402
 from pe_engine.events import ActivationFinished  # noqa: E402
+from pe_engine.storage.flush import FlushCallback  # noqa: E402
 
 TARGET_MS = 1.0
 
@@ -132,9 +133,9 @@ async def run_case(n: int, flushes: int, warmup: int, interval: float, spec: str
             orig(batches)
             fan[batches[0].seq] = (a, time.perf_counter())
 
-        idx = e.flush_listeners.index(orig)
-        e.flush_listeners[idx] = timed_on_flush
-        e.flush_listeners.insert(0, flush_mark)
+        e.unsubscribe(pe)  # the value caches stay first; then the mark, then the timed fan-out
+        e.subscribe(FlushCallback(flush_mark))
+        e.subscribe(FlushCallback(timed_on_flush))
         saves: list[tuple[float, float]] = []  # periodic history saves (activations+logs -> SQLite), on the loop
         orig_save = pe._save_history
 
@@ -303,7 +304,7 @@ async def traced_prelude(e, pe, sub_flushes: int, interval: float) -> dict[str, 
 # --------------------------------------------------------------------------- micro-benchmarks
 def micro_prelude(pe) -> dict[str, float]:
     """µs per call of the pieces the executor runs before the plugin's function is entered."""
-    from pe_engine.processing.api import PluginApi, TableBatch
+    from pe_engine.processing.py_api import PluginApi, TableBatch
     from pe_engine.processing.limits import Running, rss_bytes
     from pe_engine.processing.plugins import entry_point, instantiate
     import pyarrow as pa

@@ -5,7 +5,7 @@ pe (in-process Engine, same run): one `write_lp` of 100,000 cpu lines (lpgen.py:
 5 fields) -> one WAL flush -> one activation of a `table:cpu` trigger. Two plugins, run
 one after the other (never at the same time):
   rows   plugins/sum_rows.py:  sum(r["usage_user"] for r in tb["rows"])   (InfluxDB 3 style;
-         `rows` is built lazily by pe_engine.processing.api.batch_to_rows on first access)
+         `rows` is built lazily by pe_engine.processing.py_api.batch_to_rows on first access)
   arrow  plugins/sum_arrow.py: pyarrow.compute.sum(tb["arrow"].column("usage_user"))
 Cost = the activation's run_time (worker started -> plugin returned: executor set-up, module
 exec, rows/Arrow hand-over, the sum) / rows. The dispatch latency (job created -> worker
@@ -151,7 +151,7 @@ def profile_batch_to_rows(body: bytes) -> dict:
 
     import pyarrow as pa
 
-    from pe_engine.processing.api import batch_to_rows
+    from pe_engine.processing.py_api import batch_to_rows
     from pe_engine.lineprotocol.parse import parse_lp
     from pe_engine.storage.batch import to_record_batch
     from pe_engine.storage.catalog import Catalog, DatabaseDef

@@ -22,7 +22,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Literal
 
-from pe_engine.processing.cache import estimate_size
+from pe_engine.processing.cache.sizing import estimate_size
 
 __all__ = [
     "ActivationKind",

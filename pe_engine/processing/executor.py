@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from .activations import ActivationRecord
-from .api import PluginApi, TableBatch
+from .py_api.batches import TableBatch
+from .py_api.local import PluginApi
 from .limits import ActivationInterrupted, Running, Watchdog, WorkerPool, thread_cpu_clock
 from .plugins import PluginError, entry_point, instantiate
 from .responses import PluginResponse, UnsupportedReturn, to_response
@@ -102,7 +103,7 @@ class Executor:
             log("INFO", text)  # the engine's own start/finish lines, as InfluxDB writes them
 
         api = PluginApi(
-            engine=pe.engine,
+            host=pe.engine,
             loop=pe.loop,
             database=trig.database,
             trigger=trig.name,

@@ -11,6 +11,7 @@ import builtins
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from ..errors import AlreadyExists, BadRequest, NotFound, PeError
 from ..events import ActivationFinished, TriggerChanged
 from ..lineprotocol.builder import LineBuilder
 from .activations import ActivationLog, ActivationRecord, TriggerStats
-from .cache import PluginCacheStore
+from .cache.store import PluginCacheStore
 from .dispatcher import Scheduler, TriggerRuntime
 from .enums import TriggerKind
 from .executor import Executor, Job, Outcome, RequestInput
@@ -30,7 +31,8 @@ from .trigger_view import TriggerView
 from .triggers import TriggerDef, TriggerSettings, TriggerSpecError, next_fire_ns, parse_trigger_spec
 
 if TYPE_CHECKING:
-    from ..engine import Engine, FlushedWrites
+    from ..engine import Engine
+    from ..storage.flush import FlushedWrites
 
 log = logging.getLogger("pe.processing")
 
@@ -113,7 +115,7 @@ class ProcessingEngine:
             if not trig.disabled:
                 self._start_trigger(trig, restart=True)
         self._update_users()
-        self.engine.flush_listeners.append(self.on_flush)
+        self.engine.subscribe(self)  # after the value caches: WAL triggers see cached rows
         self._register_system_tables()
         self._tasks.append(asyncio.create_task(self._periodic(), name="pe-processing-periodic"))
         if self.config.watch_plugins and self.config.plugin_dir is not None:
@@ -127,8 +129,7 @@ class ProcessingEngine:
             return
         self.started = False
         self._stop.set()
-        if self.on_flush in self.engine.flush_listeners:
-            self.engine.flush_listeners.remove(self.on_flush)
+        self.engine.unsubscribe(self)
         if self.scheduler:
             await self.scheduler.stop()
         for rt in self.runtimes.values():
@@ -419,8 +420,8 @@ class ProcessingEngine:
         self.bus.publish(TriggerChanged(database=trig.database, trigger=trig.name, action=action, detail=detail))
 
     # ------------------------------------------------------------------ events -> jobs
-    def on_flush(self, flushed: list["FlushedWrites"]) -> None:
-        """Called on the loop right after a WAL flush; must stay cheap."""
+    def on_flush(self, flushed: Sequence["FlushedWrites"]) -> None:
+        """FlushSubscriber: called on the loop right after a WAL flush; must stay cheap."""
         if not self.runtimes:
             return
         for fw in flushed:

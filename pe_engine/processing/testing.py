@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from ..lineprotocol.parse import parse_lp
 from ..storage.batch import to_record_batch
 from ..storage.catalog import DatabaseDef
-from .api import PluginApi, TableBatch
+from .py_api.batches import TableBatch
+from .py_api.local import PluginApi
 from .limits import ActivationInterrupted, Running
 from .plugins import PluginError, entry_point, instantiate
 from .triggers import TriggerSpecError, format_duration, next_fire_ns, parse_trigger_spec
@@ -96,7 +97,7 @@ async def run_wal_test(
     log_lines: list[str] = []
     errors: list[str] = []
     api = PluginApi(
-        engine=pe.engine, loop=asyncio.get_running_loop(), database=database, trigger=f"test:{filename}",
+        host=pe.engine, loop=asyncio.get_running_loop(), database=database, trigger=f"test:{filename}",
         cache=pe.caches.test_cache(cache_name or "_shared_test"), log=_captured_logger(log_lines),
         capture_writes=True,
     )
@@ -145,7 +146,7 @@ async def run_schedule_test(
     errors: list[str] = []
     trigger_time: str | None = None
     api = PluginApi(
-        engine=pe.engine, loop=asyncio.get_running_loop(), database=database, trigger=f"test:{filename}",
+        host=pe.engine, loop=asyncio.get_running_loop(), database=database, trigger=f"test:{filename}",
         cache=pe.caches.test_cache(cache_name or "_shared_test"), log=_captured_logger(log_lines),
         capture_writes=True,
     )

@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
-from pe_engine.processing.api import table_to_rows
+from pe_engine.processing.py_api import table_to_rows
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 GLOBAL = ("global",)

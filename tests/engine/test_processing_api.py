@@ -17,8 +17,9 @@ import pyarrow as pa
 import pytest
 
 from pe_engine.engine import Engine
-from pe_engine.processing.api import TableBatch, table_to_rows
+from pe_engine.processing.py_api import TableBatch, table_to_rows
 from pe_engine.processing.testing import run_schedule_test, run_wal_test
+from pe_engine.storage.flush import FlushCallback
 from proc_helpers import GLOBAL, acts, eng, gget, plugin, poll_rows, rows, wait_for  # noqa: F401 (eng is a fixture)
 
 
@@ -340,7 +341,7 @@ async def test_trigger_caches_are_isolated_and_the_global_one_is_shared(eng: Eng
 async def test_arrow_entry_is_the_flushed_batch_and_rows_are_never_built_for_arrow_readers(eng: Engine) -> None:
     pe = eng.processing
     flushed: list = []
-    eng.flush_listeners.append(flushed.extend)  # a second, real listener on the engine's flush
+    eng.subscribe(FlushCallback(flushed.extend))  # a second, real subscriber to the engine's flush
     plugin(eng, "keep_batches.py", """
         def process_writes(influxdb3_local, table_batches, args=None):
             kept = influxdb3_local.cache.get("kept", [], use_global=True)

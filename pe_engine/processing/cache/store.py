@@ -1,4 +1,4 @@
-"""Plugin caches: the `influxdb3_local.cache` object and the store behind it.
+"""The plugin cache store: every namespace of the process behind one lock.
 
 Semantics follow InfluxDB 3 (reference §3.4): values are kept by reference, a
 trigger-local namespace per (database, trigger) plus one process-wide global
@@ -13,6 +13,7 @@ wrote to its own data directory.
 
 Expiry uses a monotonic clock so wall-clock jumps never expire or resurrect
 entries; wall-clock expiry times are kept alongside for snapshots.
+
 """
 from __future__ import annotations
 
@@ -20,363 +21,33 @@ import heapq
 import itertools
 import json
 import logging
-import math
-import pickle
-import reprlib
-import sys
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
 
-__all__ = [
-    "CacheEntryInfo",
-    "CacheRow",
-    "CacheStats",
-    "DEFAULT_TEST_CACHE_NAME",
-    "GLOBAL_NAMESPACE",
-    "MAX_TTL_SECONDS",
-    "Namespace",
-    "PluginCacheStore",
-    "SnapshotReport",
-    "TriggerCache",
-    "decode_value",
-    "encode_value",
-    "estimate_size",
-    "global_namespace",
-    "is_test_namespace",
-    "namespace_for_test",
-    "trigger_namespace",
-    "validate_ttl",
-]
+from ..py_api.cache import TriggerCache
+from .codec import Unserialisable, decode_value, encode_value, json_encoder
+from .namespaces import (
+    DEFAULT_TEST_CACHE_NAME,
+    GLOBAL_NAMESPACE,
+    SWEEP_INTERVAL,
+    TEST_DEFAULT_TTL,
+    Namespace,
+    is_test_namespace,
+    namespace_for_test,
+    norm_ns,
+    trigger_namespace,
+)
+from .records import MAX_SKIPPED_EXAMPLES, CacheEntryInfo, CacheRow, CacheStats, SnapshotReport
+from .sizing import estimate_size, preview, type_name
 
-_log = logging.getLogger(__name__)
+__all__ = ["PluginCacheStore"]
 
-Namespace = tuple[str, ...]
-
-GLOBAL_NAMESPACE: Namespace = ("global",)
-DEFAULT_TEST_CACHE_NAME = "_shared_test"
-#: entries written without a TTL in a test namespace expire after this long (InfluxDB: 30 min)
-TEST_DEFAULT_TTL = 30 * 60.0
-#: the store-wide sweep runs at most this often, and only when the cache is used (InfluxDB: 10 s)
-SWEEP_INTERVAL = 10.0
-#: TTLs above this are rejected as "huge" (10 years), like InfluxDB's Duration conversion failure
-MAX_TTL_SECONDS = 10 * 365.25 * 86400.0
-PREVIEW_CHARS = 120
+_log = logging.getLogger("pe_engine.processing.cache")
 #: heap compaction kicks in when stale expiry records outnumber live keys by this factor
 _HEAP_SLACK = 2
 _HEAP_MIN_COMPACT = 4096
-
-
-def trigger_namespace(database: str, trigger_name: str) -> Namespace:
-    """Namespace of one trigger's local cache."""
-    return ("trigger", database, trigger_name)
-
-
-def global_namespace() -> Namespace:
-    """The process-wide namespace shared by all triggers (`use_global=True`)."""
-    return GLOBAL_NAMESPACE
-
-
-def namespace_for_test(cache_name: str = DEFAULT_TEST_CACHE_NAME) -> Namespace:
-    """Namespace of a plugin test run (`cache_name`, default `_shared_test`)."""
-    return ("test", cache_name)
-
-
-def is_test_namespace(namespace: Namespace) -> bool:
-    """Test namespaces get the 30-minute default TTL and are not snapshotted by default."""
-    return bool(namespace) and namespace[0] == "test"
-
-
-def _norm_ns(namespace: Sequence[str]) -> Namespace:
-    """Accept lists (from JSON/HTTP) as well as tuples."""
-    return namespace if isinstance(namespace, tuple) else tuple(namespace)
-
-
-def validate_ttl(ttl: object) -> float | None:
-    """Turn a plugin-supplied TTL into seconds, rejecting what InfluxDB rejects.
-
-    Raises ValueError for negative, NaN, infinite or huge (> 10 years) values and
-    TypeError for non-numbers, so mistakes surface at `put` instead of as
-    entries that never (or instantly) expire.
-    """
-    if ttl is None:
-        return None
-    if isinstance(ttl, (str, bytes, bytearray)):
-        raise TypeError(f"cache ttl must be a number of seconds, got {type(ttl).__name__}")
-    try:
-        seconds = float(ttl)  # type: ignore[arg-type]  # int, float, Fraction, Decimal, numpy scalars
-    except OverflowError:
-        raise ValueError("cache ttl is too large (maximum is 10 years)") from None
-    except (TypeError, ValueError):
-        raise TypeError(f"cache ttl must be a number of seconds, got {type(ttl).__name__}") from None
-    if math.isnan(seconds):
-        raise ValueError("cache ttl must be a number of seconds, got NaN")
-    if seconds < 0:
-        raise ValueError(f"cache ttl must not be negative, got {seconds!r}")
-    if math.isinf(seconds) or seconds > MAX_TTL_SECONDS:
-        raise ValueError(
-            f"cache ttl is too large: {seconds!r} s (maximum is 10 years); omit ttl for no expiry"
-        )
-    return seconds
-
-
-def _check_key(key: object) -> str:
-    if not isinstance(key, str):
-        raise TypeError(f"cache key must be a str, got {type(key).__name__}")
-    return key
-
-
-# --------------------------------------------------------------------------- size and preview
-
-
-_SIZE_SAMPLE_PER_CONTAINER = 64
-_SCALARS = (str, bytes, bytearray, memoryview, int, float, complex, type(None))
-
-
-def estimate_size(obj: object, budget: int = 1000) -> int:
-    """Approximate deep size in bytes with a bounded cost.
-
-    Walks at most `budget` objects and at most 64 children per container, then
-    extrapolates from the sampled children, so a 10-million-element list costs
-    as much as a small one. Never raises (values may be mutated concurrently by
-    the plugin that owns them).
-    """
-    seen: set[int] = set()
-    remaining = [max(1, budget)]
-
-    def size(o: object, depth: int) -> float:
-        oid = id(o)
-        if oid in seen:
-            return 0.0
-        seen.add(oid)
-        remaining[0] -= 1
-        total = float(sys.getsizeof(o, 64))
-        if isinstance(o, _SCALARS):
-            return total
-        nbytes = getattr(o, "nbytes", None)
-        if isinstance(nbytes, int) and nbytes > total:  # numpy arrays, pyarrow tables/arrays
-            return float(nbytes)
-        if depth >= 12 or remaining[0] <= 0:
-            return total
-        if isinstance(o, dict):
-            n = len(o)
-            children: Iterable[Any] = itertools.chain.from_iterable(
-                itertools.islice(o.items(), _SIZE_SAMPLE_PER_CONTAINER)
-            )
-            n_children, per_item = n, 2
-        elif isinstance(o, (list, tuple, set, frozenset, deque)):
-            n_children, per_item = len(o), 1
-            children = itertools.islice(o, _SIZE_SAMPLE_PER_CONTAINER)
-        else:
-            d = getattr(o, "__dict__", None)
-            if isinstance(d, dict):
-                return total + size(d, depth + 1)
-            return total
-        sampled = 0
-        child_total = 0.0
-        for child in children:
-            if remaining[0] <= 0:
-                break
-            child_total += size(child, depth + 1)
-            sampled += 1
-        sampled_items = sampled / per_item
-        if sampled_items and n_children > sampled_items:
-            child_total *= n_children / sampled_items
-        return total + child_total
-
-    try:
-        return int(size(obj, 0))
-    except Exception:  # concurrent mutation, odd __sizeof__/__getattr__, recursion
-        try:
-            return sys.getsizeof(obj, 64)
-        except Exception:
-            return 64
-
-
-def _make_repr() -> reprlib.Repr:
-    r = reprlib.Repr()
-    r.maxlevel = 3
-    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 12
-    r.maxdict = 8
-    r.maxstring = PREVIEW_CHARS
-    r.maxlong = 60
-    r.maxother = PREVIEW_CHARS
-    return r
-
-
-def _preview(value: object, limit: int = PREVIEW_CHARS) -> str:
-    """Repr truncated to `limit` chars; containers are abbreviated so the cost stays bounded."""
-    try:
-        text = _make_repr().repr(value)
-    except Exception as exc:  # a plugin object's __repr__ may raise
-        text = f"<{type(value).__name__}: repr failed: {type(exc).__name__}>"
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
-
-
-def _type_name(value: object) -> str:
-    t = type(value)
-    mod = t.__module__
-    return t.__qualname__ if mod in ("builtins", None) else f"{mod}.{t.__qualname__}"
-
-
-# --------------------------------------------------------------------------- serialisation
-
-
-def _json_exact(value: object) -> bool:
-    """True when JSON would give back exactly this value (types, keys and aliasing).
-
-    Exact types only: subclasses (IntEnum, OrderedDict, str enums) would come back
-    as their base type, tuples as lists, non-str keys as str, NaN/inf not at all,
-    and a container referenced twice would come back as two copies.
-    """
-    seen: set[int] = set()
-    stack: list[object] = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if v is None or t is str or t is bool or t is int:
-            continue
-        if t is float:
-            if not math.isfinite(v):  # type: ignore[arg-type]
-                return False
-            continue
-        if t is list:
-            if id(v) in seen:
-                return False
-            seen.add(id(v))
-            stack.extend(v)  # type: ignore[arg-type]
-            continue
-        if t is dict:
-            if id(v) in seen:
-                return False
-            seen.add(id(v))
-            for k, x in v.items():  # type: ignore[attr-defined]
-                if type(k) is not str:
-                    return False
-                stack.append(x)
-            continue
-        return False
-    return True
-
-
-class _Unserialisable(Exception):
-    pass
-
-
-def _json_encoder() -> json.JSONEncoder:
-    return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def encode_value(value: object, encoder: json.JSONEncoder | None = None) -> tuple[bytes, str]:
-    """Serialise a cached value: JSON when it round-trips exactly, else pickle protocol 5.
-
-    Pass one `encoder` for a batch: `json.dumps` with options builds a new one per call.
-    """
-    try:
-        if _json_exact(value):
-            text = (encoder or _json_encoder()).encode(value)
-            return text.encode("utf-8"), "json"
-    except Exception:  # huge ints, lone surrogates, concurrent mutation: try pickle
-        pass
-    try:
-        return pickle.dumps(value, protocol=5), "pickle"
-    except RecursionError:
-        raise _Unserialisable("too deeply nested to serialise") from None
-    except Exception as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        raise _Unserialisable(f"{type(value).__name__} not serialisable ({type(exc).__name__}: {msg})"[:200]) from None
-
-
-def decode_value(blob: bytes, codec: str) -> Any:
-    """Inverse of `encode_value`."""
-    if codec == "json":
-        return json.loads(bytes(blob).decode("utf-8"))
-    if codec == "pickle":
-        return pickle.loads(blob)
-    raise ValueError(f"unknown cache codec {codec!r}")
-
-
-# --------------------------------------------------------------------------- public records
-
-
-@dataclass(slots=True, frozen=True)
-class CacheEntryInfo:
-    """What the console and HTTP API show for one key (values are fetched separately)."""
-
-    key: str
-    type_name: str
-    size_bytes: int
-    ttl_remaining: float | None
-    preview: str
-    expires_at: float | None = None  # wall-clock epoch seconds
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "type": self.type_name,
-            "size_bytes": self.size_bytes,
-            "ttl_remaining": self.ttl_remaining,
-            "preview": self.preview,
-            "expires_at": self.expires_at,
-        }
-
-
-@dataclass(slots=True, frozen=True)
-class CacheStats:
-    namespaces: int
-    keys: int
-    approx_bytes: int
-    version: int
-    keys_by_namespace: dict[Namespace, int] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "namespaces": self.namespaces,
-            "keys": self.keys,
-            "approx_bytes": self.approx_bytes,
-            "version": self.version,
-            "keys_by_namespace": [
-                {"namespace": list(ns), "keys": n} for ns, n in self.keys_by_namespace.items()
-            ],
-        }
-
-
-class CacheRow(NamedTuple):
-    """One persisted cache entry. A NamedTuple (not a dataclass) so the store can hand
-    a list of them straight to `executemany`."""
-
-    namespace_json: str
-    key: str
-    value_blob: bytes
-    codec: str  # "json" | "pickle"
-    expires_at_wall: float | None
-
-
-@dataclass(slots=True)
-class SnapshotReport:
-    rows: int = 0
-    skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
-    json_rows: int = 0
-    pickle_rows: int = 0
-    bytes: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "skipped": self.skipped,
-            "skipped_examples": list(self.skipped_examples),
-            "json_rows": self.json_rows,
-            "pickle_rows": self.pickle_rows,
-            "bytes": self.bytes,
-        }
-
-
-_MAX_SKIPPED_EXAMPLES = 5
 
 
 @dataclass(slots=True, eq=False)
@@ -384,9 +55,6 @@ class _Entry:
     value: Any
     expires_mono: float | None
     expires_wall: float | None
-
-
-# --------------------------------------------------------------------------- the store
 
 
 class PluginCacheStore:
@@ -510,7 +178,7 @@ class PluginCacheStore:
             if e.expires_mono is not None
         ]
         heapq.heapify(heap)
-        self._heap = heap  # type: ignore[assignment]
+        self._heap = heap
 
     def _maybe_sweep_locked(self, now: float) -> None:
         if now - self._last_sweep >= self._sweep_interval:
@@ -578,7 +246,7 @@ class PluginCacheStore:
 
     def entries(self, namespace: Sequence[str], limit: int | None = None) -> list[CacheEntryInfo]:
         """Live entries of a namespace sorted by key, sized and previewed outside the lock."""
-        ns = _norm_ns(namespace)
+        ns = norm_ns(namespace)
         now = self._clock()
         with self._lock:
             items = self._live_items_locked(ns, now)
@@ -590,10 +258,10 @@ class PluginCacheStore:
             out.append(
                 CacheEntryInfo(
                     key=key,
-                    type_name=_type_name(e.value),
+                    type_name=type_name(e.value),
                     size_bytes=estimate_size(e.value, budget=256),
                     ttl_remaining=None if e.expires_mono is None else max(0.0, e.expires_mono - now),
-                    preview=_preview(e.value),
+                    preview=preview(e.value),
                     expires_at=e.expires_wall,
                 )
             )
@@ -601,7 +269,7 @@ class PluginCacheStore:
 
     def get_value(self, namespace: Sequence[str], key: str) -> Any:
         """The stored object itself (by reference). KeyError when absent or expired."""
-        ns = _norm_ns(namespace)
+        ns = norm_ns(namespace)
         now = self._clock()
         with self._lock:
             bucket = self._data.get(ns)
@@ -616,14 +284,14 @@ class PluginCacheStore:
 
     def delete_key(self, namespace: Sequence[str], key: str) -> bool:
         """Operator delete; True when a live key was removed."""
-        ns = _norm_ns(namespace)
+        ns = norm_ns(namespace)
         now = self._clock()
         with self._lock:
             return self._delete_locked(ns, key, now)
 
     def clear(self, namespace: Sequence[str]) -> int:
         """Remove every entry of a namespace; returns how many were removed."""
-        ns = _norm_ns(namespace)
+        ns = norm_ns(namespace)
         with self._lock:
             bucket = self._data.pop(ns, None)
             if not bucket:
@@ -695,11 +363,11 @@ class PluginCacheStore:
         report = SnapshotReport()
         rows: list[CacheRow] = []
         ns_json: dict[Namespace, str] = {}
-        encoder = _json_encoder()
+        encoder = json_encoder()
         for ns, key, value, expires_wall in copied:
             try:
                 blob, codec = encode_value(value, encoder)
-            except _Unserialisable as exc:
+            except Unserialisable as exc:
                 reason = str(exc)
             except BaseException as exc:  # noqa: BLE001 - a plugin's __reduce__ can raise anything
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -717,7 +385,7 @@ class PluginCacheStore:
                     report.pickle_rows += 1
                 continue
             report.skipped += 1
-            if len(report.skipped_examples) < _MAX_SKIPPED_EXAMPLES:
+            if len(report.skipped_examples) < MAX_SKIPPED_EXAMPLES:
                 report.skipped_examples.append(f"{'/'.join(ns)}/{key}: {reason}")
         report.rows = len(rows)
         return rows, report
@@ -742,7 +410,7 @@ class PluginCacheStore:
         for row in rows:
             try:
                 namespace_json, key, blob, codec, expires_wall = row
-                ns = namespaces.get(namespace_json)  # type: ignore[assignment]
+                ns = namespaces.get(namespace_json)
                 if ns is None:
                     ns = tuple(json.loads(namespace_json))
                     if not ns or not all(isinstance(p, str) for p in ns):
@@ -767,7 +435,7 @@ class PluginCacheStore:
                 else:
                     _log.warning(msg)
                 continue
-            decoded.append((ns, key, entry))  # type: ignore[arg-type]
+            decoded.append((ns, key, entry))
         if not decoded:
             return 0
         with self._lock:
@@ -776,48 +444,3 @@ class PluginCacheStore:
             self._compact_heap_locked()  # one heapify instead of a push per row
             self._version += 1
         return len(decoded)
-
-
-class TriggerCache:
-    """`influxdb3_local.cache` for one trigger (or one test run).
-
-    Local operations go to the trigger's namespace, `use_global=True` to the
-    shared one. Every call may trigger the store-wide sweep (at most every 10 s).
-    """
-
-    __slots__ = ("_store", "_local", "_global")
-
-    def __init__(self, store: PluginCacheStore, local: Namespace, global_: Namespace = GLOBAL_NAMESPACE):
-        self._store = store
-        self._local = local
-        self._global = global_
-
-    @property
-    def namespace(self) -> Namespace:
-        return self._local
-
-    @property
-    def global_namespace(self) -> Namespace:
-        return self._global
-
-    def _ns(self, use_global: bool | None) -> Namespace:
-        return self._global if use_global else self._local
-
-    def put(self, key: str, value: Any, ttl: float | None = None, use_global: bool | None = None) -> None:
-        """Store `value` by reference; `ttl` in seconds (None = no expiry outside tests)."""
-        _check_key(key)
-        seconds = validate_ttl(ttl)
-        self._store._put(self._ns(use_global), key, value, seconds)
-
-    def get(self, key: str, default: Any = None, use_global: bool | None = None) -> Any:
-        """The stored object, or `default` when absent or expired."""
-        _check_key(key)
-        return self._store._get(self._ns(use_global), key, default)
-
-    def delete(self, key: str, use_global: bool | None = None) -> bool:
-        """Remove a key; True when it existed (and had not expired)."""
-        _check_key(key)
-        return self._store._delete(self._ns(use_global), key)
-
-    def __repr__(self) -> str:
-        return f"<TriggerCache {'/'.join(self._local)}>"

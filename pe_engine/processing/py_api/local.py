@@ -1,4 +1,4 @@
-"""The `influxdb3_local` object a plugin receives, and the table batches it reads.
+"""The `influxdb3_local` object a plugin receives.
 
 Names, signatures and semantics follow InfluxDB 3 (reference §3): log, query,
 queued and synchronous writes, and the cache. Extensions: `query_arrow` and an
@@ -7,127 +7,21 @@ queued and synchronous writes, and the cache. Extensions: `query_arrow` and an
 from __future__ import annotations
 
 import asyncio
-import gc
-from itertools import repeat
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    from ..engine import Engine
-    from .cache import TriggerCache
+from ..ports import PluginHost
+from .batches import table_to_rows
+from .cache import TriggerCache
+
+__all__ = ["SHUTDOWN_MESSAGE", "QueryError", "PluginApi"]
 
 SHUTDOWN_MESSAGE = "influxdb3 is shutting down; aborting plugin execution"
 
 
 class QueryError(Exception):
     """Raised by `influxdb3_local.query`. Like InfluxDB, plugins can't import it; they test the name."""
-
-
-def table_to_rows(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
-    """Query results as list[dict]: tags as str, timestamps as int ns, NULL as None."""
-    cols = []
-    names = table.schema.names
-    for name, col in zip(names, table.columns):
-        t = col.type
-        if pa.types.is_dictionary(t):
-            col = col.cast(t.value_type)
-        if pa.types.is_timestamp(col.type):
-            col = col.cast(pa.int64()) if col.type.unit == "ns" else col.cast(pa.timestamp("ns")).cast(pa.int64())
-        elif pa.types.is_date(col.type) or pa.types.is_time(col.type) or pa.types.is_duration(col.type):
-            col = col.cast(pa.int64())
-        cols.append(col.to_pylist())
-    return [dict(zip(names, vals)) for vals in zip(*cols)] if cols else []
-
-
-def _column_values(col: pa.Array) -> list:
-    if pa.types.is_dictionary(col.type):
-        # Each distinct tag value becomes one str object, shared by every row that has it.
-        values = col.dictionary.to_pylist()
-        return [None if i is None else values[i] for i in col.indices.to_pylist()]
-    if pa.types.is_timestamp(col.type):
-        col = col.cast(pa.int64())
-    return col.to_pylist()
-
-
-def batch_to_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    """WAL rows as InfluxDB hands them to process_writes: only the columns present in each row,
-    tags then fields then time, `time` as int ns."""
-    names = batch.schema.names
-    cols = [_column_values(c) for c in batch.columns]
-    has_nulls = any(c.null_count for c in batch.columns)
-    # Building 100k dicts makes the cyclic GC scan a growing heap again and again; the rows
-    # hold no cycles, so pause it while they are built.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if not has_nulls:
-            return list(map(dict, map(zip, repeat(names), zip(*cols))))
-        return [{k: v for k, v in zip(names, vals) if v is not None} for vals in zip(*cols)]
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class TableBatch(dict):
-    """One entry of `table_batches`: `{"table_name": ..., "rows": [...]}` plus `"arrow"`.
-
-    `rows` is built on first access, so a plugin that only reads the Arrow data
-    never pays for Python row dicts. Every ordinary dict access sees `rows`.
-    """
-
-    __slots__ = ("_batch",)
-
-    def __init__(self, table_name: str, batch: pa.RecordBatch):
-        super().__init__(table_name=table_name, arrow=batch)
-        self._batch = batch
-
-    def _materialize(self) -> None:
-        if not dict.__contains__(self, "rows"):
-            dict.__setitem__(self, "rows", batch_to_rows(self._batch))
-
-    def __missing__(self, key: str) -> Any:
-        if key == "rows":
-            self._materialize()
-            return dict.__getitem__(self, "rows")
-        raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key == "rows" or dict.__contains__(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key == "rows":
-            return self["rows"]
-        return dict.get(self, key, default)
-
-    def _all(self) -> "TableBatch":
-        self._materialize()
-        return self
-
-    def keys(self):  # type: ignore[override]
-        return dict.keys(self._all())
-
-    def items(self):  # type: ignore[override]
-        return dict.items(self._all())
-
-    def values(self):  # type: ignore[override]
-        return dict.values(self._all())
-
-    def __iter__(self):
-        return dict.__iter__(self._all())
-
-    def __len__(self) -> int:
-        return dict.__len__(self._all())
-
-    def __repr__(self) -> str:
-        return dict.__repr__(self._all())
-
-    def copy(self) -> dict:  # type: ignore[override]
-        return dict(self._all().items())
-
-    @property
-    def num_rows(self) -> int:
-        return self._batch.num_rows
 
 
 def _build(line: Any) -> str:
@@ -146,15 +40,15 @@ class PluginApi:
     def __init__(
         self,
         *,
-        engine: "Engine",
+        host: PluginHost,
         loop: asyncio.AbstractEventLoop,
         database: str,
         trigger: str,
-        cache: "TriggerCache",
+        cache: TriggerCache,
         log: Callable[[str, str], None],
         capture_writes: bool = False,
     ):
-        self._engine = engine
+        self._host = host
         self._loop = loop
         self._db = database
         self._trigger = trigger
@@ -187,7 +81,7 @@ class PluginApi:
     def _run_query(self, query: str, args: dict | None, database: str | None) -> pa.Table:
         self._check()
         db = self._db if database is None else database
-        if not isinstance(db, str) or db not in self._engine.catalog.databases:
+        if not isinstance(db, str) or db not in self._host.catalog.databases:
             raise QueryError(f"invalid database name provided: {db}")
         if args is not None:
             if not isinstance(args, dict):
@@ -196,7 +90,7 @@ class PluginApi:
                 if not isinstance(k, str) or not isinstance(v, str):
                     raise TypeError(f"query argument '{k}' must be a str, got {type(v).__name__}")
         try:
-            return self._engine.query_sync(db, query, args)
+            return self._host.query_sync(db, query, args)
         except Exception as e:
             raise QueryError(f"error: {e} executing query on {db}: {query}") from None
 
@@ -238,7 +132,7 @@ class PluginApi:
             self._sync_writes.setdefault(db, []).append(text)
             return
         fut = asyncio.run_coroutine_threadsafe(
-            self._engine.write_lp(db, text, "ns", accept_partial=False, no_sync=no_sync), self._loop
+            self._host.write_lp(db, text, "ns", accept_partial=False, no_sync=no_sync), self._loop
         )
         try:
             result = fut.result()
@@ -249,7 +143,7 @@ class PluginApi:
         self.lines_written += text.count("\n") + 1
 
     @property
-    def cache(self) -> "TriggerCache":
+    def cache(self) -> TriggerCache:
         self._cache._store.maybe_sweep()  # reading `cache` sweeps expired entries, at most every 10 s
         return self._cache
 
