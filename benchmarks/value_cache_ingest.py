@@ -69,7 +69,7 @@ async def ingest(data: list[str], caches: str) -> tuple[float, float, int]:
                 spent[0] += time.perf_counter() - t
                 spent[1] += 1
 
-            e.value_caches.apply = timed  # Engine.flush calls engine.value_caches.apply(per_db)
+            e.value_caches.apply = timed  # the writer calls value_caches.on_flush, which calls apply(per_db)
             t0 = time.perf_counter()
             for body in data:
                 r = await e.write_lp("bench", body)

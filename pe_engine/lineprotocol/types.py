@@ -24,6 +24,16 @@ class FieldType(IntEnum):
         return ("float", "integer", "uinteger", "string", "boolean")[self]
 
 
+def iox_type_name(kind: str, field_type: FieldType | None) -> str:
+    """A column type as InfluxDB 3 names it in type-conflict messages."""
+    if kind == "tag":
+        return "iox::column_type::tag"
+    if kind == "time":
+        return "iox::column_type::timestamp"
+    assert field_type is not None
+    return f"iox::column_type::field::{field_type.iox_name}"
+
+
 @dataclass(slots=True)
 class LineError:
     """One rejected line: what a person needs to find and fix it."""

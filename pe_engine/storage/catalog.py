@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from ..errors import AlreadyExists, DatabaseNotFound, InvalidName, LimitExceeded
-from ..lineprotocol.types import FieldType, LineError, ParsedTable
+from ..lineprotocol.types import FieldType, LineError, ParsedTable, iox_type_name
 
 TAG_TYPE = pa.dictionary(pa.int32(), pa.string())
 TIME_TYPE = pa.timestamp("ns")
@@ -73,11 +73,7 @@ class ColumnDef:
 
     @property
     def iox_type(self) -> str:
-        if self.kind == "tag":
-            return "iox::column_type::tag"
-        if self.kind == "time":
-            return "iox::column_type::timestamp"
-        return f"iox::column_type::field::{self.field_type.iox_name}"
+        return iox_type_name(self.kind, self.field_type)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.errors import BadRequest, DatabaseNotFound, InvalidName
 from pe_engine.events import SnapshotDone, WalFlushed
+from pe_engine.storage.flush import FlushCallback
 
 
 def cfg(tmp_path, **kw):
@@ -164,7 +165,7 @@ async def test_concurrent_writers_share_one_flush(tmp_path):
 async def test_flush_listener_gets_batches_per_database(tmp_path):
     got = []
     async with Engine(cfg(tmp_path)) as e:
-        e.flush_listeners.append(got.extend)
+        e.subscribe(FlushCallback(got.extend))
         await asyncio.gather(e.write_lp("a", "m v=1 1\nn v=2 2"), e.write_lp("b", "m v=3 3"))
     by_db = {}
     for fw in got:

@@ -10,7 +10,7 @@ import pytest
 from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.errors import AlreadyExists, BadRequest, DatabaseNotFound, NotFound, QueryError, TableNotFound
-from pe_engine.storage.caches import find_calls, simple_shape, tokenize
+from pe_engine.storage.caches.sql_pushdown import find_calls, simple_shape, tokenize
 
 S = 1_000_000_000
 

@@ -20,7 +20,7 @@ Reads reuse a sorted, typed copy built once per cache version and only filter it
 predicates).
 
 Restart: the cache is refilled from the table (memory buffers and Parquet) by
-`caches.ValueCaches`: the newest `count` rows per key whose *timestamp* lies within the last `ttl`
+`manager.ValueCaches`: the newest `count` rows per key whose *timestamp* lies within the last `ttl`
 of wall-clock time. Their insertion time is taken to be their timestamp (clamped to
 [now - ttl, now]), so a refilled row never outlives the TTL it would have had.
 """
@@ -34,176 +34,22 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..durations import parse_duration_ns
-from ..errors import BadRequest
-from ..lineprotocol.types import FieldType
-from .catalog import FIELD_ARROW, TAG_TYPE, TIME_TYPE, ColumnDef, TableDef
+from ...errors import BadRequest
+from ...lineprotocol.types import FieldType
+from ..catalog import TAG_TYPE, TableDef
+from .arrow_ops import (
+    arange, column_ids, composite_key, contiguous, group_ids, plain, run_ends, run_ordinals, run_starts, state_type,
+)
+from .base import CacheItem, CacheKind, RefillQuery, ValueCache, quote_ident
+from .options import NS, names_list, positive_int, seconds
 
 DEFAULT_COUNT = 1
 DEFAULT_TTL = 4 * 60 * 60  # seconds
-NS = 1_000_000_000
 KEY_FIELD_TYPES = (FieldType.INT, FieldType.UINT, FieldType.STRING, FieldType.BOOL)
 _KID = "__pe_key_id"  # internal columns of the state table
 _INS = "__pe_inserted_ns"
 _INT64_MIN = -(2**63)
 _BIG = 2**62
-
-
-# --------------------------------------------------------------------- helpers (shared with DVC)
-def plain(col: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One contiguous array; dictionaries decoded, string views/large strings as Utf8."""
-    if isinstance(col, pa.ChunkedArray):
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_dictionary(col.type):
-        col = col.dictionary_decode()
-    if pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
-        col = col.cast(pa.string())
-    return col
-
-
-def state_type(col: ColumnDef) -> pa.DataType:
-    """How a column is held in a cache: tags as plain strings, the rest as the catalog says."""
-    if col.kind == "tag":
-        return pa.string()
-    if col.kind == "time":
-        return TIME_TYPE
-    assert col.field_type is not None
-    return FIELD_ARROW[col.field_type]
-
-
-def column_ids(tdef: TableDef) -> dict[str, int]:
-    """Stable column ids for the system tables: the column's position in the catalog (columns are
-    only ever added, so a position never changes)."""
-    return {name: i for i, name in enumerate(tdef.columns)}
-
-
-def names_list(raw: Any, what: str) -> list[str] | None:
-    """A column list from JSON (list of names) or text (`a,b`); None when not given."""
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        raw = [p.strip() for p in raw.split(",") if p.strip()]
-    if not isinstance(raw, (list, tuple)) or not all(isinstance(x, str) and x for x in raw):
-        raise BadRequest(f"{what} must be a list of column names")
-    if len(set(raw)) != len(raw):
-        raise BadRequest(f"{what} lists a column more than once")
-    return list(raw)
-
-
-def positive_int(raw: Any, what: str, default: int) -> int:
-    if raw is None:
-        return default
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
-        raise BadRequest(f"{what} must be a whole number greater than 0, got {raw!r}")
-    return raw
-
-
-def seconds(raw: Any, what: str, default: int) -> int:
-    """Whole seconds from a number, digits, or a humantime duration such as `4h` or `4 hours`."""
-    if raw is None:
-        return default
-    if isinstance(raw, str) and not raw.strip().isdigit():
-        try:
-            ns = parse_duration_ns(raw)
-        except ValueError as e:
-            raise BadRequest(f"invalid {what}: {e}") from None
-        if ns < NS:
-            raise BadRequest(f"{what} must be at least 1 second, got {raw!r}")
-        return ns // NS
-    return positive_int(raw, what, default)
-
-
-def _arange(n: int) -> pa.Array:
-    """0..n-1 as int64 (no numpy: pyarrow only)."""
-    if n == 0:
-        return pa.array([], pa.int64())
-    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
-
-
-def _starts(sorted_ids: pa.Array) -> pa.Array:
-    """True where a run of equal ids begins."""
-    n = len(sorted_ids)
-    if n == 0:
-        return pa.array([], pa.bool_())
-    if n == 1:
-        return pa.array([True])
-    return pa.concat_arrays([pa.array([True]), pc.not_equal(sorted_ids[1:], sorted_ids[:-1])])
-
-
-def _ends(sorted_ids: pa.Array) -> pa.Array:
-    """True where a run of equal ids ends."""
-    n = len(sorted_ids)
-    if n == 0:
-        return pa.array([], pa.bool_())
-    if n == 1:
-        return pa.array([True])
-    return pa.concat_arrays([pc.not_equal(sorted_ids[:-1], sorted_ids[1:]), pa.array([True])])
-
-
-def contiguous(col: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One array, types untouched (dictionaries stay dictionaries)."""
-    if isinstance(col, pa.ChunkedArray):
-        if col.num_chunks == 1:
-            return col.chunk(0)
-        if pa.types.is_dictionary(col.type):
-            return plain(col)
-        return col.combine_chunks()
-    return col
-
-
-def codes_of(a: pa.Array) -> tuple[pa.Array, int]:
-    """int64 codes with equal codes for equal values, and an upper bound of the codes.
-    Dictionary arrays (tags) are coded through their (small) dictionary, not value by value."""
-    if pa.types.is_dictionary(a.type):
-        unique = pc.dictionary_encode(a.dictionary)
-        return unique.indices.take(a.indices).cast(pa.int64()), max(1, len(unique.dictionary))
-    enc = pc.dictionary_encode(a)
-    return enc.indices.cast(pa.int64()), max(1, len(enc.dictionary))
-
-
-def group_ids(keys: list[pa.Array], n: int) -> pa.Array:
-    """int64 ids, equal exactly when all key values are equal (not dense: sort, then number runs)."""
-    if not keys:
-        return pa.repeat(pa.scalar(0, pa.int64()), n)
-    g: pa.Array | None = None
-    total = 1
-    for a in keys:
-        codes, card = codes_of(a)
-        if g is None:
-            g, total = codes, card
-            continue
-        if total * card > _BIG // 4:  # keep the combined id small: re-densify first
-            enc = pc.dictionary_encode(g)
-            g, total = enc.indices.cast(pa.int64()), max(1, len(enc.dictionary))
-        g = pc.add(pc.multiply(g, card), codes)
-        total *= card
-    assert g is not None
-    return g
-
-
-def composite_key(keys: list[pa.Array], n: int) -> pa.Array:
-    """One array whose values are equal exactly when the key tuples are: the column itself for
-    one key, length-prefixed text (`3:abc|1:x`) for several, "" when there are no key columns."""
-    if not keys:
-        return pa.repeat(pa.scalar("", pa.string()), n)
-    if len(keys) == 1:
-        return keys[0]
-    parts = []
-    for a in keys:
-        text = a.cast(pa.string())
-        parts.append(pc.binary_join_element_wise(pc.binary_length(text).cast(pa.string()), text, ":"))
-    return pc.binary_join_element_wise(*parts, "|")
-
-
-def run_ordinals(starts: pa.Array) -> pa.Array:
-    """For rows sorted by id: the 0-based number of each row's run."""
-    return pc.subtract(pc.cumulative_sum(starts.cast(pa.int64())), 1)
 
 
 # --------------------------------------------------------------------- definition
@@ -217,7 +63,7 @@ class LastCacheDef:
     count: int = DEFAULT_COUNT
     ttl: int = DEFAULT_TTL  # seconds
     db_id: str = ""
-    kind: ClassVar[str] = "last"
+    kind: ClassVar[CacheKind] = CacheKind.LAST
 
     def to_json(self) -> dict:
         return {
@@ -320,10 +166,11 @@ class _Output:
     inserted: pa.Array  # insertion ns of each row of `table`
 
 
-class LastCache:
+class LastCache(ValueCache):
     """One LVC. `update` runs on the engine loop (WAL flush); reads may come from any thread."""
 
-    kind = "last"
+    kind = CacheKind.LAST
+    d: LastCacheDef
 
     def __init__(self, definition: LastCacheDef, clock=time.time_ns):
         self.d = definition
@@ -388,7 +235,7 @@ class LastCache:
         order = pc.sort_indices(g)  # stable: arrival order within a key
         gs = g.take(order)
         ts = times.take(order).cast(pa.int64())
-        starts = _starts(gs)
+        starts = run_starts(gs)
         ords = run_ordinals(starts)  # key number of each sorted row, 0..u-1
         first_rows = order.filter(starts)
         u = len(first_rows)
@@ -421,12 +268,12 @@ class LastCache:
         if len(pos) == 0:
             return changed
         acc_g = gs.take(pos)
-        ends = _ends(acc_g)
+        ends = run_ends(acc_g)
         if d.count == 1:
             keep = ends
         else:  # the last `count` accepted rows of each key
             m = len(pos)
-            ar = _arange(m)
+            ar = arange(m)
             end_at = pc.if_else(ends, ar, _BIG)
             rev = pc.subtract(m - 1, ar)
             end_at = pc.cumulative_min(end_at.take(rev)).take(rev)
@@ -442,9 +289,9 @@ class LastCache:
         n_new = len(at) - pc.sum(pc.is_valid(at).cast(pa.int64())).as_py()
         kid_u = self._ikid.take(at)
         if n_new:
-            kid_u = pc.replace_with_mask(kid_u, is_new, pc.add(_arange(n_new), self._next_kid))
+            kid_u = pc.replace_with_mask(kid_u, is_new, pc.add(arange(n_new), self._next_kid))
             self._next_kid += n_new
-        newest_u = pc.replace_with_mask(base_u, pc.is_in(_arange(u), value_set=upd), upd_time)
+        newest_u = pc.replace_with_mask(base_u, pc.is_in(arange(u), value_set=upd), upd_time)
         self._update_index(ukeys, at, is_new, newest_u, kid_u)
         k = len(rows)
         cols: dict[str, pa.Array] = {}
@@ -479,7 +326,7 @@ class LastCache:
         if len(positions):
             order = pc.sort_indices(positions)
             values = newest_u.filter(known).take(order)
-            mask = pc.is_in(_arange(len(self._inewest)), value_set=positions)
+            mask = pc.is_in(arange(len(self._inewest)), value_set=positions)
             self._inewest = pc.replace_with_mask(self._inewest, mask, values)
         if pc.any(is_new).as_py():
             added = ukeys.filter(is_new)
@@ -506,8 +353,8 @@ class LastCache:
         both = pa.concat_tables([state.filter(hit), new], promote_options="default").combine_chunks()
         order = pc.sort_indices(both, sort_keys=[(_KID, "ascending"), ("time", "descending")])
         ids = plain(both[_KID]).take(order)
-        starts = _starts(ids)
-        ar = _arange(len(ids))
+        starts = run_starts(ids)
+        ar = arange(len(ids))
         first = pc.cumulative_max(pc.if_else(starts, ar, 0))
         keep = pc.less(pc.subtract(ar, first), self.d.count)
         merged = pa.concat_tables([rest, both.take(order.filter(keep))], promote_options="default")
@@ -594,12 +441,14 @@ class LastCache:
         tdef: TableDef,
         predicates: dict[str, set] | None = None,
         *,
+        depth: int | None = None,
         now: int | None = None,
     ) -> pa.Table:
         """The cached rows (key columns, then value columns), sorted by key, newest first.
 
         `predicates` maps key columns to the values they may take (an IN list): the lookup the
-        SQL function does for `WHERE key = ...`. Rows past the TTL are never returned.
+        SQL function does for `WHERE key = ...`. Rows past the TTL are never returned. An LVC has
+        no hierarchy: `depth` is ignored.
         """
         out = self._output(tdef)
         table, ins = out.table, out.inserted
@@ -635,10 +484,74 @@ class LastCache:
         value_rows = vt.to_pylist()
         return [CacheEntry(k, v, (now - i) / NS) for k, v, i in zip(key_rows, value_rows, ins)]
 
+    def items(self, tdef: TableDef, *, now: int | None = None) -> list[CacheItem]:
+        return [CacheItem(e.key, e.values, e.age) for e in self.entries(tdef, now=now)]
 
-__all__ = [
-    "CacheEntry", "DEFAULT_COUNT", "DEFAULT_TTL", "LastCache", "LastCacheDef", "define_last_cache",
-    "default_last_cache_name", "plain", "contiguous", "state_type", "column_ids", "group_ids", "run_ordinals",
-    "names_list",
-    "positive_int", "seconds",
-]
+    # -- the interface ---------------------------------------------------
+    @classmethod
+    def from_json(cls, data: dict) -> LastCacheDef:
+        return LastCacheDef.from_json(data)
+
+    @property
+    def filter_columns(self) -> list[str]:
+        return list(self.d.key_columns)
+
+    @property
+    def expires_after(self) -> int:
+        return self.d.ttl
+
+    def describe(self) -> dict[str, Any]:
+        d = self.d
+        return {
+            "kind": self.kind, "db": d.db, "table": d.table, "name": d.name, "columns": list(d.key_columns),
+            "value_columns": None if d.value_columns is None else list(d.value_columns),
+            "count": d.count, "ttl": d.ttl, "max_cardinality": 0, "max_age": 0,
+            "keys": self.keys, "rows": self.rows,
+        }
+
+    def refill_query(self, tdef: TableDef, now: int) -> RefillQuery | None:
+        """The newest `count` rows per key whose timestamp is within the last `ttl`."""
+        if "time" not in tdef.columns:
+            return None
+        d = self.d
+        keys = [quote_ident(k) for k in d.key_columns]
+        if d.value_columns is None:
+            cols = "*"
+        else:
+            cols = ", ".join(quote_ident(c) for c in [*d.key_columns, *d.value_columns])
+        where = " AND ".join(["time > $pe_cutoff", *(f"{k} IS NOT NULL" for k in keys)])
+        part = f"PARTITION BY {', '.join(keys)} " if keys else ""
+        sql = (
+            f"SELECT * FROM (SELECT {cols}, row_number() OVER ({part}ORDER BY time DESC) AS __pe_rn "
+            f"FROM {quote_ident(d.table)} WHERE {where}) WHERE __pe_rn <= {int(d.count)} ORDER BY time"
+        )
+        return RefillQuery(sql, {"pe_cutoff": pa.scalar(now - d.ttl * NS, pa.timestamp("ns"))})
+
+    def refill(self, rows: pa.Table, tdef: TableDef, now: int) -> None:
+        """A refilled row's insertion time is its timestamp, clamped to [now - ttl, now]."""
+        if "__pe_rn" in rows.column_names:
+            rows = rows.drop_columns(["__pe_rn"])
+        if not rows.num_rows:
+            return
+        t = rows.column("time").cast(pa.int64())
+        inserted = pc.max_element_wise(pc.min_element_wise(t, now), now - self.d.ttl * NS + 1)
+        self.update(rows, tdef, now=now, inserted=inserted)
+
+    @staticmethod
+    def system_rows(rows: list[tuple[Any, TableDef]]) -> pa.Table:
+        """`system.last_caches`, as InfluxDB 3 lays it out."""
+        sv, ids_t, names_t = pa.string_view(), pa.list_(pa.uint16()), pa.list_(pa.string_view())
+        ids = [column_ids(t) for _, t in rows]
+        return pa.table({
+            "table": pa.array([d.table for d, _ in rows], sv),
+            "name": pa.array([d.name for d, _ in rows], sv),
+            "key_column_ids": pa.array([[i[c] for c in d.key_columns] for (d, _), i in zip(rows, ids)], ids_t),
+            "key_column_names": pa.array([list(d.key_columns) for d, _ in rows], names_t),
+            "value_column_ids": pa.array(
+                [None if d.value_columns is None else [i[c] for c in d.value_columns] for (d, _), i in zip(rows, ids)],
+                ids_t),
+            "value_column_names": pa.array(
+                [None if d.value_columns is None else list(d.value_columns) for d, _ in rows], names_t),
+            "count": pa.array([d.count for d, _ in rows], pa.uint64()),
+            "ttl": pa.array([d.ttl for d, _ in rows], pa.uint64()),
+        })

@@ -10,7 +10,7 @@ Semantics follow InfluxDB 3 (reference §8.2):
   combination seen at or before the cut-off time goes).
 - output: one Utf8 column per cache column, sorted. A query that uses only the first k columns
   (a simple `SELECT a FROM distinct_cache(...)`) gets the distinct values of that prefix, as
-  InfluxDB's projection does; see caches.py for how the SQL is read.
+  InfluxDB's projection does; see sql_pushdown.py for how the SQL is read.
 
 A WAL flush is reduced with one `group_by(...).max(time)` and merged into a dict with one
 Python step per distinct combination in the batch. Reads use a sorted Arrow copy built once per
@@ -29,12 +29,12 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import BadRequest
-from ..lineprotocol.types import FieldType
-from .catalog import TableDef
-from .last_cache import (
-    NS, _arange, column_ids, composite_key, contiguous, group_ids, names_list, plain, positive_int, seconds,
-)
+from ...errors import BadRequest
+from ...lineprotocol.types import FieldType
+from ..catalog import TableDef
+from .arrow_ops import arange, column_ids, composite_key, contiguous, group_ids, plain
+from .base import CacheItem, CacheKind, RefillQuery, ValueCache, quote_ident
+from .options import NS, names_list, positive_int, seconds
 
 DEFAULT_MAX_CARDINALITY = 100_000
 DEFAULT_MAX_AGE = 24 * 60 * 60  # seconds
@@ -49,7 +49,7 @@ class DistinctCacheDef:
     max_cardinality: int = DEFAULT_MAX_CARDINALITY
     max_age: int = DEFAULT_MAX_AGE  # seconds
     db_id: str = ""
-    kind: ClassVar[str] = "distinct"
+    kind: ClassVar[CacheKind] = CacheKind.DISTINCT
 
     def to_json(self) -> dict:
         return {
@@ -127,14 +127,15 @@ class _Output:
     last_seen: pa.Array  # int64 ns per row
 
 
-class DistinctCache:
+class DistinctCache(ValueCache):
     """One DVC. `update` runs on the engine loop (WAL flush); reads may come from any thread.
 
     State: one Arrow table of every combination (the cache columns as Utf8, a composite key used
     with index_in, and the newest data time seen), so merging a flush and pruning are vectorised.
     """
 
-    kind = "distinct"
+    kind = CacheKind.DISTINCT
+    d: DistinctCacheDef
 
     def __init__(self, definition: DistinctCacheDef, clock=time.time_ns):
         self.d = definition
@@ -154,7 +155,8 @@ class DistinctCache:
     def _cutoff(self, now: int) -> int:
         return now - self.d.max_age * NS
 
-    def update(self, batch: pa.RecordBatch | pa.Table, tdef: TableDef | None = None, *, now: int | None = None) -> bool:
+    def update(self, batch: pa.RecordBatch | pa.Table, tdef: TableDef | None = None, *,
+               now: int | None = None) -> bool:
         now = self.clock() if now is None else now
         names = batch.schema.names
         cols = self.d.columns
@@ -174,7 +176,7 @@ class DistinctCache:
             times = times.take(rows)
         # group on integer codes (tags are coded through their dictionary), decode one row per group
         g = group_ids(arrays, len(times))
-        agg = pa.table({"g": g, "t": times, "i": _arange(len(times))}).group_by("g", use_threads=False) \
+        agg = pa.table({"g": g, "t": times, "i": arange(len(times))}).group_by("g", use_threads=False) \
             .aggregate([("t", "max"), ("i", "min")])
         firsts = plain(agg["i_min"])
         values = [plain(a.take(firsts)).cast(pa.string()) for a in arrays]
@@ -189,7 +191,7 @@ class DistinctCache:
                 order = pc.sort_indices(positions)
                 positions = positions.take(order)
                 later = pc.max_element_wise(seen.take(positions), newest.filter(known).take(order))
-                seen = pc.replace_with_mask(seen, pc.is_in(_arange(len(seen)), value_set=positions), later)
+                seen = pc.replace_with_mask(seen, pc.is_in(arange(len(seen)), value_set=positions), later)
             fresh = pc.invert(known)
             if pc.any(fresh).as_py():
                 self._key = pa.concat_arrays([self._key, key.filter(fresh)])
@@ -283,3 +285,60 @@ class DistinctCache:
         seen = out.last_seen.filter(alive).to_pylist()
         rows = zip(*(table[c].to_pylist() for c in self.d.columns))
         return [DistinctEntry(tuple(r), (now - t) / NS) for r, t in zip(rows, seen)]
+
+    def items(self, tdef: TableDef | None = None, *, now: int | None = None) -> list[CacheItem]:
+        return [CacheItem(e.values, None, e.age) for e in self.entries(tdef, now=now)]
+
+    # -- the interface ---------------------------------------------------
+    @classmethod
+    def from_json(cls, data: dict) -> DistinctCacheDef:
+        return DistinctCacheDef.from_json(data)
+
+    @property
+    def filter_columns(self) -> list[str]:
+        return list(self.d.columns)
+
+    @property
+    def hierarchy(self) -> list[str] | None:
+        return list(self.d.columns)
+
+    @property
+    def expires_after(self) -> int:
+        return self.d.max_age
+
+    def describe(self) -> dict[str, Any]:
+        d = self.d
+        return {
+            "kind": self.kind, "db": d.db, "table": d.table, "name": d.name, "columns": list(d.columns),
+            "value_columns": None, "count": 0, "ttl": 0,
+            "max_cardinality": d.max_cardinality, "max_age": d.max_age,
+            "keys": self.cardinality, "rows": 0,
+        }
+
+    def refill_query(self, tdef: TableDef, now: int) -> RefillQuery | None:
+        """Every combination seen within `max_age`, with the newest time it was seen at."""
+        if "time" not in tdef.columns:
+            return None
+        d = self.d
+        cols = [quote_ident(c) for c in d.columns]
+        where = " AND ".join(["time > $pe_cutoff", *(f"{c} IS NOT NULL" for c in cols)])
+        sql = (f"SELECT {', '.join(cols)}, max(time) AS time FROM {quote_ident(d.table)} WHERE {where} "
+               f"GROUP BY {', '.join(cols)}")
+        return RefillQuery(sql, {"pe_cutoff": pa.scalar(now - d.max_age * NS, pa.timestamp("ns"))})
+
+    def refill(self, rows: pa.Table, tdef: TableDef, now: int) -> None:
+        if rows.num_rows:
+            self.update(rows, tdef, now=now)
+
+    @staticmethod
+    def system_rows(rows: list[tuple[Any, TableDef]]) -> pa.Table:
+        """`system.distinct_caches`, as InfluxDB 3 lays it out."""
+        sv = pa.string_view()
+        return pa.table({
+            "table": pa.array([d.table for d, _ in rows], sv),
+            "name": pa.array([d.name for d, _ in rows], sv),
+            "column_ids": pa.array([[column_ids(t)[c] for c in d.columns] for d, t in rows], pa.list_(pa.uint16())),
+            "column_names": pa.array([list(d.columns) for d, _ in rows], pa.list_(sv)),
+            "max_cardinality": pa.array([d.max_cardinality for d, _ in rows], pa.uint64()),
+            "max_age_seconds": pa.array([d.max_age for d, _ in rows], pa.uint64()),
+        })

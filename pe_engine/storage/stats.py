@@ -1,0 +1,17 @@
+"""Counters of the storage engine (writes, flushes, snapshots, queries), read by status pages."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EngineStats:
+    writes: int = 0
+    lines: int = 0
+    rejected_lines: int = 0
+    flushes: int = 0
+    last_flush_seconds: float = 0.0
+    snapshots: int = 0
+    queries: int = 0
+    started_at: float = field(default_factory=time.time)
