@@ -35,6 +35,7 @@ from pe_engine.events import (
     TriggerChanged,
 )
 from pe_engine.processing.activations import ERROR_STATUSES
+from pe_engine.errors import NotFound
 from pe_engine.processing.triggers import next_fire_times
 
 from ..model import (
@@ -57,6 +58,7 @@ from .log_tap import LoggingTap
 
 if TYPE_CHECKING:
     from pe_engine.embedded import EngineThread
+    from pe_engine.processing.trigger_view import TriggerView
 
 log = logging.getLogger("pe.tui")
 
@@ -273,24 +275,14 @@ class EngineBridge:
         )
 
     def _trigger_rows(self, dirty: bool) -> list[TriggerRow] | None:
-        pe = self.pe
+        """One row per trigger from the engine's snapshot (`trigger_views`, built on its loop:
+        the same record the HTTP listing and the system tables read)."""
         try:
-            base = self.et.call_soon(_read_triggers, pe).result(timeout=2.0)
+            views = self.et.call_soon(self.pe.trigger_views).result(timeout=2.0)
         except Exception as e:  # noqa: BLE001 -- engine busy or stopping: keep the last rows
             log.debug("trigger snapshot skipped: %s", e)
             return None
-        stats = pe.activations.stats()
-        for row in base:
-            st = stats.get((row.database, row.name))
-            if st is None:
-                continue
-            row.runs, row.errors = st.runs, st.errors
-            row.p50, row.p99 = st.run_time_p50, st.run_time_p99
-            row.latency_p50, row.latency_p99 = st.latency_p50, st.latency_p99
-            row.cpu_time = st.cpu_time_total
-            row.memory, row.memory_max = st.memory_last, st.memory_max
-            row.last_run, row.last_status, row.last_error = st.last_run, st.last_status, st.last_error
-        return base
+        return [trigger_row(v) for v in views]
 
     def _series(self, now: float, first: bool) -> dict[str, list[SeriesPoint]] | None:
         pe = self.pe
@@ -405,23 +397,16 @@ class EngineBridge:
     # ------------------------------------------------------------------ reads
     def trigger_detail(self, database: str, name: str) -> TriggerDetail:
         pe = self._need_pe()
-        found = self.et.call_soon(_read_trigger, pe, database, name).result(timeout=5.0)
-        if found is None:
-            raise LookupError(f"trigger {trigger_key(database, name)} no longer exists")
-        row, spec, arguments, settings, created = found
-        st = pe.activations.trigger_stats(database, name)
-        if st is not None:
-            row.runs, row.errors = st.runs, st.errors
-            row.p50, row.p99 = st.run_time_p50, st.run_time_p99
-            row.latency_p50, row.latency_p99 = st.latency_p50, st.latency_p99
-            row.cpu_time, row.memory, row.memory_max = st.cpu_time_total, st.memory_last, st.memory_max
-            row.last_run, row.last_status, row.last_error = st.last_run, st.last_status, st.last_error
+        try:
+            view = self.et.call_soon(pe.trigger_view, database, name).result(timeout=5.0)
+        except NotFound:
+            raise LookupError(f"trigger {trigger_key(database, name)} no longer exists") from None
         fires: list[float] = []
-        if spec.kind == "schedule":
-            fires = [ns / 1e9 for ns in next_fire_times(spec, int(self.clock() * 1e9), 5)]
+        if view.kind == "schedule":
+            fires = [ns / 1e9 for ns in next_fire_times(view.spec, int(self.clock() * 1e9), 5)]
         recent = pe.activations.recent(20, trigger=name, database=database)
-        return TriggerDetail(row=row, arguments=arguments, settings=settings, next_fires=fires,
-                             recent=recent, created_at=created)
+        return TriggerDetail(row=trigger_row(view), arguments=view.arguments, settings=view.settings.to_json(),
+                             next_fires=fires, recent=recent, created_at=view.created_at)
 
     def activation(self, activation_id: int) -> ActivationRecord | None:
         pe = self.pe
@@ -497,33 +482,20 @@ class EngineBridge:
         raise LookupError(f"unknown cache scope {scope_id}")
 
 
-def _row_of(t: Any, next_ns: int | None, queued: int) -> TriggerRow:
-    state = "disabled_by_error" if t.disabled and t.disabled_reason else ("disabled" if t.disabled else "enabled")
-    return TriggerRow(
-        database=t.database, name=t.name, spec=t.spec.canonical(), kind=t.spec.kind,
-        plugin=t.plugin_filename, state=state, mode="async" if t.settings.run_async else "sync",
-        next_fire=None if next_ns is None else next_ns / 1e9, disabled_reason=t.disabled_reason,
-        queued=queued, error_behavior=t.settings.error_behavior,
+def trigger_row(v: "TriggerView") -> TriggerRow:
+    """The Triggers pane's row of an engine TriggerView (definition, live state and stats)."""
+    row = TriggerRow(
+        database=v.database, name=v.name, spec=v.spec_text, kind=str(v.kind), plugin=v.plugin_filename,
+        state=str(v.state), mode="async" if v.run_async else "sync",
+        next_fire=None if v.next_fire_ns is None else v.next_fire_ns / 1e9, disabled_reason=v.disabled_reason,
+        queued=v.queued, error_behavior=str(v.error_behavior),
     )
-
-
-def _read_triggers(pe: Any) -> list[TriggerRow]:
-    """Runs on the engine loop: trigger definitions are owned (and mutated) there."""
-    sched = pe.scheduler
-    out = []
-    for key, t in sorted(pe.triggers.items()):
-        nxt = sched.next_fire(*key) if sched is not None and t.spec.kind == "schedule" and not t.disabled else None
-        rt = pe.runtimes.get(key)
-        out.append(_row_of(t, nxt, len(rt.queue) if rt is not None else 0))
-    return out
-
-
-def _read_trigger(pe: Any, database: str, name: str) -> tuple | None:
-    t = pe.triggers.get((database, name))
-    if t is None:
-        return None
-    sched = pe.scheduler
-    nxt = sched.next_fire(database, name) if sched is not None and t.spec.kind == "schedule" and not t.disabled else None
-    rt = pe.runtimes.get((database, name))
-    row = _row_of(t, nxt, len(rt.queue) if rt is not None else 0)
-    return row, t.spec, dict(t.arguments) if t.arguments else None, t.settings.to_json(), t.created_at
+    st = v.stats
+    if st is not None:
+        row.runs, row.errors = st.runs, st.errors
+        row.p50, row.p99 = st.run_time_p50, st.run_time_p99
+        row.latency_p50, row.latency_p99 = st.latency_p50, st.latency_p99
+        row.cpu_time = st.cpu_time_total
+        row.memory, row.memory_max = st.memory_last, st.memory_max
+        row.last_run, row.last_status, row.last_error = st.last_run, st.last_status, st.last_error
+    return row

@@ -11,7 +11,7 @@ from ..keys import MUTATING, bindings, keys_for
 from ..model import Tick
 
 if TYPE_CHECKING:
-    from ..app import ConsoleApp
+    from .host import ConsoleHost
 
 
 class Pane(Vertical):
@@ -42,7 +42,7 @@ class Pane(Vertical):
         self._binding_state: tuple | None = None
 
     @property
-    def console(self) -> "ConsoleApp":
+    def console(self) -> "ConsoleHost":
         return self.app  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ ticks
