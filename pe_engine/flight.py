@@ -5,7 +5,8 @@ aiohttp, so Flight gets its own gRPC port: by default the HTTP port + 1 on the s
 (8181 -> 8182; an HTTP port of 0 gives Flight an ephemeral port too). Clients point at it with
 `InfluxDBClient3(host="http://127.0.0.1:8181", ..., query_port_overwrite=8182)`.
 `pe serve --flight-bind HOST:PORT` chooses the address (then failing to bind stops the start),
-`--without-flight` turns it off. With the derived default a port in use only logs a warning.
+`--without-flight` turns it off (both are rows of the option table, options.py). With the derived
+default a port in use only logs a warning.
 
 Protocol (from influxdb_client_3/query/query_api.py): `DoGet` with a ticket that is JSON
 `{"database": ..., "sql_query": ..., "query_type": "sql"|"influxql", "params"?: {...}}` and the
@@ -17,7 +18,6 @@ person can act on; the server keeps serving.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -28,7 +28,6 @@ import pyarrow.flight as flight
 from .errors import PeError
 
 if TYPE_CHECKING:
-    from .cli import CommandTree
     from .config import EngineConfig
     from .engine import Engine
     from .http.auth import Auth
@@ -152,17 +151,3 @@ async def stop_flight(server: PeFlightServer | None) -> None:
     if server is not None:
         await asyncio.get_running_loop().run_in_executor(None, server.shutdown)
 
-
-# --------------------------------------------------------------------- `pe serve` flags
-def _bind(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"invalid address '{text}': use HOST:PORT, e.g. 127.0.0.1:8182")
-    return text
-
-
-def register(tree: "CommandTree") -> None:
-    g = tree.get("serve").add_argument_group("Arrow Flight")
-    g.add_argument("--flight-bind", type=_bind,
-                   help="HOST:PORT for Arrow Flight queries (influxdb3 clients; default: HTTP port + 1)")
-    g.add_argument("--without-flight", action="store_true", default=None, help="do not serve Arrow Flight")

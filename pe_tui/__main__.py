@@ -1,6 +1,6 @@
 """`python -m pe_tui ...` is `pe-tui ...`."""
 import sys
 
-from .app import main
+from .cli import main
 
 sys.exit(main())

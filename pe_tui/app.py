@@ -539,7 +539,7 @@ def _setup_logging(data_dir: Path, level: str) -> Path:
 
 def run_console(args: argparse.Namespace) -> int:
     """`pe tui` / `pe-tui`: start the engine (+ HTTP API) in its thread, run the console, stop cleanly."""
-    from pe_engine.cli import CliError, config_from
+    from pe_engine.options import ConfigError, config_from
     from pe_engine.embedded import EngineThread
     from pe_engine.errors import PeError
     from pe_engine.http.server import BindError
@@ -562,7 +562,7 @@ def run_console(args: argparse.Namespace) -> int:
             args.wal_flush_interval = 0.5  # every pane shows data within two seconds
     try:
         config = config_from(args)
-    except CliError as e:
+    except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     log_path = _setup_logging(config.data_dir, getattr(args, "log_level", "INFO") or "INFO")
@@ -625,20 +625,3 @@ def run_console(args: argparse.Namespace) -> int:
         print(f"pe-tui: the admin token generated at this start: {et.generated_token}", file=sys.stderr)
     print("pe-tui: stopped cleanly", file=sys.stderr)
     return int(app.return_code or 0) if app is not None else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`pe-tui`: the same options as `pe tui` (which are `pe serve`'s plus the console's)."""
-    from pe_engine.cli import build_parser
-
-    parser = build_parser().get("tui")
-    parser.prog = "pe-tui"
-    args = parser.parse_args(argv)
-    try:
-        return run_console(args)
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

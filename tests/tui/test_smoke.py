@@ -45,7 +45,7 @@ def test_pe_engine_never_imports_textual() -> None:
 
 
 def test_pe_tui_command_shares_the_serve_options() -> None:
-    from pe_engine.cli import build_parser
+    from pe_tui.cli import build_parser
 
     tree = build_parser()
     args = tree.parser.parse_args(["tui", "--demo", "--read-only", "--http-bind", "127.0.0.1:0",

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..cli import CommandTree, client_from, database_from
 from ..errors import BadRequest
-from .last_cache import seconds
+from ..storage.caches.options import seconds
+from .common import client_from, database_from
+from .tree import CommandTree
 
 
 def _columns(text: str) -> list[str]:

@@ -1,0 +1,39 @@
+"""`pe create database`, `pe delete database`, `pe show databases`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import FORMATS, client_from, confirm, emit
+from .tree import CommandTree
+
+
+def register(tree: CommandTree) -> None:
+    p = tree.subcommand("create", "database", cmd_create_database, help="create a database")
+    p.add_argument("name", metavar="NAME")
+    p = tree.subcommand("delete", "database", cmd_delete_database, help="delete a database and its data")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p = tree.subcommand("show", "databases", cmd_show_databases, help="list databases")
+    p.add_argument("--format", choices=FORMATS, default="pretty")
+    p.add_argument("-o", "--output", help="write the list to this file instead of stdout")
+
+
+def cmd_create_database(args: argparse.Namespace) -> int:
+    client_from(args).create_database(args.name)
+    print(f'Database "{args.name}" created successfully')
+    return 0
+
+
+def cmd_delete_database(args: argparse.Namespace) -> int:
+    if not args.yes and not confirm(f'Are you sure you want to delete database "{args.name}" and all its data?'):
+        print("cancelled", file=sys.stderr)
+        return 1
+    client_from(args).delete_database(args.name)
+    print(f'Database "{args.name}" deleted successfully')
+    return 0
+
+
+def cmd_show_databases(args: argparse.Namespace) -> int:
+    emit(client_from(args).list_databases(args.format), args.output, args.format)
+    return 0
