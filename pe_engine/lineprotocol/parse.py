@@ -23,6 +23,7 @@ Grammar decisions (one place to look them up):
 """
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import re
@@ -40,7 +41,8 @@ __all__ = [
 ]
 
 try:  # the accelerator is optional (setup.py builds it when a compiler exists)
-    from . import _lpparse as _c_ext
+    # By its full name: `from . import _lpparse` reads as an import of the package itself.
+    _c_ext = importlib.import_module("pe_engine.lineprotocol._lpparse")
 except ImportError:  # pragma: no cover - depends on the build
     _c_ext = None
 if _c_ext is not None and not hasattr(_c_ext, "set_pow10_table"):  # pragma: no cover

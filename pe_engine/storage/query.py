@@ -316,7 +316,7 @@ class QueryEngine:
         files = tuple(str(p) if isinstance(p, Path) else p for p in view.parquet_files)
         tables = self._acquire_all(files)
         try:
-            prev_memory = old.memory if reuse else {}
+            prev_memory = old.memory if reuse and old is not None else {}
             for batch in view.batches:
                 hit = prev_memory.get(id(batch))
                 if hit is not None and hit[0] is batch:
@@ -324,7 +324,7 @@ class QueryEngine:
                 else:
                     state.memory[id(batch)] = (batch, widen(batch, schema))
             for path, table in zip(files, tables):
-                if reuse and path in old.parquet:
+                if reuse and old is not None and path in old.parquet:
                     state.parquet[path] = old.parquet[path]
                 elif table is None:
                     state.parquet[path] = None

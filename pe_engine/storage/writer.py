@@ -171,9 +171,9 @@ class Writer:
             self.seq = seq
             flushed_at = time.time_ns()
             per_db: dict[str, dict[str, pa.RecordBatch]] = {}
-            for e in record.entries:
-                self.buffers.table(e.db_name, e.table).append(e.batch, seq)
-                per_db.setdefault(e.db_name, {})[e.table] = e.batch
+            for entry in record.entries:
+                self.buffers.table(entry.db_name, entry.table).append(entry.batch, seq)
+                per_db.setdefault(entry.db_name, {})[entry.table] = entry.batch
             for w in pending.waiters:
                 if not w.done():
                     w.set_result(None)

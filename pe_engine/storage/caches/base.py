@@ -36,7 +36,7 @@ class CacheKind(enum.StrEnum):
         return {"last": "lvc", "distinct": "dvc"}[self.value]
 
     @property
-    def title(self) -> str:
+    def long_name(self) -> str:
         return {"last": "last-value cache", "distinct": "distinct-value cache"}[self.value]
 
     @property

@@ -400,10 +400,10 @@ class LastCache(ValueCache):
             col = tdef.columns[k]
             fields.append(pa.field(k, state_type(col), nullable=col.kind != "tag"))
         for v in self.value_names(tdef):
-            col = tdef.columns.get(v)
-            if col is None:
+            vcol = tdef.columns.get(v)
+            if vcol is None:
                 continue
-            typ = TAG_TYPE if col.kind == "tag" else state_type(col)
+            typ = TAG_TYPE if vcol.kind == "tag" else state_type(vcol)
             fields.append(pa.field(v, typ, nullable=v != "time"))
         return pa.schema(fields)
 

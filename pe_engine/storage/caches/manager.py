@@ -16,6 +16,7 @@ It is handed the catalog, the definitions port and an SQL runner, never the whol
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -197,11 +198,11 @@ class ValueCaches:
     async def delete_distinct_cache(self, db: str, table: str, name: str) -> None:
         await self.delete(CacheKind.DISTINCT, db, table, name)
 
-    def list(self, db: str | None = None, kind: str | None = None) -> list[Any]:
+    def list(self, db: str | None = None, kind: str | None = None) -> builtins.list[Any]:
         """Definitions, sorted by (kind, db, table, name). Safe from any thread."""
         return [c.d for c in self.caches(db, kind)]
 
-    def caches(self, db: str | None = None, kind: str | None = None) -> list[ValueCache]:
+    def caches(self, db: str | None = None, kind: str | None = None) -> builtins.list[ValueCache]:
         """The caches themselves, in the order of `list`. Safe from any thread."""
         return [
             c for _, c in sorted(self._caches.items())
@@ -229,14 +230,14 @@ class ValueCaches:
         _, tdef = self._table(db, table)
         return cache.read(tdef, predicates)
 
-    def entries(self, db: str, table: str, name: str | None = None, kind: str = CacheKind.LAST) -> list:
+    def entries(self, db: str, table: str, name: str | None = None, kind: str = CacheKind.LAST) -> builtins.list:
         """For the console: LVC -> CacheEntry(key, values, age s since insertion); DVC ->
         DistinctEntry(values, age s since the data time last seen)."""
         cache = self.get(kind, db, table, name)
         _, tdef = self._table(db, table)
         return cache.entries(tdef)
 
-    def items(self, kind: str, db: str, table: str, name: str | None = None) -> list[CacheItem]:
+    def items(self, kind: str, db: str, table: str, name: str | None = None) -> builtins.list[CacheItem]:
         """For the console: the contents as uniform CacheItems, whatever the kind."""
         cache = self.get(kind, db, table, name)
         _, tdef = self._table(db, table)
@@ -335,7 +336,7 @@ class ValueCaches:
 
         return provider
 
-    def _defs_with_tables(self, db: str, kind: CacheKind) -> list[tuple[Any, TableDef]]:
+    def _defs_with_tables(self, db: str, kind: CacheKind) -> builtins.list[tuple[Any, TableDef]]:
         dbdef = self.catalog.databases.get(db)
         if dbdef is None:
             return []
