@@ -22,11 +22,12 @@ from .errors import StorageError
 from .events import DatabaseChanged, EngineLog, EventBus
 from .storage.buffer import BufferStore
 from .storage.caches import ValueCaches
-from .storage.catalog import Catalog, DatabaseDef
+from .storage.catalog import Catalog
 from .storage.flush import FlushedWrites, FlushSubscriber
 from .storage.ingest import Ingest
-from .storage.persist import Persister, db_by_id
+from .storage.persist import Persister
 from .storage.query import QueryEngine
+from .storage.recovery import register_parquet, replay_wal
 from .storage.stats import EngineStats
 from .storage.system_tables import SystemTables
 from .storage.wal import Wal
@@ -87,16 +88,13 @@ class Engine:
         await self.store.open()
         await self.store.load_catalog(self.catalog)
         persisted = int(await self.store.get_meta("wal_persisted_seq", 0))
-        known = set()
-        for path, db_id, table, rows in await self.store.parquet_files():
-            db = self._db_by_id(db_id)
-            if db is None:
-                continue
-            known.add(path)
-            self.buffers.table(db.name, table).add_parquet(path, rows)
-        await asyncio.get_running_loop().run_in_executor(self._wal_pool, self.persister.remove_orphans, known)
+        known = register_parquet(self.catalog, self.buffers, await self.store.parquet_files())
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._wal_pool, self.persister.remove_orphans, known)
         t0 = time.perf_counter()
-        report = await asyncio.get_running_loop().run_in_executor(self._wal_pool, self._replay, persisted)
+        report = await loop.run_in_executor(
+            self._wal_pool, replay_wal, self.catalog, self.buffers, self.wal, persisted
+        )
         self.replay_report = report
         self.writer.seq = max(persisted, self.wal.last_seq)
         rows = self.buffers.rows_in_memory()
@@ -166,28 +164,6 @@ class Engine:
                 f"data directory {self.config.data_dir} is in use by another pe process"
             ) from None
         self._lock_fd = fd
-
-    def _replay(self, persisted: int):
-        """Runs in the WAL thread before the engine serves anything."""
-        for rec in self.wal.replay(after_seq=persisted):
-            for e in rec.entries:
-                if e.db_id in self.catalog.deleted_ids:
-                    continue
-                db = self._db_by_id(e.db_id)
-                if db is None:
-                    if e.db_name in self.catalog.databases:
-                        log.warning("WAL entry for %s has an unknown database id; skipped", e.db_name)
-                        continue
-                    db = DatabaseDef(name=e.db_name, id=e.db_id)
-                    self.catalog.restore_db(db)
-                    self.catalog.version += 1
-                self.catalog.absorb_schema(db, e.table, e.batch.schema)
-                self.buffers.table(db.name, e.table).append(e.batch, rec.seq)
-        self.wal.open_for_append()
-        return self.wal.report
-
-    def _db_by_id(self, db_id: str) -> DatabaseDef | None:
-        return db_by_id(self.catalog, db_id)
 
     def _log(self, level: str, message: str) -> None:
         getattr(log, {"INFO": "info", "WARN": "warning", "ERROR": "error"}[level])(message)

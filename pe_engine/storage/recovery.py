@@ -1,0 +1,49 @@
+"""Start-up recovery: what was persisted comes back before the engine serves anything.
+
+Parquet files the store recorded go back into the buffers; the WAL after the persisted
+sequence is replayed into them (a torn tail is repaired by the WAL itself). Replayed rows
+rebuild schemas but never reach flush subscribers, so they do not re-fire triggers.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from .buffer import BufferStore
+from .catalog import Catalog, DatabaseDef
+from .persist import db_by_id
+from .wal import ReplayReport, Wal
+
+log = logging.getLogger("pe.engine")
+
+
+def register_parquet(catalog: Catalog, buffers: BufferStore, files: Iterable[tuple[str, str, str, int]]) -> set[str]:
+    """Recorded (path, db_id, table, rows) files into the buffers; returns the paths kept."""
+    known = set()
+    for path, db_id, table, rows in files:
+        db = db_by_id(catalog, db_id)
+        if db is None:
+            continue
+        known.add(path)
+        buffers.table(db.name, table).add_parquet(path, rows)
+    return known
+
+
+def replay_wal(catalog: Catalog, buffers: BufferStore, wal: Wal, persisted: int) -> ReplayReport:
+    """WAL thread: records after `persisted` into the buffers, then open the WAL for appends."""
+    for rec in wal.replay(after_seq=persisted):
+        for e in rec.entries:
+            if e.db_id in catalog.deleted_ids:
+                continue
+            db = db_by_id(catalog, e.db_id)
+            if db is None:
+                if e.db_name in catalog.databases:
+                    log.warning("WAL entry for %s has an unknown database id; skipped", e.db_name)
+                    continue
+                db = DatabaseDef(name=e.db_name, id=e.db_id)
+                catalog.restore_db(db)
+                catalog.version += 1
+            catalog.absorb_schema(db, e.table, e.batch.schema)
+            buffers.table(db.name, e.table).append(e.batch, rec.seq)
+    wal.open_for_append()
+    return wal.report
