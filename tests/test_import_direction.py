@@ -10,8 +10,8 @@ ENGINE_MODULES = [
     "pe_engine.http.app",
     "pe_engine.http.server",
     "pe_engine.processing.manager",
-    "pe_engine.processing.http",
-    "pe_engine.processing.cli",
+    "pe_engine.http.routes",
+    "pe_engine.options",
 ]
 
 

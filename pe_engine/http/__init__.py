@@ -10,8 +10,7 @@ from typing import Any
 
 _LAZY = {
     "create_app": "pe_engine.http.app",
-    "ROUTE_HOOKS": "pe_engine.http.app",
-    "EXTENSION_MODULES": "pe_engine.http.app",
+    "ROUTES": "pe_engine.http.routes",
     "Auth": "pe_engine.http.auth",
     "is_admin": "pe_engine.http.auth",
     "require_admin": "pe_engine.http.auth",

@@ -6,21 +6,10 @@ cache). Arguments come from the JSON body and/or the query string, as InfluxDB 3
 """
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from .body import read_body
-from .keys import CONFIG, ENGINE
-from .params import decode_json_body, required
-
-
-async def _args(request: web.Request) -> dict[str, Any]:
-    args: dict[str, Any] = dict(request.query)
-    if request.can_read_body:
-        body = await read_body(request, request.app[CONFIG].max_request_bytes)
-        args.update(decode_json_body(body))
-    return args
+from .keys import ENGINE
+from .params import request_args, required
 
 
 def _tdef(request: web.Request, db: str, table: str):
@@ -28,7 +17,7 @@ def _tdef(request: web.Request, db: str, table: str):
 
 
 async def create_last_cache(request: web.Request) -> web.Response:
-    a = await _args(request)
+    a = await request_args(request)
     db, table = required(a.get("db"), "db"), required(a.get("table"), "table")
     d = await request.app[ENGINE].value_caches.create_last_cache(
         db, table, name=a.get("name"), key_columns=a.get("key_columns"), value_columns=a.get("value_columns"),
@@ -38,7 +27,7 @@ async def create_last_cache(request: web.Request) -> web.Response:
 
 
 async def create_distinct_cache(request: web.Request) -> web.Response:
-    a = await _args(request)
+    a = await request_args(request)
     db, table = required(a.get("db"), "db"), required(a.get("table"), "table")
     d = await request.app[ENGINE].value_caches.create_distinct_cache(
         db, table, name=a.get("name"), columns=a.get("columns"), max_cardinality=a.get("max_cardinality"),
@@ -47,20 +36,19 @@ async def create_distinct_cache(request: web.Request) -> web.Response:
     return web.json_response(d.created_response(_tdef(request, db, table)), status=201)
 
 
-def _delete(kind: str):
-    async def handler(request: web.Request) -> web.Response:
-        a = await _args(request)
-        db = required(a.get("db"), "db")
-        table = required(a.get("table"), "table")
-        name = required(a.get("name"), "name")
-        await request.app[ENGINE].value_caches.delete(kind, db, table, name)
-        return web.Response(status=200)
-
-    return handler
+async def _delete(kind: str, request: web.Request) -> web.Response:
+    a = await request_args(request)
+    db = required(a.get("db"), "db")
+    table = required(a.get("table"), "table")
+    name = required(a.get("name"), "name")
+    await request.app[ENGINE].value_caches.delete(kind, db, table, name)
+    return web.Response(status=200)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v3/configure/last_cache", create_last_cache)
-    app.router.add_delete("/api/v3/configure/last_cache", _delete("last"))
-    app.router.add_post("/api/v3/configure/distinct_cache", create_distinct_cache)
-    app.router.add_delete("/api/v3/configure/distinct_cache", _delete("distinct"))
+async def delete_last_cache(request: web.Request) -> web.Response:
+    return await _delete("last", request)
+
+
+async def delete_distinct_cache(request: web.Request) -> web.Response:
+    return await _delete("distinct", request)
+

@@ -39,8 +39,3 @@ async def delete_database(request: web.Request) -> web.Response:
     await request.app[ENGINE].delete_database(name)
     return web.Response(status=200)
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v3/configure/database", list_databases)
-    app.router.add_post("/api/v3/configure/database", create_database)
-    app.router.add_delete("/api/v3/configure/database", delete_database)

@@ -7,12 +7,17 @@ plain string keys ("engine", "config", "auth") so extensions can use
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ..config import EngineConfig
 from ..engine import Engine
+from ..errors import BadRequest
 from .auth import Auth
+
+if TYPE_CHECKING:
+    from ..processing.manager import ProcessingEngine
 
 ENGINE = web.AppKey("engine", Engine)
 CONFIG = web.AppKey("config", EngineConfig)
@@ -28,3 +33,11 @@ def store(app: web.Application, engine: Engine, config: EngineConfig, auth: Auth
         app["engine"] = engine
         app["config"] = config
         app["auth"] = auth
+
+
+def processing_engine(request: web.Request) -> "ProcessingEngine":
+    """The engine's processing engine, or 400 as InfluxDB 3 answers when no plugin dir is configured."""
+    pe = request.app[ENGINE].processing
+    if pe is None:
+        raise BadRequest("Node not configured with plugin directory")
+    return pe

@@ -5,7 +5,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import web
+
 from ..errors import BadRequest
+from .body import read_body
+from .keys import CONFIG
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -60,3 +64,12 @@ def decode_json_body(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
     return data
+
+
+async def request_args(request: web.Request) -> dict[str, Any]:
+    """Query string and JSON body merged, the body winning (InfluxDB 3 parses both forms)."""
+    args: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        body = await read_body(request, request.app[CONFIG].max_request_bytes)
+        args.update(decode_json_body(body))
+    return args

@@ -69,7 +69,3 @@ async def query_sql(request: web.Request) -> web.Response:
     body, content_type = await asyncio.get_running_loop().run_in_executor(None, encode, table, fmt)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v3/query_sql", query_sql)
-    app.router.add_post("/api/v3/query_sql", query_sql)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..engine import WriteResult
+from ..storage.writer import WriteResult
 from ..errors import BadRequest
 from .body import read_body
 from .keys import CONFIG, ENGINE
@@ -64,8 +64,3 @@ def _precision(request: web.Request, allowed: dict[str, str], default: str) -> s
         choices = "|".join(allowed)
         raise BadRequest(f"invalid precision '{raw}': use one of {choices}") from None
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v3/write_lp", write_v3)
-    app.router.add_post("/api/v2/write", write_v2)
-    app.router.add_post("/write", write_v1)

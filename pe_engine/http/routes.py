@@ -1,0 +1,75 @@
+"""The HTTP API's one route table: every (method, path, handler), one module per resource.
+
+To add an endpoint, write the handler in its resource's module and add a row
+here. Rows are registered in order and the first match wins, so the catch-all
+`/api/v3/engine/{path}` stays last. A GET row also answers HEAD (aiohttp's
+add_get) unless `head=False`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from . import caches, databases, engine_requests, packages, plugin_tests, plugins, query, status, triggers, write
+from .auth import Handler
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    head: bool = True  # GET only: also answer HEAD
+
+
+TRIGGERS = "/api/v3/configure/processing_engine_trigger"
+PLUGIN_ENVIRONMENT = "/api/v3/configure/plugin_environment"
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/health", status.health),
+    Route("GET", "/ping", status.ping),
+    # writes
+    Route("POST", "/api/v3/write_lp", write.write_v3),
+    Route("POST", "/api/v2/write", write.write_v2),
+    Route("POST", "/write", write.write_v1),
+    # queries
+    Route("GET", "/api/v3/query_sql", query.query_sql),
+    Route("POST", "/api/v3/query_sql", query.query_sql),
+    # databases
+    Route("GET", "/api/v3/configure/database", databases.list_databases),
+    Route("POST", "/api/v3/configure/database", databases.create_database),
+    Route("DELETE", "/api/v3/configure/database", databases.delete_database),
+    # value caches
+    Route("POST", "/api/v3/configure/last_cache", caches.create_last_cache),
+    Route("DELETE", "/api/v3/configure/last_cache", caches.delete_last_cache),
+    Route("POST", "/api/v3/configure/distinct_cache", caches.create_distinct_cache),
+    Route("DELETE", "/api/v3/configure/distinct_cache", caches.delete_distinct_cache),
+    # processing engine: triggers
+    Route("POST", TRIGGERS, triggers.create_trigger),
+    Route("DELETE", TRIGGERS, triggers.delete_trigger),
+    Route("GET", TRIGGERS, triggers.list_triggers),
+    Route("POST", TRIGGERS + "/enable", triggers.enable_trigger),
+    Route("POST", TRIGGERS + "/disable", triggers.disable_trigger),
+    # plugins
+    Route("GET", "/api/v3/plugins", plugins.list_plugins),
+    Route("POST", "/api/v3/plugin_test/wal", plugin_tests.plugin_test_wal),
+    Route("POST", "/api/v3/plugin_test/schedule", plugin_tests.plugin_test_schedule),
+    Route("POST", PLUGIN_ENVIRONMENT + "/install_packages", packages.install_packages),
+    Route("POST", PLUGIN_ENVIRONMENT + "/install_requirements", packages.install_requirements),
+    Route("POST", "/api/v3/plugins/files", plugins.upload_file),
+    Route("PUT", "/api/v3/plugins/files", plugins.upload_file),
+    Route("PUT", "/api/v3/plugins/directory", plugins.upload_directory),
+    # request triggers: the catch-all, last
+    Route("GET", "/api/v3/engine/{path:.*}", engine_requests.engine_request, head=False),
+    Route("POST", "/api/v3/engine/{path:.*}", engine_requests.engine_request),
+)
+
+
+def add_routes(router: web.UrlDispatcher, routes: Iterable[Route] = ROUTES) -> None:
+    for r in routes:
+        if r.method == "GET" and r.head:
+            router.add_get(r.path, r.handler)
+        else:
+            router.add_route(r.method, r.path, r.handler)
