@@ -84,6 +84,25 @@ class CacheItem:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheSummary:
+    """A cache as listings show it: its definition flattened, and its size. Settings that do
+    not apply to the kind are 0 / None. The console builds its ValueCacheRow from this."""
+
+    kind: CacheKind
+    db: str
+    table: str
+    name: str
+    columns: list[str]  # LVC: the key columns; DVC: the column hierarchy (first = top level)
+    value_columns: list[str] | None  # LVC: None = every non-key column
+    count: int  # LVC: rows kept per key
+    ttl: int  # LVC: seconds
+    max_cardinality: int  # DVC
+    max_age: int  # DVC: seconds
+    keys: int  # held now: LVC keys, DVC combinations
+    rows: int  # LVC rows held (0 for a DVC)
+
+
+@dataclass(frozen=True, slots=True)
 class RefillQuery:
     """The SQL that reads the rows a cache would hold had it been running."""
 
@@ -105,6 +124,9 @@ class ValueCache(ABC):
     kind: ClassVar[CacheKind]
     d: Any  # the kind's definition record (a CacheDefinition)
     version: int  # moves whenever the contents change
+
+    @abstractmethod
+    def __init__(self, definition: Any, clock: Clock) -> None: ...
 
     # -- the kind, for managers and listings ------------------------------------------------
     @classmethod
@@ -162,10 +184,8 @@ class ValueCache(ABC):
         """The contents as uniform CacheItems, sorted as the cache keeps them."""
 
     @abstractmethod
-    def describe(self) -> dict[str, Any]:
-        """Definition and size as one flat record for listings: kind, db, table, name, columns,
-        value_columns, count, ttl, max_cardinality, max_age, keys, rows (0/None where a setting
-        does not apply to the kind). The console builds its ValueCacheRow from it."""
+    def describe(self) -> CacheSummary:
+        """Definition and size, flat, for listings (the console's ValueCacheRow)."""
 
     @property
     @abstractmethod

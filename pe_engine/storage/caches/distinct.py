@@ -33,7 +33,7 @@ from ...errors import BadRequest
 from ...lineprotocol.types import FieldType
 from ..catalog import TableDef
 from .arrow_ops import arange, column_ids, composite_key, contiguous, group_ids, plain
-from .base import CacheItem, CacheKind, RefillQuery, ValueCache, quote_ident
+from .base import CacheItem, CacheKind, CacheSummary, RefillQuery, ValueCache, quote_ident
 from .options import NS, names_list, positive_int, seconds
 
 DEFAULT_MAX_CARDINALITY = 100_000
@@ -306,14 +306,12 @@ class DistinctCache(ValueCache):
     def expires_after(self) -> int:
         return self.d.max_age
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> CacheSummary:
         d = self.d
-        return {
-            "kind": self.kind, "db": d.db, "table": d.table, "name": d.name, "columns": list(d.columns),
-            "value_columns": None, "count": 0, "ttl": 0,
-            "max_cardinality": d.max_cardinality, "max_age": d.max_age,
-            "keys": self.cardinality, "rows": 0,
-        }
+        return CacheSummary(
+            kind=self.kind, db=d.db, table=d.table, name=d.name, columns=list(d.columns), value_columns=None,
+            count=0, ttl=0, max_cardinality=d.max_cardinality, max_age=d.max_age, keys=self.cardinality, rows=0,
+        )
 
     def refill_query(self, tdef: TableDef, now: int) -> RefillQuery | None:
         """Every combination seen within `max_age`, with the newest time it was seen at."""

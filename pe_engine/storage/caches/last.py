@@ -40,7 +40,7 @@ from ..catalog import TAG_TYPE, TableDef
 from .arrow_ops import (
     arange, column_ids, composite_key, contiguous, group_ids, plain, run_ends, run_ordinals, run_starts, state_type,
 )
-from .base import CacheItem, CacheKind, RefillQuery, ValueCache, quote_ident
+from .base import CacheItem, CacheKind, CacheSummary, RefillQuery, ValueCache, quote_ident
 from .options import NS, names_list, positive_int, seconds
 
 DEFAULT_COUNT = 1
@@ -500,14 +500,13 @@ class LastCache(ValueCache):
     def expires_after(self) -> int:
         return self.d.ttl
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> CacheSummary:
         d = self.d
-        return {
-            "kind": self.kind, "db": d.db, "table": d.table, "name": d.name, "columns": list(d.key_columns),
-            "value_columns": None if d.value_columns is None else list(d.value_columns),
-            "count": d.count, "ttl": d.ttl, "max_cardinality": 0, "max_age": 0,
-            "keys": self.keys, "rows": self.rows,
-        }
+        return CacheSummary(
+            kind=self.kind, db=d.db, table=d.table, name=d.name, columns=list(d.key_columns),
+            value_columns=None if d.value_columns is None else list(d.value_columns),
+            count=d.count, ttl=d.ttl, max_cardinality=0, max_age=0, keys=self.keys, rows=self.rows,
+        )
 
     def refill_query(self, tdef: TableDef, now: int) -> RefillQuery | None:
         """The newest `count` rows per key whose timestamp is within the last `ttl`."""

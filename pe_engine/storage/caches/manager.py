@@ -78,7 +78,7 @@ class ValueCaches:
             log.info("value caches: %d loaded and refilled", len(self._caches))
 
     def _new(self, d: Any) -> ValueCache:
-        return KINDS[d.kind](d, self.clock)  # type: ignore[call-arg]
+        return KINDS[d.kind](d, self.clock)
 
     @staticmethod
     def _key(cache: ValueCache) -> _Key:
