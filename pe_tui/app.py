@@ -30,12 +30,15 @@ from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
 
 from .ticker import TickDriver
+from .keymap import Keymap
+from .keymap import load as load_keymap
 from .keys import KEYS, MUTATING, PANES, SCOPE_TITLES, Key, bindings
 from .messages import (
     ActionDone,
@@ -110,6 +113,7 @@ class ConsoleApp(App[int]):
         auto_tick: bool = True,
         load: Any = None,
         admin_token: str | None = None,
+        keymap: "str | Path | Keymap | None" = None,
     ) -> None:
         super().__init__()
         self.own_source = False
@@ -133,6 +137,11 @@ class ConsoleApp(App[int]):
         self.last_tick: Tick | None = None
         self._last_failure_toast = 0.0
         self._panes: list[Pane] | None = None
+        # the user keymap (pe_tui.keymap): binding id -> keys, applied to every binding by id
+        self.keymap: Keymap = keymap if isinstance(keymap, Keymap) else load_keymap(keymap)
+        self._clashes_reported: set[frozenset[str]] = set()
+        if self.keymap.bindings:
+            self.set_keymap(self.keymap.bindings)
         self.set_reactive(ConsoleApp.refresh_interval, self.driver.interval)
 
     # ------------------------------------------------------------------ layout
@@ -167,6 +176,7 @@ class ConsoleApp(App[int]):
 
     def on_mount(self) -> None:
         self._install_signal_handlers()
+        self._report_keymap_problems()
         bar = self.status_bar
         bar.interval = self.refresh_interval
         bar.read_only = self.read_only
@@ -200,6 +210,28 @@ class ConsoleApp(App[int]):
         self.driver.stop()
         if self.own_source:
             self.source.close()
+
+    # ------------------------------------------------------------------ keymap
+    def _report_keymap_problems(self) -> None:
+        problems = self.keymap.problems
+        if not problems:
+            return
+        for p in problems:
+            log.warning("%s", p)
+        shown = problems[:5] + ([f"… and {len(problems) - 5} more (see the log)"] if len(problems) > 5 else [])
+        self.notify(escape("\n".join(shown)), title="keymap: some keys were not remapped",
+                    severity="warning", timeout=15)
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: Any) -> None:
+        """A remapped key that another binding of the same place already uses: say so once."""
+        ids = frozenset(b.id or b.action for b in clashed_bindings)
+        if ids in self._clashes_reported:
+            return
+        self._clashes_reported.add(ids)
+        text = ", ".join(sorted(ids))
+        log.warning("keymap: clashing keys for %s", text)
+        self.notify(escape(f"the keymap gives one key to several actions: {text}"), title="keymap",
+                    severity="warning", timeout=10)
 
     # ------------------------------------------------------------------ ticks
     @on(TickReady)
@@ -317,7 +349,7 @@ class ConsoleApp(App[int]):
 
     def action_help(self) -> None:
         has_load = bool(self.check_action("load_faster", ()))
-        self.push_screen(HelpScreen(self.read_only, has_load))
+        self.push_screen(HelpScreen(self.read_only, has_load, self.keymap.bindings))
 
     def action_save_screenshot(self) -> None:
         path = self.save_screenshot()
@@ -499,7 +531,8 @@ class ConsoleApp(App[int]):
                 continue
             area = "go" if k.name.startswith("pane_") else ("console" if k.scope == "app" else k.scope)
             title = f"{area}: {k.description.lower()}" if area != "go" else f"go: {k.description}"
-            help_text = escape(f"{k.help} · key {pretty_keys(k.keys)}")  # palette help is markup
+            keys = self.keymap.keys_of(k.id, k.keys)
+            help_text = escape(f"{k.help} · key {pretty_keys(keys)}")  # palette help is markup
             yield SystemCommand(title, help_text, partial(self._run_key, k))
 
     async def _run_key(self, key: Key) -> None:
@@ -605,7 +638,10 @@ def run_console(args: argparse.Namespace) -> int:
             from .replay import RecordingSource
 
             source = RecordingSource(bridge, args.record)
-        app = ConsoleApp(source, read_only=args.read_only, refresh=args.refresh, admin_token=et.generated_token)
+        from .keymap import default_path
+
+        app = ConsoleApp(source, read_only=args.read_only, refresh=args.refresh, admin_token=et.generated_token,
+                         keymap=getattr(args, "keymap", None) or default_path())
         app.run()
     finally:
         if source is not None:

@@ -1,6 +1,8 @@
 """HelpScreen: every key of the registry, grouped by pane (the palette offers the same list)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -22,7 +24,10 @@ def pretty_keys(spec: str) -> str:
     return " ".join(_PRETTY.get(k, k) for k in spec.split(","))
 
 
-def render_scopes(scopes: tuple[str, ...], read_only: bool, has_load: bool) -> Group:
+def render_scopes(scopes: tuple[str, ...], read_only: bool, has_load: bool,
+                  keymap: Mapping[str, str] | None = None) -> Group:
+    """The keys of `scopes`, as remapped by `keymap` (binding id -> keys)."""
+    keymap = keymap or {}
     parts: list = []
     for scope in scopes:
         keys = [k for k in KEYS if k.scope == scope and not k.name.startswith("pane_")]
@@ -31,14 +36,16 @@ def render_scopes(scopes: tuple[str, ...], read_only: bool, has_load: bool) -> G
         t.add_column(width=11, no_wrap=True)
         t.add_column(style="dim", ratio=1)
         if scope == "app":
-            t.add_row("1 … 6", "Panes", "Triggers, Activations, Performance, Logs, Caches, Plugins")
+            pane_keys = [keymap.get(f"app.pane_{i}", str(i)) for i in range(1, 7)]
+            shown = "1 … 6" if pane_keys == [str(i) for i in range(1, 7)] else " ".join(map(pretty_keys, pane_keys))
+            t.add_row(shown, "Panes", "Triggers, Activations, Performance, Logs, Caches, Plugins")
         for k in keys:
             note, style = "", ""
             if k.mutating and read_only:
                 note, style = " (hidden: read-only)", "dim strike"
             elif k.scope == "app" and k.name.startswith("load_") and not has_load:
                 note, style = " (--demo only)", "dim"
-            t.add_row(pretty_keys(k.keys), Text(k.description, style=style), k.help + note)
+            t.add_row(pretty_keys(keymap.get(k.id, k.keys)), Text(k.description, style=style), k.help + note)
         parts.append(Text(SCOPE_TITLES[scope], style="bold underline"))
         parts.append(t)
         parts.append(Text(""))
@@ -48,10 +55,11 @@ def render_scopes(scopes: tuple[str, ...], read_only: bool, has_load: bool) -> G
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
-    def __init__(self, read_only: bool, has_load: bool) -> None:
+    def __init__(self, read_only: bool, has_load: bool, keymap: Mapping[str, str] | None = None) -> None:
         super().__init__(id="help-screen")
         self.read_only = read_only
         self.has_load = has_load
+        self.keymap = dict(keymap or {})
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog", classes="dialog wide"):
@@ -60,7 +68,7 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="help-scroll"):
                 with Horizontal(id="help-columns"):
                     for i, scopes in enumerate(COLUMNS):
-                        yield Static(render_scopes(scopes, self.read_only, self.has_load), id=f"help-col-{i}",
+                        yield Static(render_scopes(scopes, self.read_only, self.has_load, self.keymap), id=f"help-col-{i}",
                                      classes="help-col")
             yield Label("Every action is also in the command palette (ctrl+p) as \"<pane>: <action>\". Actions that "
                         "change the engine go through its API, like the pe CLI, and confirm with a toast. "
