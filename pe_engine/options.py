@@ -104,7 +104,8 @@ def _o(flag: str, *, dest: str | None = None, config: bool = True, **kw: Any) ->
 ENGINE_OPTIONS: tuple[Option, ...] = (
     _o("--data-dir", type=Path, env="PE_DATA_DIR", default="./pe-data",
        help="where WAL, Parquet and the catalog live (env PE_DATA_DIR; default ./pe-data)"),
-    _o("--plugin-dir", type=Path, env="PE_PLUGIN_DIR", help="directory of processing-engine plugins (env PE_PLUGIN_DIR)"),
+    _o("--plugin-dir", type=Path, env="PE_PLUGIN_DIR",
+       help="directory of processing-engine plugins (env PE_PLUGIN_DIR)"),
     _o("--http-bind", env="PE_HTTP_BIND", default="127.0.0.1:8181",
        help="HOST:PORT to listen on (env PE_HTTP_BIND; default 127.0.0.1:8181)"),
     _o("--wal-flush-interval", type=duration, help="e.g. 1s (default), 100ms, 10ms"),

@@ -41,7 +41,7 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--load-rate", type=int, default=None, metavar="LINES_PER_S",
                    help="--demo: lines per second the load generator writes (default 600; [ and ] change it)")
     g.add_argument("--record", type=Path, metavar="FILE",
-                   help="also write every console tick as JSON lines to FILE (replay with pe_tui.recorded)")
+                   help="also write every console tick as JSON lines to FILE (replay with pe_tui.replay.recorded)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -207,7 +207,7 @@ def request_token(request: web.Request) -> str | None:
 
 def is_admin(request: web.Request) -> bool:
     """True when the request carries the admin token, or when auth is disabled."""
-    auth: Auth | None = request.app.get("auth")  # type: ignore[call-overload]
+    auth: Auth | None = request.app.get("auth")
     if auth is None or not auth.enabled:
         return True
     record = request.get(REQUEST_TOKEN_KEY)

@@ -20,7 +20,7 @@ from aiohttp import web
 from ..config import EngineConfig
 from ..engine import Engine
 from ..errors import PeError
-from ..flight import FlightBindError, start_flight, stop_flight
+from ..flight import FlightBindError, PeFlightServer, start_flight, stop_flight
 from .app import create_app
 from .auth import Auth, announce_to_stderr
 
@@ -52,7 +52,7 @@ class PeServer:
         self.access_log = access_log
         self.announce_token = announce_token
         self.runner: web.AppRunner | None = None
-        self.flight = None  # the Arrow Flight server (pe_engine/flight.py), when serving
+        self.flight: PeFlightServer | None = None  # the Arrow Flight server, when serving
         host, self.port = config.http_host_port
         self.host = host.strip("[]")  # "[::1]:8181" names an IPv6 address
 

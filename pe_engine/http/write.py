@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..storage.writer import WriteResult
 from ..errors import BadRequest
+from ..storage.writer import WriteResult
 from .body import read_body
 from .keys import CONFIG, ENGINE
 from .params import flag, required

@@ -215,3 +215,17 @@ def test_extensions_can_add_commands(monkeypatch, capsys):
     assert calls == ["json"]
     tree = cli.build_parser()
     assert tree.get("show", "widgets") and tree.get("show", "databases")  # both nouns under one verb
+
+
+def test_every_engine_config_field_is_an_option():
+    """`pe serve`, `pe tui` and `pe-tui` build from one table; a new EngineConfig field needs a row."""
+    from pe_engine.options import missing_fields
+
+    assert missing_fields() == set()
+
+
+def test_pe_tui_is_found_through_its_entry_point():
+    """pe_engine never names pe_tui: `pe tui` comes from the installed `pe.commands` entry point."""
+    from importlib.metadata import entry_points
+
+    assert "pe_tui.cli:register" in {ep.value for ep in entry_points(group=cli.COMMAND_GROUP)}
