@@ -22,10 +22,13 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import EngineConfig
 from .engine import Engine
+
+if TYPE_CHECKING:
+    from .http.server import PeServer
 
 log = logging.getLogger("pe.embedded")
 
@@ -58,7 +61,7 @@ class EngineThread:
         # Built here (no loop needed yet) so a host can subscribe to `engine.bus`
         # before start() and see the start-up log lines too.
         self.engine: Engine = Engine(config)
-        self.server: Any = None  # PeServer when http=True
+        self.server: PeServer | None = None  # when http=True
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopped = threading.Event()

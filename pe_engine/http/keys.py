@@ -1,4 +1,4 @@
-"""Where the app keeps its shared objects.
+"""Where the app keeps its shared objects, and the accessor for the optional processing engine.
 
 Typed `web.AppKey`s for our own code; the same objects are also stored under
 plain string keys ("engine", "config", "auth") so extensions can use
