@@ -5,7 +5,6 @@ import argparse
 import json
 
 from ..errors import BadRequest
-from ..storage.caches.options import seconds
 from .common import client_from, database_from
 from .tree import CommandTree
 
@@ -19,6 +18,9 @@ def _columns(text: str) -> list[str]:
 
 def _duration(what: str):
     def parse(text: str) -> int:
+        # Imported when a flag is parsed: the cache package loads DataFusion, which `pe write` never needs.
+        from ..storage.caches.options import seconds
+
         try:
             return seconds(text, what, 0)
         except BadRequest as e:
