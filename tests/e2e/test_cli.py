@@ -229,3 +229,11 @@ def test_pe_tui_is_found_through_its_entry_point():
     from importlib.metadata import entry_points
 
     assert "pe_tui.cli:register" in {ep.value for ep in entry_points(group=cli.COMMAND_GROUP)}
+
+
+def test_cli_starts_without_the_server_stack():
+    """`pe write` and friends load neither aiohttp, Arrow, DataFusion nor Textual (only `pe serve` does)."""
+    code = ("import sys\nfrom pe_engine import cli\ncli.build_parser(cli.discover_commands())\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'pyarrow', 'datafusion', 'textual'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
