@@ -15,7 +15,7 @@ from functools import partial
 from importlib.metadata import entry_points
 
 from ..http.client import ClientError
-from ..options import ConfigError, config_from, duration, size
+from ..options import ConfigError, config_from, duration, size  # the last three re-exported for callers
 from . import caches, databases, packages, plugins, query, serve, triggers, write
 from .common import CliError
 from .tree import Command, CommandTree, Register
@@ -30,7 +30,6 @@ WRITE_CHUNK = 8 * 1024 * 1024  # line protocol is sent in pieces of about this s
 
 # Registration functions added after the built-in commands (tests, embedding programs).
 EXTENSIONS: tuple[Register, ...] = ()
-
 
 
 def built_in() -> tuple[Register, ...]:
