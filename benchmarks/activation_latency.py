@@ -228,7 +228,7 @@ async def traced_prelude(e, pe, sub_flushes: int, interval: float) -> dict[str, 
     """A second pass (1 trigger) with thin wrappers around the executor's set-up steps, each
     noting perf_counter() before and after: where the prelude's time goes under real
     conditions (GIL hand-offs included). Each wrapper adds well under 1 µs."""
-    import pe_engine.processing.executor as ex
+    import pe_engine.processing.executors.thread as ex
 
     ev: list[tuple[str, float, float]] = []
 
@@ -330,7 +330,7 @@ def micro_prelude(pe) -> dict[str, float]:
         "entry_point lookup": bench(lambda: entry_point(instantiate(loaded), None, "wal_rows")) - bench(lambda: instantiate(loaded)),
         "rss_bytes (/proc/self/statm read)": bench(rss_bytes),
         "pa.total_allocated_bytes": bench(pa.total_allocated_bytes),
-        "PluginApi(...) + trigger_cache": bench(lambda: PluginApi(engine=pe.engine, loop=pe.loop, database="db", trigger=trig.name,
+        "PluginApi(...) + trigger_cache": bench(lambda: PluginApi(host=pe.host, loop=pe.loop, database="db", trigger=trig.name,
                                                                   cache=pe.caches.trigger_cache("db", trig.name), log=lambda a, b: None)),
         "logs.add (one INFO line, with bus publish)": bench(lambda: pe.logs.add("db", "x", "INFO", "starting execution of wal plugin.")),
         "activations.new_id": bench(pe.activations.new_id),

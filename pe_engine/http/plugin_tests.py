@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..processing.testing import run_schedule_test, run_wal_test
+from ..processing.dry_run import run_schedule_test, run_wal_test
 from ..processing.triggers import validate_arguments_json
 from .keys import processing_engine
 from .params import request_args, required

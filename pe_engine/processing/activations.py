@@ -473,7 +473,7 @@ class ActivationLog:
                     samples = None
                 else:
                     samples = (a.sample_version, list(a.run_times), list(a.latencies))
-                base = dict(
+                base: dict[str, Any] = dict(
                     database=a.database, trigger=a.trigger, plugin=a.plugin, runs=a.runs,
                     errors=a.errors, by_status=dict(a.by_status), last_run=a.last_run,
                     last_status=a.last_status, last_error=a.last_error,

@@ -8,7 +8,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from ..events import EventBus, PluginLog
+from ..events import PluginLog
+from .ports import EventPublisher
 
 log = logging.getLogger("pe.plugins")
 _LEVELS = {"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}
@@ -24,7 +25,7 @@ class LogEntry:
 
 
 class LogBuffer:
-    def __init__(self, bus: EventBus, capacity: int = 10_000, unsaved_capacity: int = 10_000):
+    def __init__(self, bus: EventPublisher, capacity: int = 10_000, unsaved_capacity: int = 10_000):
         self.bus = bus
         self._ring: deque[LogEntry] = deque(maxlen=capacity)
         self._unsaved: deque[LogEntry] = deque(maxlen=unsaved_capacity)

@@ -3,6 +3,10 @@
 It owns no threads of its own beyond the plugin worker pool and the watchdog;
 everything else runs on the engine's event loop. Every change of state goes to
 the store first, so a restart brings back the same triggers in the same state.
+It sees the rest of the engine only through `ports.ProcessingHost`.
+
+One WAL activation: `on_flush` (a flush subscriber) -> `TriggerRuntime.submit`
+-> `Executor.submit` -> `TriggerRuntime._done` -> `activation_finished` here.
 """
 from __future__ import annotations
 
@@ -10,29 +14,36 @@ import asyncio
 import builtins
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import AlreadyExists, BadRequest, NotFound, PeError
 from ..events import ActivationFinished, TriggerChanged
 from ..lineprotocol.builder import LineBuilder
 from .activations import ActivationLog, ActivationRecord, TriggerStats
 from .cache.store import PluginCacheStore
-from .dispatcher import Scheduler, TriggerRuntime
-from .enums import TriggerKind
-from .executor import Executor, Job, Outcome, RequestInput
+from .dry_run import DryRunContext
+from .enums import ActivationStatus, TriggerAction, TriggerKind
+from .executor import Outcome
+from .executors.thread import ThreadExecutor
+from .invocations import Job, RequestCall, ScheduleCall, WalCall
 from .limits import Watchdog, WorkerPool
 from .logs import LogBuffer, LogEntry
-from .plugins import PluginError, PluginRegistry
+from .plugins.model import GH_PREFIX, PluginError
+from .plugins.registry import PluginRegistry
+from .ports import Clock, FlushedBatch, ProcessingHost, SystemClock
 from .responses import PluginResponse
+from .runtime import TriggerRuntime
+from .scheduler import Scheduler, first_fire
 from .trigger_view import TriggerView
-from .triggers import TriggerDef, TriggerSettings, TriggerSpecError, next_fire_ns, parse_trigger_spec
+from .triggers.definition import TriggerDef
+from .triggers.errors import TriggerSpecError
+from .triggers.settings import TriggerSettings
+from .triggers.specs import RequestSpec, parse_trigger_spec
 
 if TYPE_CHECKING:
-    from ..engine import Engine
-    from ..storage.flush import FlushedWrites
+    from .packages import PackageInstaller
 
 log = logging.getLogger("pe.processing")
 
@@ -55,10 +66,11 @@ class TriggerRunning(PeError):
 
 
 class ProcessingEngine:
-    def __init__(self, engine: "Engine", config: ProcessingConfig | None = None):
-        self.engine = engine
+    def __init__(self, host: ProcessingHost, config: ProcessingConfig | None = None, *, clock: Clock | None = None):
+        self.host = host
         self.config = config or ProcessingConfig()
-        self.bus = engine.bus
+        self.clock: Clock = clock or SystemClock()
+        self.bus = host.bus
         self.registry = PluginRegistry(
             self.config.plugin_dir, plugin_repo=self.config.plugin_repo, on_change=self._plugin_changed
         )
@@ -68,7 +80,15 @@ class ProcessingEngine:
         self.pool = WorkerPool(self.config.plugin_threads)
         self.watchdog = Watchdog()
         self.installer = _installer(self.config)
-        self.executor = Executor(self, self.pool, self.watchdog)
+        self.executor = ThreadExecutor(
+            host=host, plugins=self.registry, pool=self.pool, watchdog=self.watchdog, new_id=self.activations.new_id
+        )
+        self.dry_runs = DryRunContext(
+            executor=self.executor,
+            load=self.registry.load,
+            catalog=host.catalog,
+            test_cache=lambda name: self.caches.test_cache(name or "_shared_test"),
+        )
         self.scheduler: Scheduler | None = None
         self.triggers: dict[tuple[str, str], TriggerDef] = {}
         self.runtimes: dict[tuple[str, str], TriggerRuntime] = {}
@@ -76,7 +96,7 @@ class ProcessingEngine:
         self._draining: dict[tuple[str, str], TriggerRuntime] = {}  # stopped, with calls still running
         self._last_fired: dict[tuple[str, str], int] = {}
         self._fired_dirty: set[tuple[str, str]] = set()
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
@@ -84,8 +104,9 @@ class ProcessingEngine:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        builtins.LineBuilder = LineBuilder  # plugins use it without importing (reference §2.1)
-        store = self.engine.store
+        self.executor.bind(self.loop)
+        builtins.LineBuilder = LineBuilder  # type: ignore[attr-defined]  # plugins use it without importing (reference §2.1)
+        store = self.host.store
         self.registry.import_state(await store.load_plugin_versions())
         if self.config.virtual_env is not None:
             import sys
@@ -103,7 +124,7 @@ class ProcessingEngine:
                 continue
         self.activations.restore_history(history)
         self._last_fired = await store.load_schedule_state()
-        self.scheduler = Scheduler(self)
+        self.scheduler = Scheduler(self._fire_schedule, self.clock)
         self.scheduler.start()
         for d in await store.load_triggers():
             try:
@@ -115,7 +136,7 @@ class ProcessingEngine:
             if not trig.disabled:
                 self._start_trigger(trig, restart=True)
         self._update_users()
-        self.engine.subscribe(self)  # after the value caches: WAL triggers see cached rows
+        self.host.subscribe(self)  # after the value caches: WAL triggers see cached rows
         self._register_system_tables()
         self._tasks.append(asyncio.create_task(self._periodic(), name="pe-processing-periodic"))
         if self.config.watch_plugins and self.config.plugin_dir is not None:
@@ -129,7 +150,7 @@ class ProcessingEngine:
             return
         self.started = False
         self._stop.set()
-        self.engine.unsubscribe(self)
+        self.host.unsubscribe(self)
         if self.scheduler:
             await self.scheduler.stop()
         for rt in self.runtimes.values():
@@ -139,18 +160,17 @@ class ProcessingEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._save_history()
         await self.snapshot_caches()
-        await self.engine.store.save_plugin_versions([(r[0], r[1], list(r)) for r in self.registry.export_state()])
-        self.pool.shutdown()
-        self.watchdog.stop()
+        await self.host.store.save_plugin_versions([(r[0], r[1], list(r)) for r in self.registry.export_state()])
+        self.executor.shutdown()
 
     async def _periodic(self) -> None:
-        last_cache = time.monotonic()
+        last_cache = self.clock.monotonic()
         while True:
             await asyncio.sleep(self.config.history_flush_interval)
             try:
                 await self._save_history()
-                if time.monotonic() - last_cache >= self.config.cache_snapshot_interval:
-                    last_cache = time.monotonic()
+                if self.clock.monotonic() - last_cache >= self.config.cache_snapshot_interval:
+                    last_cache = self.clock.monotonic()
                     await self.snapshot_caches()
             except asyncio.CancelledError:
                 raise
@@ -163,15 +183,15 @@ class ProcessingEngine:
         if recs or logs:
             # Encoding thousands of records a second is real work: keep it off the event loop.
             acts, lg = await asyncio.get_running_loop().run_in_executor(None, _history_rows, recs, logs)
-            await self.engine.store.append_history(acts, lg)
+            await self.host.store.append_history(acts, lg)
         if self._fired_dirty:
             rows = [(d, n, self._last_fired[(d, n)]) for d, n in self._fired_dirty if (d, n) in self._last_fired]
             self._fired_dirty.clear()
-            await self.engine.store.save_schedule_state(rows)
+            await self.host.store.save_schedule_state(rows)
 
     async def snapshot_caches(self) -> int:
         rows, report = await asyncio.get_running_loop().run_in_executor(None, self.caches.snapshot)
-        await self.engine.store.replace_cache_snapshot([tuple(r) for r in rows])
+        await self.host.store.replace_cache_snapshot([(r.namespace_json, r.key, r.value_blob, r.codec, r.expires_at_wall) for r in rows])
         if report.skipped:
             self.logs.add(
                 "", "", "WARN",
@@ -221,7 +241,7 @@ class ProcessingEngine:
 
     def _view(self, t: TriggerDef, stats: dict[tuple[str, str], TriggerStats]) -> TriggerView:
         key = (t.database, t.name)
-        scheduled = self.scheduler is not None and t.spec.kind == TriggerKind.SCHEDULE and not t.disabled
+        scheduled = self.scheduler is not None and t.spec.is_schedule and not t.disabled
         rt = self.runtimes.get(key)
         return TriggerView.build(
             t,
@@ -256,7 +276,7 @@ class ProcessingEngine:
         settings: TriggerSettings | None = None,
         disabled: bool = False,
     ) -> TriggerDef:
-        self.engine.catalog.get_db(database)  # 404 when the database does not exist
+        self.host.catalog.get_db(database)  # 404 when the database does not exist
         if (database, name) in self.triggers:
             raise AlreadyExists(f"trigger {name} already exists in database {database}")
         try:
@@ -278,14 +298,14 @@ class ProcessingEngine:
             arguments=arguments or None,
             settings=settings or TriggerSettings(),
             disabled=disabled,
-            created_at=time.time(),
+            created_at=self.clock.time(),
         )
-        await self.engine.store.save_trigger(database, name, trig.to_json())
+        await self.host.store.save_trigger(database, name, trig.to_json())
         self.triggers[(database, name)] = trig
         if not disabled:
             self._start_trigger(trig)
         self._update_users()
-        self._changed(trig, "created")
+        self._changed(trig, TriggerAction.CREATED)
         return trig
 
     async def delete_trigger(self, database: str, name: str, force: bool = False) -> None:
@@ -295,11 +315,11 @@ class ProcessingEngine:
                 f"trigger {name} is enabled and running: disable it first or delete with force=true"
             )
         self._stop_trigger(trig)
-        await self.engine.store.delete_trigger(database, name)
+        await self.host.store.delete_trigger(database, name)
         del self.triggers[(database, name)]
         self.caches.drop_trigger(database, name)
         self._update_users()
-        self._changed(trig, "deleted")
+        self._changed(trig, TriggerAction.DELETED)
 
     async def drop_database(self, database: str) -> None:
         """A deleted database takes its triggers and their caches with it (as in InfluxDB)."""
@@ -307,9 +327,9 @@ class ProcessingEngine:
             if db != database:
                 continue
             self._stop_trigger(trig)
-            await self.engine.store.delete_trigger(db, name)
+            await self.host.store.delete_trigger(db, name)
             del self.triggers[(db, name)]
-            self._changed(trig, "deleted", "database deleted")
+            self._changed(trig, TriggerAction.DELETED, "database deleted")
         self.caches.drop_database(database)
         self._update_users()
 
@@ -317,7 +337,7 @@ class ProcessingEngine:
         trig = self.get(database, name)
         if trig.disabled:
             try:  # like InfluxDB, which reads the plugin at every trigger start
-                if not trig.plugin_filename.startswith("gh:"):
+                if not trig.plugin_filename.startswith(GH_PREFIX):
                     self.registry.resolve(trig.plugin_filename)  # the file must still be there
                 await self.registry.prepare(trig.plugin_filename)
             except PluginError as e:
@@ -326,8 +346,8 @@ class ProcessingEngine:
             trig.disabled = False
             trig.disabled_reason = None
             self._start_trigger(trig)
-            await self.engine.store.save_trigger(database, name, trig.to_json())
-            self._changed(trig, "enabled")
+            await self.host.store.save_trigger(database, name, trig.to_json())
+            self._changed(trig, TriggerAction.ENABLED)
         return trig
 
     async def disable_trigger(self, database: str, name: str, reason: str | None = None) -> TriggerDef:
@@ -337,8 +357,8 @@ class ProcessingEngine:
             trig.disabled_reason = reason
             self._stop_trigger(trig)
             self.caches.drop_trigger(database, name)  # InfluxDB drops a stopped trigger's cache
-            await self.engine.store.save_trigger(database, name, trig.to_json())
-            self._changed(trig, "disabled_by_error" if reason else "disabled", reason)
+            await self.host.store.save_trigger(database, name, trig.to_json())
+            self._changed(trig, TriggerAction.DISABLED_BY_ERROR if reason else TriggerAction.DISABLED, reason)
         return trig
 
     async def disable_by_error(self, trig: TriggerDef, reason: str) -> None:
@@ -353,45 +373,34 @@ class ProcessingEngine:
         target = f"{rel}/__init__.py" if path.is_dir() else rel
         self.registry.write_file(target, content)
         self.registry.load(trig.plugin_filename)
-        self._changed(trig, "updated")
+        self._changed(trig, TriggerAction.UPDATED)
 
     def _start_trigger(self, trig: TriggerDef, restart: bool = False) -> None:
         key = (trig.database, trig.name)
-        rt = TriggerRuntime(trig, self)
+        assert self.loop is not None, "start() first"
+        rt = TriggerRuntime(
+            trig,
+            executor=self.executor,
+            sink=self,
+            logs=self.logs,
+            cache=self.caches.trigger_cache(trig.database, trig.name),
+            loop=self.loop,
+        )
         old = self._draining.pop(key, None)
         if old is not None and old.running:
             rt.predecessor, old.successor = old, rt
         self.runtimes[key] = rt
-        kind = trig.spec.kind
-        if kind == "request":
-            path = trig.spec.path
+        spec = trig.spec
+        if isinstance(spec, RequestSpec):
+            path = spec.path
             if path in self.routes and self.routes[path].trigger is not trig:
                 self.logs.add(trig.database, trig.name, "WARN", f"request path {path} was served by another trigger; this one takes it over")
             self.routes[path] = rt
-        elif kind == "schedule":
+        elif spec.is_schedule:
             assert self.scheduler is not None
-            first = self._first_fire(trig, restart)
-            self.scheduler.add(trig, first)
-
-    def _first_fire(self, trig: TriggerDef, restart: bool) -> int | None:
-        """After a restart, missed ticks are skipped unless the trigger opted into catch-up."""
-        now = time.time_ns()
-        last = self._last_fired.get((trig.database, trig.name))
-        policy = trig.settings.catch_up
-        if not restart or last is None or policy == "skip":
-            return None
-        missed = next_fire_ns(trig.spec, last)
-        if missed is None or missed > now:
-            return None
-        if policy == "once":
-            latest = missed
-            for _ in range(100_000):
-                nxt = next_fire_ns(trig.spec, latest)
-                if nxt is None or nxt > now:
-                    break
-                latest = nxt
-            return latest
-        return missed  # "all": the scheduler walks forward from the first missed tick
+            last = self._last_fired.get(key)
+            first = first_fire(spec, last, trig.settings.catch_up, self.clock.time_ns(), restart)
+            self.scheduler.add(trig.database, trig.name, spec, first)
 
     def _stop_trigger(self, trig: TriggerDef) -> None:
         key = (trig.database, trig.name)
@@ -400,9 +409,10 @@ class ProcessingEngine:
             rt.stop()
             if rt.running:
                 self._draining[key] = rt
-        if trig.spec.kind == "request" and self.routes.get(trig.spec.path) is rt:
-            del self.routes[trig.spec.path]
-        if trig.spec.kind == "schedule" and self.scheduler is not None:
+        spec = trig.spec
+        if isinstance(spec, RequestSpec) and self.routes.get(spec.path) is rt:
+            del self.routes[spec.path]
+        if spec.is_schedule and self.scheduler is not None:
             self.scheduler.remove(*key)
 
     def runtime_drained(self, rt: TriggerRuntime) -> None:
@@ -416,11 +426,11 @@ class ProcessingEngine:
             users.setdefault(t.plugin_filename, set()).add(f"{db}/{name}")
         self.registry.set_users_map(users)
 
-    def _changed(self, trig: TriggerDef, action: str, detail: str | None = None) -> None:
+    def _changed(self, trig: TriggerDef, action: TriggerAction, detail: str | None = None) -> None:
         self.bus.publish(TriggerChanged(database=trig.database, trigger=trig.name, action=action, detail=detail))
 
     # ------------------------------------------------------------------ events -> jobs
-    def on_flush(self, flushed: Sequence["FlushedWrites"]) -> None:
+    def on_flush(self, flushed: Sequence[FlushedBatch]) -> None:
         """FlushSubscriber: called on the loop right after a WAL flush; must stay cheap."""
         if not self.runtimes:
             return
@@ -429,23 +439,23 @@ class ProcessingEngine:
                 if db != fw.database:
                     continue
                 spec = rt.trigger.spec
-                if spec.kind != "wal":
+                # Only the tables this trigger wants; none (or not a WAL trigger): no call for
+                # this flush, like InfluxDB 3.11.
+                tables = {name: batch for name, batch in fw.tables.items() if spec.matches_table(name)}
+                if not tables:
                     continue
-                table = getattr(spec, "table", None)
-                if table is None:
-                    tables = fw.tables
-                elif table in fw.tables:
-                    tables = {table: fw.tables[table]}
-                else:
-                    continue  # like InfluxDB 3.11: no call for a flush without this table
-                job = Job("wal", _Flushed(fw.seq, fw.database, tables), rows_in=sum(b.num_rows for b in tables.values()))
-                rt.submit(job)
+                rt.submit(Job.of(WalCall(fw.seq, fw.database, tables)))
 
-    def fire_schedule(self, rt: TriggerRuntime, fire_ns: int) -> None:
-        key = (rt.trigger.database, rt.trigger.name)
+    def _fire_schedule(self, database: str, name: str, fire_ns: int) -> bool:
+        """The scheduler's callback: a tick is due. False when the trigger no longer runs."""
+        key = (database, name)
+        rt = self.runtimes.get(key)
+        if rt is None:
+            return False
         self._last_fired[key] = fire_ns
         self._fired_dirty.add(key)
-        rt.submit(Job("schedule", fire_ns, scheduled_at=fire_ns / 1e9))
+        rt.submit(Job.of(ScheduleCall(fire_ns)))
+        return True
 
     async def handle_request(
         self, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
@@ -454,8 +464,8 @@ class ProcessingEngine:
         if rt is None:
             return PluginResponse(404, b'{error: "not found"}', "application/json")
         headers = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
-        fut = asyncio.get_running_loop().create_future()
-        rt.submit(Job("request", RequestInput(dict(query), headers, body), future=fut))
+        fut: asyncio.Future[PluginResponse] = asyncio.get_running_loop().create_future()
+        rt.submit(Job.of(RequestCall(dict(query), headers, body), future=fut))
         return await fut
 
     async def run_now(self, database: str, name: str) -> None:
@@ -464,49 +474,51 @@ class ProcessingEngine:
         rt = self.runtimes.get((database, name))
         if rt is None:
             raise BadRequest(f"trigger {name} is disabled")
-        if trig.spec.kind != "schedule":
+        if not trig.spec.is_schedule:
             raise BadRequest(f"trigger {name} is not a schedule trigger")
-        now = time.time_ns()
-        rt.submit(Job("schedule", now, scheduled_at=now / 1e9))
+        rt.submit(Job.of(ScheduleCall(self.clock.time_ns())))
 
     async def retry_activation(self, activation_id: int) -> None:
         """Console `R`: run a failed activation again with its original input."""
         kept = self.activations.failed_input(activation_id)
         if kept is None:
             raise NotFound(f"the input of activation {activation_id} is no longer kept")
-        database, name, job = kept
+        database, name, job = cast("tuple[str, str, Job]", kept)  # the tuple activation_finished kept
         rt = self.runtimes.get((database, name))
         if rt is None:
             raise BadRequest(f"trigger {name} is disabled or gone")
-        rt.submit(Job(job.kind, job.payload, scheduled_at=job.scheduled_at, rows_in=job.rows_in))
+        rt.submit(job.again())
 
-    # ------------------------------------------------------------------ outcomes
-    def finish_activation(self, rt: TriggerRuntime, job: Job, outcome: Outcome) -> None:
+    # ------------------------------------------------------------------ outcomes (RuntimeSink)
+    def activation_finished(self, trigger: TriggerDef, job: Job, outcome: Outcome) -> None:
         rec = outcome.record
         self.activations.record(rec)
-        if rec.status not in ("ok",) and job.kind != "request":
-            self.activations.keep_failed_input(rec.id, (rt.trigger.database, rt.trigger.name, job))
+        if rec.status != ActivationStatus.OK and job.kind != TriggerKind.REQUEST:
+            self.activations.keep_failed_input(rec.id, (trigger.database, trigger.name, job))
         if outcome.queued_writes:
             for db, lines in outcome.queued_writes.items():
-                asyncio.ensure_future(self._write_back(rt.trigger, job.kind, db, lines))
+                asyncio.ensure_future(self._write_back(trigger, job.kind, db, lines))
         self.bus.publish(ActivationFinished(record=rec))
 
-    def record_dropped(self, rt: TriggerRuntime, job: Job) -> None:
-        t = rt.trigger
+    def activation_dropped(self, trigger: TriggerDef, job: Job, dropped: int) -> None:
+        t = trigger
         rec = ActivationRecord(
-            id=self.executor.next_id(), database=t.database, trigger=t.name, kind=job.kind,
+            id=self.activations.new_id(), database=t.database, trigger=t.name, kind=job.kind,
             plugin=t.plugin_filename, scheduled_at=job.scheduled_at, dispatched_at=job.dispatched_wall,
-            started_at=None, status="dropped", rows_in=job.rows_in,
+            started_at=None, status=ActivationStatus.DROPPED, rows_in=job.rows_in,
             error="the trigger's queue was full; the oldest waiting event was dropped",
         )
         self.activations.record(rec)
-        if rt.dropped == 1 or rt.dropped % 100 == 0:
-            self.logs.add(t.database, t.name, "WARN", f"queue full: {rt.dropped} event(s) dropped so far")
+        if dropped == 1 or dropped % 100 == 0:
+            self.logs.add(t.database, t.name, "WARN", f"queue full: {dropped} event(s) dropped so far")
         self.bus.publish(ActivationFinished(record=rec))
+
+    def disable_after_error(self, trigger: TriggerDef, reason: str) -> None:
+        asyncio.ensure_future(self.disable_by_error(trigger, reason))
 
     async def _write_back(self, trig: TriggerDef, kind: str, db: str, lines: list[str]) -> None:
         try:
-            res = await self.engine.write_lp(db, "\n".join(lines), "ns", accept_partial=False)
+            res = await self.host.write_lp(db, "\n".join(lines), "ns", accept_partial=False)
             if res.errors:
                 e = res.errors[0]
                 raise PeError(f"line {e.line_number}: {e.message}")
@@ -520,17 +532,10 @@ class ProcessingEngine:
     def _register_system_tables(self) -> None:
         from .system_tables import register_processing_tables
 
-        register_processing_tables(self, self.engine.system_tables)
+        register_processing_tables(self, self.host.system_tables)
 
 
-@dataclass(frozen=True, slots=True)
-class _Flushed:
-    seq: int
-    database: str
-    tables: dict
-
-
-def _installer(config: ProcessingConfig):
+def _installer(config: ProcessingConfig) -> "PackageInstaller":
     from .packages import PackageInstaller
 
     return PackageInstaller(disabled=config.package_install_disabled, target=config.virtual_env)

@@ -83,9 +83,9 @@ def to_response(value: Any) -> PluginResponse:
             if not isinstance(value[2], dict):
                 raise UnsupportedReturn("the third element of a response tuple must be a dict of headers")
             resp.headers.update(_headers(value[2]))
-        ctype = _pop_content_type(resp.headers)
-        if ctype:
-            resp.content_type = ctype
+        found = _pop_content_type(resp.headers)
+        if found:
+            resp.content_type = found
         return _checked(resp)
     if isinstance(value, str):
         return PluginResponse(200, value.encode(), "text/html")

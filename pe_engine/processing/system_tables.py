@@ -1,18 +1,36 @@
 """`system.processing_engine_*` and `system.plugin_files`, built on demand from live state."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from ..storage.system_tables import SystemTables
-    from .manager import ProcessingEngine
+    from .activations import ActivationLog
+    from .logs import LogBuffer
+    from .plugins.registry import PluginRegistry
+    from .ports import SystemTableRegistry
+    from .trigger_view import TriggerView
+
+
+class TablesSource(Protocol):
+    """The live state these tables read (the processing engine)."""
+
+    @property
+    def logs(self) -> "LogBuffer": ...
+
+    @property
+    def registry(self) -> "PluginRegistry": ...
+
+    @property
+    def activations(self) -> "ActivationLog": ...
+
+    def trigger_views(self, database: str | None = None) -> "list[TriggerView]": ...
 
 TS = pa.timestamp("ns")
 
 
-def register_processing_tables(pe: "ProcessingEngine", tables: "SystemTables") -> None:
+def register_processing_tables(pe: TablesSource, tables: "SystemTableRegistry") -> None:
     def triggers(db: str) -> pa.Table:
         ts = pe.trigger_views(db)
         return pa.table(

@@ -1,5 +1,5 @@
 """The `influxdb3_local` object (reference §3), the zero-copy table batches, and plugin dry runs
-(`pe_engine.processing.testing`, reference §6.1).
+(`pe_engine.processing.dry_run`, reference §6.1).
 
 Most checks run inside a request plugin written by the test: the plugin exercises the API and
 returns what it saw as JSON, so the test reads one synchronous answer. Everything is real: an
@@ -18,7 +18,7 @@ import pytest
 
 from pe_engine.engine import Engine
 from pe_engine.processing.py_api import TableBatch, table_to_rows
-from pe_engine.processing.testing import run_schedule_test, run_wal_test
+from pe_engine.processing.dry_run import run_schedule_test, run_wal_test
 from pe_engine.storage.flush import FlushCallback
 from proc_helpers import GLOBAL, acts, eng, gget, plugin, poll_rows, rows, wait_for  # noqa: F401 (eng is a fixture)
 
@@ -463,7 +463,7 @@ async def test_schedule_dry_run_returns_trigger_time(eng: Engine) -> None:
 async def test_dry_run_of_a_runaway_plugin_is_stopped_at_the_test_deadline(eng: Engine, monkeypatch) -> None:
     import threading
 
-    from pe_engine.processing import testing
+    from pe_engine.processing import dry_run as testing
 
     monkeypatch.setattr(testing, "TEST_DEADLINE", 0.3)
     pe = eng.processing

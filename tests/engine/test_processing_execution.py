@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pe_engine.engine import Engine
-from pe_engine.processing import dispatcher
+from pe_engine.processing import runtime as dispatcher
 from pe_engine.processing.triggers import TriggerSettings
 from proc_helpers import acts, eng, gget, gput, log_texts, plugin, rows, wait_acts, wait_for  # noqa: F401 (eng is a fixture)
 

@@ -1,0 +1,1 @@
+"""Executor implementations, one module each (DESIGN §10): `thread` today, `process` later."""
