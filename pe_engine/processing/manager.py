@@ -97,6 +97,7 @@ class ProcessingEngine:
         self._last_fired: dict[tuple[str, str], int] = {}
         self._fired_dirty: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._write_backs: set[asyncio.Future[None]] = set()  # queued plugin writes being written
         self._stop = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
@@ -497,7 +498,9 @@ class ProcessingEngine:
             self.activations.keep_failed_input(rec.id, (trigger.database, trigger.name, job))
         if outcome.queued_writes:
             for db, lines in outcome.queued_writes.items():
-                asyncio.ensure_future(self._write_back(trigger, job.kind, db, lines))
+                task = asyncio.ensure_future(self._write_back(trigger, job.kind, db, lines))
+                self._write_backs.add(task)
+                task.add_done_callback(self._write_backs.discard)
         self.bus.publish(ActivationFinished(record=rec))
 
     def activation_dropped(self, trigger: TriggerDef, job: Job, dropped: int) -> None:
@@ -512,6 +515,11 @@ class ProcessingEngine:
         if dropped == 1 or dropped % 100 == 0:
             self.logs.add(t.database, t.name, "WARN", f"queue full: {dropped} event(s) dropped so far")
         self.bus.publish(ActivationFinished(record=rec))
+
+    async def wait_write_backs(self) -> None:
+        """Until every queued write of the activations finished so far is written (or failed)."""
+        while self._write_backs:
+            await asyncio.gather(*list(self._write_backs), return_exceptions=True)
 
     def disable_after_error(self, trigger: TriggerDef, reason: str) -> None:
         asyncio.ensure_future(self.disable_by_error(trigger, reason))

@@ -354,7 +354,7 @@ async def test_line_builder_needs_no_import_and_official_wal_plugin_semantics(en
     assert "wal_plugin.py done" in log_texts(eng, "reports")
     # the plugin's own write came back through the WAL; it skips write_reports and reports nothing new
     await wait_acts(eng, "reports", 2)
-    await asyncio.sleep(0)  # let a (wrong) third report land if there were one
+    await eng.processing.wait_write_backs()  # a (wrong) third report would have landed by now
     assert len(await reports()) == 2
 
 
