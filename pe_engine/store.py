@@ -61,7 +61,7 @@ MIGRATIONS: list[str] = [
         trigger TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL
     );
     """,
-    # 3: last/distinct value cache definitions (storage/caches.py); kind is "last" or "distinct"
+    # 3: last/distinct value cache definitions (storage/caches/); kind is "last" or "distinct"
     """
     CREATE TABLE value_caches (
         kind TEXT NOT NULL, database TEXT NOT NULL, table_name TEXT NOT NULL, name TEXT NOT NULL,

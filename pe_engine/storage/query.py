@@ -15,6 +15,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -169,6 +170,16 @@ def _snapshot(td: TableData | None, schema: pa.Schema) -> tuple[int, TableView |
     return version, view
 
 
+class QueryHook(Protocol):
+    """An extension of every database's SQL context."""
+
+    def on_session(self, db: str, ctx: SessionContext) -> None:
+        """A new DataFusion context for `db` was made (register functions here)."""
+
+    def prepare(self, db: str, sql: str, params: dict[str, pa.Scalar]) -> None:
+        """Right before `sql` is planned, under the session lock."""
+
+
 class QueryEngine:
     """Runs SQL for one database at a time; safe to call from many threads at once."""
 
@@ -190,9 +201,8 @@ class QueryEngine:
         self._lock = threading.Lock()
         self._helper = SessionContext()  # builds table providers without naming them in a user context
         self._options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
-        # Extensions (the value caches, storage/caches.py): `on_session(db, ctx)` for every new
-        # context, `prepare(db, sql, params)` under the session lock right before planning.
-        self.hooks: list = []
+        # Extensions (the value caches' table functions, storage/caches/table_functions.py).
+        self.hooks: list[QueryHook] = []
 
     # -- public ----------------------------------------------------------
     def execute(self, db: str, sql: str, params: dict[str, object] | None = None) -> pa.Table:
