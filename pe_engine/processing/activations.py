@@ -22,7 +22,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Literal
 
-from pe_engine.processing.cache.sizing import estimate_size
+from .cache.sizing import estimate_size
+from .enums import ActivationStatus
 
 __all__ = [
     "ActivationKind",
@@ -37,12 +38,13 @@ __all__ = [
 ]
 
 ActivationKind = Literal["wal", "schedule", "request", "test"]
-ActivationStatus = Literal["ok", "error", "timeout", "memory_limit", "cpu_limit", "skipped", "dropped"]
 
 #: statuses that count as errors (a plugin that ran and failed or was stopped)
-ERROR_STATUSES = frozenset({"error", "timeout", "memory_limit", "cpu_limit"})
+ERROR_STATUSES = frozenset(
+    str(s) for s in (ActivationStatus.ERROR, ActivationStatus.TIMEOUT, ActivationStatus.MEMORY_LIMIT, ActivationStatus.CPU_LIMIT)
+)
 #: statuses of activations that never ran the plugin; they count in by_status only
-NOT_RUN_STATUSES = frozenset({"skipped", "dropped"})
+NOT_RUN_STATUSES = frozenset(str(s) for s in (ActivationStatus.SKIPPED, ActivationStatus.DROPPED))
 
 DEFAULT_MAX_LOG_LINES = 200
 DEFAULT_HISTORY_LIMIT = 10_000

@@ -7,25 +7,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...durations import parse_duration
+from ..enums import CatchUp, ErrorBehavior
 from .errors import TriggerSpecError
 
 __all__ = ["ERROR_BEHAVIORS", "CATCH_UP_MODES", "parse_error_behavior", "parse_catch_up", "TriggerSettings"]
 
-ERROR_BEHAVIORS = ("log", "retry", "disable")
-CATCH_UP_MODES = ("skip", "once", "all")
+ERROR_BEHAVIORS = tuple(str(b) for b in ErrorBehavior)  # ("log", "retry", "disable")
+CATCH_UP_MODES = tuple(str(c) for c in CatchUp)  # ("skip", "once", "all")
 
 
-def parse_error_behavior(text: Any) -> str:
+def parse_error_behavior(text: Any) -> ErrorBehavior:
     """`log|retry|disable`, case-insensitive (the InfluxDB guide shows `"Log"`)."""
     if isinstance(text, str) and text.strip().lower() in ERROR_BEHAVIORS:
-        return text.strip().lower()
+        return ErrorBehavior(text.strip().lower())
     raise TriggerSpecError(f"invalid error behavior {text}: expected one of log, retry, disable")
 
 
-def parse_catch_up(text: Any) -> str:
+def parse_catch_up(text: Any) -> CatchUp:
     """`skip` (InfluxDB: missed ticks are dropped), `once` or `all` after a restart."""
     if isinstance(text, str) and text.strip().lower() in CATCH_UP_MODES:
-        return text.strip().lower()
+        return CatchUp(text.strip().lower())
     raise TriggerSpecError(f"invalid catch_up {text}: expected one of skip, once, all")
 
 
