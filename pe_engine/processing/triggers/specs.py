@@ -33,7 +33,7 @@ SPEC_FORMS_HELP = (
 
 
 class TriggerSpec:
-    """Base of the five spec forms. `kind` groups them as the dispatcher sees them."""
+    """Base of the five spec forms. `kind` groups them as the runtime sees them."""
 
     kind: ClassVar[str] = ""
     plugin_type: ClassVar[str] = ""
@@ -55,7 +55,7 @@ class TriggerSpec:
 
     @property
     def is_schedule(self) -> bool:
-        return self.kind == "schedule"
+        return self.kind == TriggerKind.SCHEDULE
 
     def matches_table(self, table: str) -> bool:
         """Whether a WAL trigger with this spec wants rows of `table`."""
