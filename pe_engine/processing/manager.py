@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,13 +28,14 @@ from .executor import Outcome
 from .executors.thread import ThreadExecutor
 from .invocations import Job, RequestCall, ScheduleCall, WalCall
 from .limits import Watchdog, WorkerPool
-from .logs import LogBuffer, LogEntry
+from .logs import LogBuffer
 from .plugins.model import GH_PREFIX, PluginError
 from .plugins.registry import PluginRegistry
 from .ports import Clock, FlushedBatch, ProcessingHost, SystemClock
 from .responses import PluginResponse
 from .runtime import TriggerRuntime
 from .scheduler import Scheduler, first_fire
+from .state import StateKeeper
 from .trigger_view import TriggerView
 from .triggers.definition import TriggerDef
 from .triggers.errors import TriggerSpecError
@@ -94,8 +94,9 @@ class ProcessingEngine:
         self.runtimes: dict[tuple[str, str], TriggerRuntime] = {}
         self.routes: dict[str, TriggerRuntime] = {}
         self._draining: dict[tuple[str, str], TriggerRuntime] = {}  # stopped, with calls still running
-        self._last_fired: dict[tuple[str, str], int] = {}
-        self._fired_dirty: set[tuple[str, str]] = set()
+        self.state = StateKeeper(
+            host.store, registry=self.registry, caches=self.caches, activations=self.activations, logs=self.logs
+        )
         self._tasks: list[asyncio.Task[Any]] = []
         self._write_backs: set[asyncio.Future[None]] = set()  # queued plugin writes being written
         self._stop = asyncio.Event()
@@ -108,23 +109,13 @@ class ProcessingEngine:
         self.executor.bind(self.loop)
         builtins.LineBuilder = LineBuilder  # type: ignore[attr-defined]  # plugins use it without importing (reference §2.1)
         store = self.host.store
-        self.registry.import_state(await store.load_plugin_versions())
+        restored = await self.state.restore()
         if self.config.virtual_env is not None:
             import sys
 
             for sp in self.installer.site_packages():  # like InfluxDB: the venv's packages become importable
                 if sp not in sys.path:
                     sys.path.append(sp)
-        restored = self.caches.restore(await store.load_cache_snapshot())
-        self.logs.restore([LogEntry(*r) for r in await store.recent_logs(10_000)])
-        history = []
-        for d in await store.recent_activations(10_000):
-            try:
-                history.append(ActivationRecord.from_json(d))
-            except Exception:
-                continue
-        self.activations.restore_history(history)
-        self._last_fired = await store.load_schedule_state()
         self.scheduler = Scheduler(self._fire_schedule, self.clock)
         self.scheduler.start()
         for d in await store.load_triggers():
@@ -161,7 +152,7 @@ class ProcessingEngine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._save_history()
         await self.snapshot_caches()
-        await self.host.store.save_plugin_versions([(r[0], r[1], list(r)) for r in self.registry.export_state()])
+        await self.state.save_plugin_versions()
         self.executor.shutdown()
 
     async def _periodic(self) -> None:
@@ -179,27 +170,10 @@ class ProcessingEngine:
                 log.exception("saving processing-engine state failed")
 
     async def _save_history(self) -> None:
-        recs = self.activations.drain_unsaved()
-        logs = self.logs.drain_unsaved()
-        if recs or logs:
-            # Encoding thousands of records a second is real work: keep it off the event loop.
-            acts, lg = await asyncio.get_running_loop().run_in_executor(None, _history_rows, recs, logs)
-            await self.host.store.append_history(acts, lg)
-        if self._fired_dirty:
-            rows = [(d, n, self._last_fired[(d, n)]) for d, n in self._fired_dirty if (d, n) in self._last_fired]
-            self._fired_dirty.clear()
-            await self.host.store.save_schedule_state(rows)
+        await self.state.save_history()
 
     async def snapshot_caches(self) -> int:
-        rows, report = await asyncio.get_running_loop().run_in_executor(None, self.caches.snapshot)
-        await self.host.store.replace_cache_snapshot([(r.namespace_json, r.key, r.value_blob, r.codec, r.expires_at_wall) for r in rows])
-        if report.skipped:
-            self.logs.add(
-                "", "", "WARN",
-                f"cache snapshot skipped {report.skipped} value(s) that cannot be serialised: "
-                + "; ".join(report.skipped_examples),
-            )
-        return len(rows)
+        return await self.state.snapshot_caches()
 
     async def _watch(self) -> None:
         try:
@@ -399,7 +373,7 @@ class ProcessingEngine:
             self.routes[path] = rt
         elif spec.is_schedule:
             assert self.scheduler is not None
-            last = self._last_fired.get(key)
+            last = self.state.last_fired.get(key)
             first = first_fire(spec, last, trig.settings.catch_up, self.clock.time_ns(), restart)
             self.scheduler.add(trig.database, trig.name, spec, first)
 
@@ -453,8 +427,7 @@ class ProcessingEngine:
         rt = self.runtimes.get(key)
         if rt is None:
             return False
-        self._last_fired[key] = fire_ns
-        self._fired_dirty.add(key)
+        self.state.mark_fired(key, fire_ns)
         rt.submit(Job.of(ScheduleCall(fire_ns)))
         return True
 
@@ -547,9 +520,3 @@ def _installer(config: ProcessingConfig) -> "PackageInstaller":
     from .packages import PackageInstaller
 
     return PackageInstaller(disabled=config.package_install_disabled, target=config.virtual_env)
-
-
-def _history_rows(recs: list, logs: list) -> tuple[list, list]:
-    acts = [(r.database, r.trigger, r.started_at or 0.0, r.status, json.dumps(r.to_json())) for r in recs]
-    lg = [(e.time_ns, e.database, e.trigger, e.level, e.text) for e in logs]
-    return acts, lg
