@@ -7,12 +7,9 @@
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
 from ..model import CacheKey, CacheScope, ValueCacheContents, ValueCacheItem, ValueCacheRow, value_cache_id
-
-log = logging.getLogger("pe.tui")
 
 VALUE_CACHE_KEYS = 500  # keys (LVC) / combinations (DVC) of the shown system cache sent per tick
 VALUE_CACHE_ROWS = 2000  # LVC rows sent per tick (count > 1 keeps several rows per key)
@@ -89,8 +86,10 @@ class PluginCacheProvider:
 
 class ValueCacheProvider:
     """The engine's system caches (`engine.value_caches`): last-value caches (LVC) and
-    distinct-value caches (DVC). Read-only here: they are created and deleted with the
-    CLI or the HTTP API. Reads are safe from the collecting thread (see storage/caches.py)."""
+    distinct-value caches (DVC). Read-only here: they are created and deleted with the CLI or the
+    HTTP API. Every kind is read through the one ValueCache interface (storage/caches/base.py):
+    `describe()` gives the listing row, `items()` the contents, so nothing here depends on the
+    kind. Reads are safe from the collecting thread."""
 
     name = "system"
 
@@ -102,24 +101,15 @@ class ValueCacheProvider:
 
     def listing(self) -> list[ValueCacheRow]:
         rows: list[ValueCacheRow] = []
-        for d in self.caches.list():
-            try:
-                cache = self.caches.get(d.kind, d.db, d.table, d.name)
-            except Exception:  # noqa: BLE001 -- deleted meanwhile
-                log.debug("%s cache %s gone while listing", d.kind, d.name)
-                continue
-            rid = value_cache_id(d.kind, d.db, d.table, d.name)
-            if d.kind == "last":
-                rows.append(ValueCacheRow(
-                    id=rid, kind="last", db=d.db, table=d.table, name=d.name, columns=list(d.key_columns),
-                    value_columns=None if d.value_columns is None else list(d.value_columns),
-                    count=d.count, ttl=d.ttl, keys=int(cache.keys), rows=int(cache.rows),
-                ))
-            else:
-                rows.append(ValueCacheRow(
-                    id=rid, kind="distinct", db=d.db, table=d.table, name=d.name, columns=list(d.columns),
-                    max_cardinality=d.max_cardinality, max_age=d.max_age, keys=int(cache.cardinality),
-                ))
+        for cache in self.caches.caches():
+            s = cache.describe()
+            rows.append(ValueCacheRow(
+                id=value_cache_id(str(s.kind), s.db, s.table, s.name), kind=str(s.kind), db=s.db, table=s.table,
+                name=s.name, columns=list(s.columns),
+                value_columns=None if s.value_columns is None else list(s.value_columns),
+                count=s.count, ttl=s.ttl, max_cardinality=s.max_cardinality, max_age=s.max_age,
+                keys=int(s.keys), rows=int(s.rows),
+            ))
         return rows
 
     def cache_version(self, row: ValueCacheRow) -> int | None:
@@ -130,25 +120,20 @@ class ValueCacheProvider:
 
     def contents(self, row: ValueCacheRow, now: float, key_limit: int = VALUE_CACHE_KEYS,
                  row_limit: int = VALUE_CACHE_ROWS) -> ValueCacheContents:
-        """The cache's entries, sorted as the cache keeps them, the first `key_limit` keys."""
+        """The cache's items, sorted as the cache keeps them: the first `key_limit` keys (an LVC
+        keeps up to `count` rows per key, a DVC one item per combination), `row_limit` items."""
         version = self.cache_version(row) or 0
-        entries = self.caches.entries(row.db, row.table, row.name, kind=row.kind)
         items: list[ValueCacheItem] = []
-        if row.kind == "last":
-            keys = 0
-            last: Any = object()
-            for e in entries:
-                key = tuple(e.key)
-                if key != last:
-                    keys += 1
-                    last = key
-                if keys <= key_limit and len(items) < row_limit:
-                    items.append(ValueCacheItem(key, dict(e.values), float(e.age)))
-            total = keys
-        else:
-            items = [ValueCacheItem(tuple(e.values), None, float(e.age)) for e in entries[:key_limit]]
-            total = len(entries)
-        return ValueCacheContents(id=row.id, at=now, total=total, items=items, version=version)
+        keys = 0
+        last: Any = object()
+        for it in self.caches.items(row.kind, row.db, row.table, row.name):
+            key = tuple(it.key)
+            if key != last:
+                keys += 1
+                last = key
+            if keys <= key_limit and len(items) < row_limit:
+                items.append(ValueCacheItem(key, None if it.values is None else dict(it.values), float(it.age)))
+        return ValueCacheContents(id=row.id, at=now, total=keys, items=items, version=version)
 
 
 def scope_label(ns: tuple[str, ...]) -> tuple[str, str]:
