@@ -23,6 +23,8 @@ async def test_views_match_describe_and_are_frozen(eng: Engine) -> None:  # noqa
     for v in views:
         assert v.to_json() == pe.describe(pe.get("db", v.name))
         assert pe.trigger_view("db", v.name).name == v.name
+        assert v.definition_json() == pe.get("db", v.name).to_json()  # the stored form, key for key
+        assert list(v.to_json())[: len(v.definition_json())] == list(v.definition_json())  # same key order
     off, s, w = views
     assert off.state == TriggerState.DISABLED and off.state == "disabled" and not off.running
     assert s.scheduled and s.next_fire_ns is not None and s.kind == "schedule"
