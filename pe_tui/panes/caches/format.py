@@ -8,26 +8,12 @@ from typing import Any
 
 from rich.text import Text
 
-from ... import fmt
 from ...model import ValueCacheContents, ValueCacheItem, ValueCacheRow
-
-VC_KIND = {"last": ("LVC", "cyan", "last-value cache"), "distinct": ("DVC", "magenta", "distinct-value cache")}
-
-
-def dur(seconds: int) -> str:
-    """Whole seconds as the largest exact unit: 4h, 90m, 1d, 45s."""
-    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % n == 0:
-            return f"{seconds // n}{unit}"
-    return f"{seconds}s"
+from .kinds import view_of
 
 
-def card(n: int) -> str:
-    if n >= 1_000_000 and n % 1_000_000 == 0:
-        return f"{n // 1_000_000}M"
-    if n >= 1000 and n % 1000 == 0:
-        return f"{n // 1000}k"
-    return fmt.count(n)
+
+
 
 
 def short_count(n: int) -> str:
@@ -39,11 +25,6 @@ def short_count(n: int) -> str:
     return f"{n // 1_000_000}M"
 
 
-def limit_text(r: ValueCacheRow) -> str:
-    """count/ttl (LVC) or max_cardinality/max_age (DVC), as short as possible."""
-    if r.kind == "last":
-        return f"{r.count}/{dur(r.ttl)}"
-    return f"{card(r.max_cardinality)}/{dur(r.max_age)}"
 
 
 def fmt_age(v: float) -> str:
@@ -114,20 +95,16 @@ def key_text(col: str, value: Any, pad: int = 0, *, bold: bool = True) -> Text:
 def cache_info(row: ValueCacheRow, c: ValueCacheContents | None) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(row.label, style="bold")
-    _, style, long = VC_KIND.get(row.kind, ("", "", row.kind))
-    t.append(f" · {long}", style=style)
-    noun = "keys" if row.kind == "last" else "combinations"
+    view = view_of(row)
+    t.append(f" · {view.long_name}", style=view.style)
+    noun = view.nouns
     if c is None:
         t.append(" · reading…", style="dim")
     else:
         shown = len({tuple(i.key) for i in c.items})
         t.append(f" · {c.total:,} {noun}" if shown >= c.total else f" · showing {shown:,} of {c.total:,} {noun}",
                  style="dim")
-    if row.kind == "last":
-        t.append(f" · key {', '.join(row.columns) or '(none)'} · count {row.count} · ttl {dur(row.ttl)}", style="dim")
-    else:
-        t.append(f" · {' → '.join(row.columns)} · max {row.max_cardinality:,} · max age {dur(row.max_age)}",
-                 style="dim")
+    t.append(view.settings(row), style="dim")
     return t
 
 
@@ -135,14 +112,7 @@ def full_row(row: ValueCacheRow, item: ValueCacheItem, age: float) -> str:
     """The value screen's text for one leaf: every column, time in full."""
     names = list(row.columns) + list((item.values or {}).keys())
     w = max((len(n) for n in names), default=4) + 2
-    lines = []
-    if row.kind == "last":
-        lines.append(f"# last-value cache {row.label} (count {row.count}, ttl {dur(row.ttl)})")
-        newer = "the next row of its key" if row.count == 1 else f"{row.count} newer rows of its key"
-        lines.append(f"# cached {fmt_age(age)} ago; replaced by {newer}, or dropped {dur(row.ttl)} after it was cached")
-    else:
-        lines.append(f"# distinct-value cache {row.label} (max {row.max_cardinality:,}, max age {dur(row.max_age)})")
-        lines.append(f"# last seen with data {fmt_age(age)} old: dropped when that passes {dur(row.max_age)}")
+    lines = view_of(row).header(row, fmt_age(age))
     for c, v in zip(row.columns, item.key):
         lines.append(f"{c:<{w}}{v!r:<28}  key")
     for c, v in (item.values or {}).items():

@@ -35,7 +35,8 @@ from ...model import (
 from ...screens.cache_value import CacheValueScreen
 from ...widgets import KeyedTable, right, styled
 from ..base import Pane
-from .format import VC_KIND, cache_info, compact, full_row, limit_text, short_count
+from .format import cache_info, compact, full_row, short_count
+from .kinds import ORDER, VIEWS, view_of
 from .tree import AUTO_EXPAND_LEAVES, TreeData, ValueTree, tree_model
 
 _SCOPE_COLUMNS = [("scope", "SCOPE", 24), ("kind", "KIND", 7), ("keys", "KEYS", 6), ("size", "SIZE", 7)]
@@ -125,7 +126,7 @@ class CachesPane(Pane):
                 self.scope_id = next(iter(self.scopes), None)
             self.dirty = True
         if tick.value_caches is not None:
-            rows = sorted(tick.value_caches, key=lambda r: (r.kind != "last", r.db, r.table, r.name))
+            rows = sorted(tick.value_caches, key=lambda r: (ORDER.get(r.kind, len(ORDER)), r.db, r.table, r.name))
             self.system = {r.id: r for r in rows}
             if self.system_id not in self.system:
                 self._select_system(next(iter(self.system), None))
@@ -241,24 +242,23 @@ class CachesPane(Pane):
     def _paint_system_list(self) -> None:
         rows = {}
         for r in self.system.values():
-            short, style, _ = VC_KIND.get(r.kind, (r.kind, "", r.kind))
+            view = view_of(r)
             rows[r.id] = (
                 styled(r.label, "bold" if r.id == self.system_id and self.section == "system" else ""),
-                styled(short, style),
+                styled(view.short, view.style),
                 right(short_count(r.keys)),
                 styled(",".join(r.columns) or "-", "dim"),
-                styled(limit_text(r), "dim"),
+                styled(view.limit(r), "dim"),
             )
         table = self.system_table
         table.sync(rows)
         if self.system_id is not None:
             table.select_key(self.system_id, scroll=False)
-        n_last = sum(1 for r in self.system.values() if r.kind == "last")
-        n_dist = len(self.system) - n_last
         t = Text(no_wrap=True)
         t.append("system caches", style="bold")
         if self.system:
-            t.append(f" · {n_last} last-value · {n_dist} distinct-value", style="dim")
+            counts = [(v.adjective, sum(1 for r in self.system.values() if view_of(r) is v)) for v in VIEWS.values()]
+            t.append("".join(f" · {n} {adjective}" for adjective, n in counts), style="dim")
         else:
             t.append(" · none (pe create last_cache | distinct_cache)", style="dim")
         self.query_one("#caches-system-info", Static).update(t, layout=False)

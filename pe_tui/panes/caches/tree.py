@@ -8,7 +8,8 @@ from rich.text import Text
 from textual.widgets import Tree
 
 from ...model import ValueCacheContents, ValueCacheItem, ValueCacheRow
-from .format import compact, dur, fmt_age, key_text, values_text
+from .format import compact, fmt_age, key_text, values_text
+from .kinds import view_of
 
 AUTO_EXPAND_LEAVES = 200  # a system cache tree this small opens fully expanded
 KEY_PAD = 24  # leaf keys are padded to the widest sibling, up to this
@@ -50,8 +51,8 @@ def tree_model(row: ValueCacheRow, c: ValueCacheContents | None,
     items = [(i, i.age + elapsed) for i in c.items if limit <= 0 or i.age + elapsed <= limit]
     cols = row.columns
     levels = len(cols)
-    last = row.kind == "last"
-    multi = last and (row.count > 1 or levels == 0)
+    view = view_of(row)
+    multi = view.has_rows and view.several_rows(row)
     # keys under each prefix (interior labels) and the widest value per level (aligned leaves)
     under: dict[tuple, int] = {}
     width = [0] * max(1, levels)
@@ -67,7 +68,7 @@ def tree_model(row: ValueCacheRow, c: ValueCacheContents | None,
             under[k[:d]] = under.get(k[:d], 0) + 1
         for d in range(levels):
             width[d] = max(width[d], min(KEY_PAD, len(compact(k[d]))))
-    noun = "key" if last else "combination"
+    noun = view.noun
     row_index: dict[tuple, int] = {}
     for it, age in items:
         k = tuple(it.key)
@@ -79,7 +80,7 @@ def tree_model(row: ValueCacheRow, c: ValueCacheContents | None,
                 label.append(f"  {n:,} {noun}{'s' if n != 1 else ''}", style="dim")
                 want[p] = (label, False, TreeData(p))
         age_text = Text(f"{fmt_age(age):>5}", style="cyan")
-        if not last:  # DVC: the combination is the leaf
+        if not view.has_rows:  # DVC: the combination is the leaf
             label = key_text(cols[-1], k[-1], width[levels - 1])
             label.append("  last seen ", style="dim")
             label.append(fmt_age(age), style="cyan")
@@ -108,9 +109,7 @@ def tree_model(row: ValueCacheRow, c: ValueCacheContents | None,
         values_text(it.values or {}, label)
         want[p] = (label, True, TreeData(p, it))
     if not items:
-        what = (f"no rows cached within the ttl ({dur(row.ttl)})" if last
-                else f"no values seen within max_age ({dur(row.max_age)})")
-        want[EMPTY] = (Text(what, style="dim italic"), True, TreeData(EMPTY))
+        want[EMPTY] = (Text(view.empty(row), style="dim italic"), True, TreeData(EMPTY))
     shown = len(rows_of)
     if c.total > shown:
         more = c.total - shown
