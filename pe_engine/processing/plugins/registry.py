@@ -19,7 +19,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any, Iterable, Sequence
 
-from .files import atomic_write, build_and_swap_in, directory_files, signature, split_user_path, traversal_error
+from .files import directory_files, signature, split_user_path, traversal_error
 from .loading import format_compile_error
 from .model import (
     GH_CACHE_DIR,
@@ -35,6 +35,8 @@ from .model import (
     PluginVersion,
 )
 from .sources import PluginSources
+from .uploads import replace_directory as _replace_directory
+from .uploads import write_file as _write_file
 from .watch import watch_plugins
 
 __all__ = ["RESTAT_INTERVAL", "PluginRegistry"]
@@ -431,50 +433,19 @@ class PluginRegistry:
     # ---- uploads ---------------------------------------------------------------------------
 
     def write_file(self, relative_path: str, content: str) -> Path:
-        """Create or overwrite one plugin file (parents created), atomically: tmp file + rename."""
-        root = self.root
-        display = relative_path.rstrip("/")
-        parts = split_user_path(display)
-        if parts is None:
-            raise traversal_error(display)
-        if not parts:
-            raise PluginError(f"invalid plugin filename: '{relative_path}'")
-        target = self._checked_path(display, parts)
-        if target.is_dir():
-            raise PluginError(f"cannot write plugin file {display}: it is a directory")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if root not in target.resolve().parents:  # a parent created through a racing symlink
-            raise traversal_error(display)
-        atomic_write(target, content.encode())
-        self._after_upload(parts)
-        return target
+        """Create or overwrite one plugin file (parents created), atomically (see uploads.py)."""
+        return _write_file(self, relative_path, content)
 
     def replace_directory(self, relative_dir: str, files: list[tuple[str, str]]) -> Path:
-        """Replace a directory plugin with exactly `files` (relpath, content): build a tmp dir, swap."""
-        root = self.root
-        display = relative_dir.rstrip("/")
-        parts = split_user_path(display)
-        if parts is None:
-            raise traversal_error(display)
-        if not parts:
-            raise PluginError(f"invalid plugin directory: '{relative_dir}'")
-        target = self._checked_path(display, parts)
-        rels: list[tuple[list[str], str]] = []
-        for rel, content in files:
-            rparts = split_user_path(rel)
-            if rparts is None:
-                raise traversal_error(rel)
-            if not rparts:
-                raise PluginError(f"invalid plugin file name: '{rel}'")
-            rels.append((rparts, content))
-        if not any(r == [INIT_PY] for r, _ in rels):
-            raise PluginError(f"Multi-file plugin directory must contain {INIT_PY}: {target}")
-        if target.exists() and not target.is_dir():
-            raise PluginError(f"cannot replace plugin directory {display}: it is a file")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        build_and_swap_in(target, [(Path(*rparts), content.encode()) for rparts, content in rels])
+        """Replace a directory plugin with exactly `files` (relpath, content), atomically (see uploads.py)."""
+        return _replace_directory(self, relative_dir, files)
+
+    def checked_path(self, display: str, parts: Sequence[str]) -> Path:
+        """root/parts with symlinks resolved; must stay inside the plugin dir."""
+        return self._checked_path(display, parts)
+
+    def after_upload(self, parts: list[str]) -> None:
         self._after_upload(parts)
-        return target
 
     def _after_upload(self, parts: list[str]) -> None:
         """Mark uploaded paths so their next version says source="upload"; reload known users now."""
