@@ -23,8 +23,11 @@ from .model import ActivationRecord, Tick, TriggerDetail
 
 @runtime_checkable
 class ConsoleSource(Protocol):
-    #: where the engine's HTTP API listens, for the status bar (None: no HTTP)
-    http_url: str | None
+    @property
+    def http_url(self) -> str | None:
+        """Where the engine's HTTP API listens, for the status bar (None: no HTTP). A plain
+        attribute satisfies it too."""
+        ...
 
     def collect(self) -> Tick | None:
         """Everything new since the previous call (None: nothing at all changed)."""

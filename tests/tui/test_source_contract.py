@@ -122,6 +122,7 @@ def feed(h: Harness) -> None:
 
 # ====================================================================== collect
 def test_the_first_tick_is_a_full_snapshot(harness: Harness) -> None:
+    assert isinstance(harness.source, ConsoleSource)  # every method of the protocol is there
     tick = harness.collect()
     assert tick is not None
     assert isinstance(tick.seq, int) and tick.seq >= 1
