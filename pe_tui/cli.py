@@ -42,6 +42,9 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
                    help="--demo: lines per second the load generator writes (default 600; [ and ] change it)")
     g.add_argument("--record", type=Path, metavar="FILE",
                    help="also write every console tick as JSON lines to FILE (replay with pe_tui.replay.recorded)")
+    g.add_argument("--keymap", type=Path, metavar="FILE",
+                   help="remap keys by binding id from a TOML file (default $PE_TUI_KEYMAP, "
+                        "else $XDG_CONFIG_HOME/pe/keymap.toml when it exists)")
 
 
 def run(args: argparse.Namespace) -> int:

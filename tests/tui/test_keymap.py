@@ -125,3 +125,11 @@ async def test_a_broken_keymap_is_a_warning_toast_not_a_crash(make_app, tmp_path
         await pilot.pause()
         assert any("not valid TOML" in n.message for n in app._notifications)
         assert app.is_running
+
+
+def test_pe_tui_takes_a_keymap_option(tmp_path: Path) -> None:
+    from pe_tui.cli import build_parser
+
+    args = build_parser().parser.parse_args(["tui", "--keymap", str(tmp_path / "keys.toml")])
+    assert args.keymap == tmp_path / "keys.toml"
+    assert build_parser().parser.parse_args(["tui"]).keymap is None  # then $PE_TUI_KEYMAP / XDG
