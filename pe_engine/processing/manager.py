@@ -15,6 +15,7 @@ import builtins
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import AlreadyExists, BadRequest, NotFound, PeError
@@ -50,7 +51,7 @@ log = logging.getLogger("pe.processing")
 
 @dataclass
 class ProcessingConfig:
-    plugin_dir: Any = None
+    plugin_dir: Path | None = None
     plugin_repo: str | None = None
     plugin_threads: int = 8
     restrict_trigger_types: tuple[str, ...] | None = None  # e.g. ("wal", "schedule")
@@ -58,7 +59,7 @@ class ProcessingConfig:
     cache_snapshot_interval: float = 30.0
     history_flush_interval: float = 1.0
     watch_plugins: bool = True
-    virtual_env: Any = None
+    virtual_env: Path | None = None
 
 
 class TriggerRunning(PeError):
