@@ -13,7 +13,7 @@ from typing import Any
 
 from .activations import TriggerStats
 from .enums import TriggerState
-from .triggers.definition import TriggerDef
+from .triggers.definition import TriggerDef, definition_json
 from .triggers.settings import TriggerSettings
 from .triggers.specs import TriggerSpec
 
@@ -92,17 +92,7 @@ class TriggerView:
 
     def definition_json(self) -> dict[str, Any]:
         """The stored form (`TriggerDef.to_json`)."""
-        return {
-            "database": self.database,
-            "trigger_name": self.name,
-            "plugin_filename": self.plugin_filename,
-            "trigger_specification": self.spec.canonical(),
-            "trigger_arguments": dict(self.arguments) if self.arguments else None,
-            "trigger_settings": self.settings.to_json(),
-            "disabled": self.disabled,
-            "disabled_reason": self.disabled_reason,
-            "created_at": self.created_at,
-        }
+        return definition_json(self)
 
     def to_json(self) -> dict[str, Any]:
         """The CLI/HTTP listing form: the definition plus state and statistics."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .arguments import validate_arguments_json
 from .errors import TriggerSpecError
@@ -12,7 +12,45 @@ from .names import validate_trigger_name
 from .settings import TriggerSettings
 from .specs import TriggerSpec, from_catalog_json, parse_trigger_spec
 
-__all__ = ["TriggerDef"]
+__all__ = ["TriggerDef", "DefinitionFields", "definition_json"]
+
+
+class DefinitionFields(Protocol):
+    """What a stored trigger is made of: a TriggerDef, or a TriggerView's copy of one."""
+
+    @property
+    def database(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def plugin_filename(self) -> str: ...
+    @property
+    def spec(self) -> TriggerSpec: ...
+    @property
+    def arguments(self) -> dict[str, str] | None: ...
+    @property
+    def settings(self) -> TriggerSettings: ...
+    @property
+    def disabled(self) -> bool: ...
+    @property
+    def disabled_reason(self) -> str | None: ...
+    @property
+    def created_at(self) -> float: ...
+
+
+def definition_json(t: DefinitionFields) -> dict[str, Any]:
+    """The stored form, which the HTTP listing starts from too."""
+    return {
+        "database": t.database,
+        "trigger_name": t.name,
+        "plugin_filename": t.plugin_filename,
+        "trigger_specification": t.spec.canonical(),
+        "trigger_arguments": dict(t.arguments) if t.arguments else None,
+        "trigger_settings": t.settings.to_json(),
+        "disabled": t.disabled,
+        "disabled_reason": t.disabled_reason,
+        "created_at": t.created_at,
+    }
 
 
 def _spec_from_any(v: Any) -> TriggerSpec:
@@ -52,17 +90,7 @@ class TriggerDef:
         self.arguments = validate_arguments_json(self.arguments)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "database": self.database,
-            "trigger_name": self.name,
-            "plugin_filename": self.plugin_filename,
-            "trigger_specification": self.spec.canonical(),
-            "trigger_arguments": dict(self.arguments) if self.arguments else None,
-            "trigger_settings": self.settings.to_json(),
-            "disabled": self.disabled,
-            "disabled_reason": self.disabled_reason,
-            "created_at": self.created_at,
-        }
+        return definition_json(self)
 
     @classmethod
     def from_json(cls, obj: Any) -> "TriggerDef":
