@@ -150,11 +150,6 @@ class ValueCacheRow:
     def label(self) -> str:
         return f"{self.db}/{self.table}/{self.name}"
 
-    @property
-    def expires_after(self) -> int:
-        """Seconds after which an entry is gone: the LVC's ttl or the DVC's max_age."""
-        return self.ttl if self.kind == "last" else self.max_age
-
 
 @dataclass(slots=True)
 class ValueCacheItem:

@@ -54,6 +54,10 @@ class KindView:
         """Whether a key's node holds several rows (a level of its own in the tree)."""
         return False
 
+    def expires_after(self, r: ValueCacheRow) -> int:
+        """Seconds after which an entry is gone (0: never)."""
+        raise NotImplementedError
+
     def empty(self, r: ValueCacheRow) -> str:
         raise NotImplementedError
 
@@ -72,6 +76,9 @@ class LastValues(KindView):
     def several_rows(self, r: ValueCacheRow) -> bool:
         return r.count > 1 or not r.columns
 
+    def expires_after(self, r: ValueCacheRow) -> int:
+        return r.ttl
+
     def empty(self, r: ValueCacheRow) -> str:
         return f"no rows cached within the ttl ({dur(r.ttl)})"
 
@@ -87,6 +94,9 @@ class DistinctValues(KindView):
 
     def settings(self, r: ValueCacheRow) -> str:
         return f" · {' → '.join(r.columns)} · max {r.max_cardinality:,} · max age {dur(r.max_age)}"
+
+    def expires_after(self, r: ValueCacheRow) -> int:
+        return r.max_age
 
     def empty(self, r: ValueCacheRow) -> str:
         return f"no values seen within max_age ({dur(r.max_age)})"

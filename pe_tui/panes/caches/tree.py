@@ -47,11 +47,11 @@ def tree_model(row: ValueCacheRow, c: ValueCacheContents | None,
         want[LOADING] = (Text("reading the cache…", style="dim italic"), True, TreeData(LOADING))
         return want
     elapsed = max(0.0, now - c.at)
-    limit = row.expires_after
+    view = view_of(row)
+    limit = view.expires_after(row)
     items = [(i, i.age + elapsed) for i in c.items if limit <= 0 or i.age + elapsed <= limit]
     cols = row.columns
     levels = len(cols)
-    view = view_of(row)
     multi = view.has_rows and view.several_rows(row)
     # keys under each prefix (interior labels) and the widest value per level (aligned leaves)
     under: dict[tuple, int] = {}
