@@ -5,7 +5,10 @@ the console reads it through a ConsoleSource (pe_tui.source) whose `collect()`
 runs in a thread worker on a self-rescheduling timer (ticker.TickDriver), and
 sends every mutating action through the engine API in a thread worker with
 `exit_on_error=False`: the console never crashes because a plugin (or an
-action) failed.
+action) failed. Panes never call the source: they post intent messages
+(pe_tui.messages: ToggleTrigger, DeleteTrigger, ...) that the app handles
+(confirmation, worker, toast). Keys can be remapped by binding id with a user
+keymap (pe_tui.keymap).
 
 For tests and screenshots the app takes any ConsoleSource:
 
