@@ -1,4 +1,5 @@
-"""One module per pane; each pane reads ticks (model.Tick) and never talks to the engine itself."""
+"""One module per pane; each pane reads ticks (model.Tick) and never talks to the engine itself: what it wants
+done it posts as an intent message (pe_tui.messages) for the app. Import siblings directly; this is the face."""
 from .activations import ActivationsPane
 from .base import Pane
 from .caches import CachesPane
