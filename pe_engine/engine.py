@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -34,14 +34,18 @@ from .storage.wal import Wal
 from .storage.writer import Writer, WriteResult
 from .store import Store
 
+if TYPE_CHECKING:
+    from .processing.ports import Clock
+
 __all__ = ["Engine", "EngineStats", "FlushedWrites", "WriteResult"]
 
 log = logging.getLogger("pe.engine")
 
 
 class Engine:
-    def __init__(self, config: EngineConfig | None = None):
+    def __init__(self, config: EngineConfig | None = None, *, clock: Clock | None = None):
         self.config = config or EngineConfig()
+        self.clock = clock  # for processing's scheduler and catch-up; None = the real clocks
         c = self.config
         self.bus = EventBus()
         self.stats = EngineStats()
@@ -121,6 +125,7 @@ class Engine:
                     virtual_env=c.virtual_env,
                     watch_plugins=c.watch_plugins,
                 ),
+                clock=self.clock,
             )
             await self.processing.start()
 
