@@ -289,9 +289,17 @@ class ConsoleApp(App[int]):
             self.apply_tick(pending)
         self.post_message(PauseChanged(paused))
 
+    @property
+    def ui_mounted(self) -> bool:
+        """The app runs and its default screen (status bar, panes) is mounted. Before that
+        `on_mount` reads the reactive state itself; after exit there is nothing to update.
+        (`App.is_mounted` is a method asking about one widget, always truthy unless called.)"""
+        stack = self.screen_stack
+        return self.is_running and bool(stack) and self.is_mounted(stack[0])
+
     def watch_refresh_interval(self, interval: float) -> None:
         self.driver.interval = interval
-        if self.is_mounted:
+        if self.ui_mounted:
             self.status_bar.interval = interval
         self.post_message(RefreshRateChanged(interval))
 
