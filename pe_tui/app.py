@@ -610,11 +610,12 @@ def run_console(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     log_path = _setup_logging(config.data_dir, getattr(args, "log_level", "INFO") or "INFO")
-    demo_mod = None
+    start_demo: Callable[..., Any] | None = None  # the demo's load, started once the engine runs
     if demo:
         from . import demo as demo_mod
 
         demo_mod.install_plugins(config.plugin_dir)
+        start_demo = demo_mod.start_demo
 
     def start(cfg: Any) -> tuple[Any, Any]:
         et = EngineThread(cfg, access_log=bool(getattr(args, "access_log", False)))
@@ -641,8 +642,8 @@ def run_console(args: argparse.Namespace) -> int:
     app: ConsoleApp | None = None
     source: Any = None
     try:
-        if demo_mod is not None:
-            load = demo_mod.start_demo(et, rate=args.load_rate)
+        if start_demo is not None:
+            load = start_demo(et, rate=args.load_rate)
         bridge = EngineBridge(et, load=load, subscription=sub)
         source = bridge
         if getattr(args, "record", None):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 SCOPES = ("app", "triggers", "activations", "performance", "logs", "caches", "plugins")
 SCOPE_TITLES = {
@@ -150,7 +150,7 @@ def keys_for(scope: str) -> list[Key]:
     return [k for k in KEYS if k.scope == scope]
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     return [k.binding() for k in keys_for(scope)]
 
 

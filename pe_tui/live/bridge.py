@@ -32,6 +32,7 @@ from pe_engine.events import (
     EngineLog,
     PluginLog,
     SnapshotDone,
+    Subscription,
     TriggerChanged,
 )
 from pe_engine.processing.activations import ERROR_STATUSES
@@ -96,7 +97,7 @@ class EngineBridge:
         self.clock = clock
         self.load = load
         self.max_log_lines = max_log_lines_per_tick
-        self.sub = subscription or self.engine.bus.subscribe(subscription_maxlen)
+        self.sub: Subscription = subscription or self.engine.bus.subscribe(subscription_maxlen)
         self.cache_providers: list[CacheProvider] = []
         pe = self.engine.processing
         if pe is not None:
@@ -164,30 +165,30 @@ class EngineBridge:
         from_buffer: list[bool] = []  # PluginLog lines: LogBuffer's history holds them too
         triggers_dirty = first
         for ev in events:
-            t = type(ev)
-            if t is ActivationFinished:
+            # exact types (no subclass matches); `type(ev) is C` also narrows ev for the checker
+            if type(ev) is ActivationFinished:
                 acts.append(ev.record)
                 continue
-            if t is PluginLog:
+            if type(ev) is PluginLog:
                 src = trigger_key(ev.database, ev.trigger) if ev.trigger else "engine"
                 line = LogLine(ev.at, ev.level, src, ev.message)
-            elif t is EngineLog:
+            elif type(ev) is EngineLog:
                 line = LogLine(ev.at, ev.level, ev.source, ev.message)
-            elif t is TriggerChanged:
+            elif type(ev) is TriggerChanged:
                 triggers_dirty = True
                 self._plugins_dirty = True
                 detail = f": {ev.detail}" if ev.detail else ""
                 line = LogLine(ev.at, "WARN" if ev.action == "disabled_by_error" else "INFO", "engine",
                                f"trigger {trigger_key(ev.database, ev.trigger)} {ev.action.replace('_', ' ')}{detail}")
-            elif t is DatabaseChanged:
+            elif type(ev) is DatabaseChanged:
                 line = LogLine(ev.at, "INFO", "engine", f"database {ev.database} {ev.action}")
-            elif t is SnapshotDone:
+            elif type(ev) is SnapshotDone:
                 line = LogLine(ev.at, "INFO", "engine",
                                f"snapshot: {ev.rows} rows to {ev.files} Parquet file(s) in {ev.duration:.3f}s")
             else:
                 continue
             logs.append(line)
-            from_buffer.append(t is PluginLog)
+            from_buffer.append(type(ev) is PluginLog)
         for ln in (self._tap.lines, self._console_lines):
             while ln:
                 logs.append(ln.popleft())
@@ -348,8 +349,8 @@ class EngineBridge:
         row = next((r for r in self._vc_rows or () if r.id == want), None)
         if row is None:
             return None
-        fresh = self._vc_sent is None or self._vc_sent[0] != want
-        if not fresh:
+        sent = self._vc_sent
+        if sent is not None and sent[0] == want:  # this cache was sent before: read it only if it changed
             global_version = p.version()
             if global_version == self._vc_sent_global:
                 return None  # no cache changed at all
@@ -357,7 +358,7 @@ class EngineBridge:
             wait = max(VALUE_CACHE_EVERY, self._vc_read_cost / VALUE_CACHE_BUDGET)
             if mono - self._vc_read_at < wait:
                 return None  # changed, read on a later tick (big caches are read less often)
-            if p.cache_version(row) == self._vc_sent[1]:
+            if p.cache_version(row) == sent[1]:
                 self._vc_sent_global = global_version  # another cache changed
                 return None
         global_version = p.version()

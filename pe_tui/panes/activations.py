@@ -1,6 +1,7 @@
 """Activations: the live feed of plugin runs, newest first or follow mode, filtered by trigger and status."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import deque
 
@@ -119,7 +120,7 @@ class ActivationsPane(Pane):
             table.move_cursor(row=table.row_count - 1, animate=False)
         self._paint_info(len(recs))
 
-    def _cells(self, r: ActivationRecord, tz: object) -> tuple:
+    def _cells(self, r: ActivationRecord, tz: dt.tzinfo | None) -> tuple:
         ts = r.finished_at or r.started_at or r.dispatched_at
         err = fmt.one_line(r.error, 120)
         return (

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.containers import Vertical
 from textual.widget import Widget
@@ -29,7 +29,7 @@ class Pane(Vertical):
     #: at most this many repaints per second even when every tick brings data (None: every tick)
     max_repaint_rate: ClassVar[float | None] = None
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         if cls.__dict__.get("SCOPE"):  # before Textual merges the bindings of the class
             cls.BINDINGS = bindings(cls.SCOPE)
         super().__init_subclass__(**kwargs)

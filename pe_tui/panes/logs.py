@@ -9,6 +9,7 @@ and it follows again.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 
 from rich.highlighter import Highlighter
@@ -81,7 +82,7 @@ class ConsoleLog(Log):
         self.refresh()
 
 
-def format_line(line: LogLine, tz: object) -> str:
+def format_line(line: LogLine, tz: dt.tzinfo | None) -> str:
     src = line.source if len(line.source) <= SOURCE_WIDTH else line.source[: SOURCE_WIDTH - 1] + "…"
     head = f"{fmt.clock(line.time, tz, ms=True)} {line.level:<5} {src:<{SOURCE_WIDTH}} "
     text = line.text.rstrip("\n")

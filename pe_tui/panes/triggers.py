@@ -169,6 +169,8 @@ class TriggersPane(Pane):
     @on(DataTable.HeaderSelected, "#triggers-table")
     def _header(self, event: DataTable.HeaderSelected) -> None:
         col = event.column_key.value
+        if col is None:  # every column is added with its key (_COLUMNS)
+            return
         if col == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         else:

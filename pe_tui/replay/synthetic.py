@@ -97,21 +97,21 @@ def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -
     next_id = 1
     for t, name in events:
         prof = _PROFILE.get(name, _PROFILE["flaky_disk"])
-        _, median, spread, mem, err_rate, rows, out = prof
+        _, median, spread, mem, err_rate, rows_per_run, out = prof
         # a load spike between minutes 4 and 6 makes the sparklines tell a story
         spike = 1.0 + 1.6 * math.exp(-(((t - start) - 300) / 60) ** 2)
         run = median * spike * math.exp(rng.gauss(0, spread))
         kind = "wal"
-        spec = next(d.spec for d in TRIGGERS if d.name == name)
-        if spec.startswith(("every:", "cron:")):
+        spec_text = next(d.spec for d in TRIGGERS if d.name == name)
+        if spec_text.startswith(("every:", "cron:")):
             kind = "schedule"
-        elif spec.startswith("request:"):
+        elif spec_text.startswith("request:"):
             kind = "request"
-        status, error, tb = "ok", None, None
+        act_status, error, tb = "ok", None, None
         if name == "flaky_strict" and t + 0.5 >= strict_disabled_at:
             err_rate = 1.0
         if rng.random() < err_rate:
-            status = "error"
+            act_status = "error"
             etype, emsg = _FLAKY_ERRORS[rng.randrange(2)]
             error = f"{etype}: {emsg}"
             tb = ("Traceback (most recent call last):\n"
@@ -122,15 +122,15 @@ def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -
             run = 2.3 + rng.uniform(0, 0.2)
         latency = abs(rng.gauss(0.0004, 0.0002)) * spike + (0.02 if name == "slow_rollup" else 0.0)
         started = t + latency
-        rows_in = int(rows * spike * rng.uniform(0.8, 1.2)) if kind == "wal" else 0
+        rows_in = int(rows_per_run * spike * rng.uniform(0.8, 1.2)) if kind == "wal" else 0
         rec = ActivationRecord(
             id=next_id, database=DATABASE, trigger=name, kind=kind,
             plugin=next(d.plugin for d in TRIGGERS if d.name == name),
             scheduled_at=t if kind == "schedule" else None, dispatched_at=t, started_at=started,
             finished_at=started + run, dispatch_latency=latency, run_time=run,
             cpu_time=run * (0.15 if name == "slow_rollup" else 0.85),
-            rows_in=rows_in, lines_out=(out if out != 100 else rows_in // 3) if status == "ok" else 0,
-            status=status, error=error, traceback=tb,
+            rows_in=rows_in, lines_out=(out if out != 100 else rows_in // 3) if act_status == "ok" else 0,
+            status=act_status, error=error, traceback=tb,
             memory_peak=int(mem * rng.uniform(0.85, 1.15) * (1.0 + 0.3 * (spike - 1))),
         )
         rec.logs = _activation_logs(rec, rng)
@@ -314,7 +314,7 @@ def _demo_caches(rng: random.Random, now: float, hosts: tuple[str, ...]) -> tupl
                                "busiest": ["host-11", "host-04", "host-17"]}, None),
         *summaries,
     ])
-    lv = []
+    lv: list[tuple[str, Any, float | None]] = []
     for h in hosts:
         for table, metric in (("cpu", "usage_user"), ("mem", "used_percent"), ("disk", "used_percent")):
             v = round(rng.uniform(10, 90), 2)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -76,7 +76,7 @@ def render_trigger_detail(d: TriggerDetail, now: float, tz: dt.tzinfo | None) ->
             fmt.seconds(a.run_time) if a.started_at else "-",
             Text(a.status, style=STATUS_STYLE.get(a.status, "")), Text(fmt.one_line(a.error, 60), style="red"),
         )
-    def column(*items: object) -> Group:
+    def column(*items: RenderableType) -> Group:
         return Group(*items)
 
     top = Table.grid(padding=(0, 4), expand=True)

@@ -330,8 +330,10 @@ class CachesPane(Pane):
                 if leaf:
                     node = pnode.add_leaf(label, data, **where)
                 else:
-                    known = saved is not None and p in saved[1]
-                    expand = (p in saved[0]) if known else self._auto_expand
+                    if saved is not None and p in saved[1]:  # known: as the operator left it
+                        expand = p in saved[0]
+                    else:
+                        expand = self._auto_expand
                     node = pnode.add(label, data, expand=expand, **where)
                 nodes[p] = node
                 labels[p] = label
@@ -432,7 +434,8 @@ class CachesPane(Pane):
             return (True if self._by_path else None) if system else False
         if action == "value" and system and self.value_tree.has_focus:
             node = self.selected_node()
-            return None if node is None or not (node.allow_expand or node.data.item is not None) else True
+            has_item = node is not None and node.data is not None and node.data.item is not None
+            return None if node is None or not (node.allow_expand or has_item) else True
         return True
 
     def action_value(self) -> None:
