@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from pe_engine.processing.activations import ActivationRecord, SeriesPoint
+from pe_engine.storage.caches.base import CacheKind
 
 __all__ = [
     "ActivationRecord",
@@ -123,8 +124,9 @@ class CacheScope:
 
 
 def value_cache_id(kind: str, db: str, table: str, name: str) -> str:
-    """Row key of a system cache: "lvc:db/table/name" (last values) or "dvc:db/table/name" (distinct)."""
-    return f"{'lvc' if kind == 'last' else 'dvc'}:{db}/{table}/{name}"
+    """Row key of a system cache: "lvc:db/table/name" (last values) or "dvc:db/table/name" (distinct),
+    the prefix being the kind's own abbreviation (CacheKind.short; ValueError for an unknown kind)."""
+    return f"{CacheKind(kind).short}:{db}/{table}/{name}"
 
 
 @dataclass(slots=True)
