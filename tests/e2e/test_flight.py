@@ -13,7 +13,7 @@ import pytest
 from influxdb_client_3 import InfluxDBClient3
 from influxdb_client_3.exceptions import InfluxDB3ClientQueryError
 
-from .conftest import Http
+from support.http import Http
 
 FLIGHT_LINE = re.compile(r"Arrow Flight queries on grpc\+tcp://(\S+):(\d+)")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import Http
+from support.http import Http
 
 ROOT = Path(__file__).resolve().parents[2]
 

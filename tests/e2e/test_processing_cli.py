@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Http, build_wheel
+from support.http import Http
+from support.servers import build_wheel
+from support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT = 20.0
 
 
 def uid(prefix: str) -> str:
@@ -38,18 +39,6 @@ def run_pe(srv, *args: str, auth: bool = True, timeout: float = 120) -> subproce
 def ok(proc: subprocess.CompletedProcess) -> str:
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
     return proc.stdout
-
-
-def wait_for(fn, timeout: float = WAIT, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    v = fn()
-    assert v, f"timed out after {timeout:g}s waiting for {what}"
-    return v
 
 
 def report_counts(http: Http, db: str) -> dict[str, int]:
@@ -85,7 +74,7 @@ def test_create_trigger_with_arguments_runs_the_plugin(plugin_server, http: Http
     assert json.loads(out) == [{"argument_key": "double_count_table", "argument_value": "cpu"},
                                {"argument_key": "note", "argument_value": "x=y"}]  # split on the first '='
     ok(run_pe(plugin_server, "write", "-d", db, "cpu,host=a v=1", "cpu,host=b v=2", "mem,host=a used=1i"))
-    counts = wait_for(lambda: (c := report_counts(http, db)) and c.get("cpu") == 4 and c.get("mem") == 1 and c,
+    counts = wait_until(lambda: (c := report_counts(http, db)) and c.get("cpu") == 4 and c.get("mem") == 1 and c,
                       what="reports written by the plugin")
     assert counts == {"cpu": 4, "mem": 1}
 
@@ -166,7 +155,7 @@ def test_create_with_upload_then_update(plugin_server, http: Http, db: str, tmp_
     assert http.request("GET", f"/api/v3/engine/{path}_pkg").json() == {"answer": "package v1"}
     (pkg / "helper.py").write_text("def answer():\n    return 'package v2'\n")
     ok(run_pe(plugin_server, "update", "trigger", "-d", db, "-t", "pkg", "-p", str(pkg)))
-    wait_for(lambda: http.request("GET", f"/api/v3/engine/{path}_pkg").json() == {"answer": "package v2"},
+    wait_until(lambda: http.request("GET", f"/api/v3/engine/{path}_pkg").json() == {"answer": "package v2"},
              timeout=10, what="the updated directory plugin")
 
     p = run_pe(plugin_server, "update", "trigger", "-d", db, "-t", "up", "-p", str(tmp_path / "missing.py"))
@@ -197,7 +186,7 @@ def test_test_wal_plugin(plugin_server, db: str, tmp_path: Path):
     out = json.loads(ok(run_pe(plugin_server, "test", "wal_plugin", "-d", db, "--file", str(lp), "wal_plugin.py")))
     assert out["database_writes"] == {db: ["write_reports,table_name=disk row_count=1i"]}
 
-    p = run_pe(plugin_server, "test", "wal_plugin", "-d", db, "--lp", "cpu v=1", "raise_always.py")
+    p = run_pe(plugin_server, "test", "wal_plugin", "-d", db, "--lp", "cpu v=1", "raises.py")
     assert p.returncode == 1 and any("boom" in e for e in json.loads(p.stdout)["errors"]), p
 
 

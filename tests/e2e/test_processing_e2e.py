@@ -1,7 +1,7 @@
 """The processing engine end to end: a real `pe serve --plugin-dir` subprocess with auth on,
 real clients (influxdb_client v2, influxdb_client_3, curl), plugins on disk, restarts.
 
-Plugins live in tests/e2e/plugins/ and are copied into each server's plugin directory.
+Plugins live in tests/support/plugins/ and are copied into each server's plugin directory.
 Nothing here asserts on timing: every wait polls for a condition with a generous timeout.
 """
 from __future__ import annotations
@@ -18,28 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Http, build_wheel
-
-WAIT = 20.0  # generous: conditions usually hold within a second
+from support.http import Http
+from support.servers import build_wheel
+from support.waiting import wait_until
 
 
 # --------------------------------------------------------------------- helpers
 def uid(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
-
-
-def wait_for(fn, timeout: float = WAIT, what: str = "condition"):
-    """Poll `fn` until it returns something truthy; return that value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    last = fn()
-    assert last, f"timed out after {timeout:g}s waiting for {what}"
-    return last
 
 
 def create_db(http: Http, db: str) -> None:
@@ -128,7 +114,7 @@ def test_all_tables_wal_plugin_sees_real_client_writes(plugin_server, plugin_htt
                               Point3("air").tag("room", "hall").field("co2", 500)])
 
     # every flush gets its own report rows, so sum them: 3 weather rows, 2 air rows (doubled by the argument)
-    counts = wait_for(lambda: (c := report_counts(plugin_http, db)) and c.get("weather") == 3 and c.get("air") == 4
+    counts = wait_until(lambda: (c := report_counts(plugin_http, db)) and c.get("weather") == 3 and c.get("air") == 4
                       and c, what="write_reports rows from the plugin")
     assert counts == {"weather": 3, "air": 4}  # the plugin skips its own table: no report about write_reports
     assert "wal_plugin.py done" in log_texts(plugin_http, db, "reports")
@@ -141,10 +127,10 @@ def test_single_table_trigger_only_sees_its_table(plugin_http: Http):
     create_db(plugin_http, db)
     create_trigger(plugin_http, db, "cpu_only", "wal_plugin.py", "table:cpu")
     assert plugin_http.write(db, "mem,host=a used=1i\ncpu,host=a v=1\ncpu,host=b v=2").status == 204
-    wait_for(lambda: report_counts(plugin_http, db).get("cpu") == 2, what="cpu report")
+    wait_until(lambda: report_counts(plugin_http, db).get("cpu") == 2, what="cpu report")
     assert plugin_http.write(db, "mem,host=b used=2i").status == 204  # no call for flushes without cpu
     assert plugin_http.write(db, "cpu,host=c v=3").status == 204
-    wait_for(lambda: report_counts(plugin_http, db).get("cpu") == 3, what="second cpu report")
+    wait_until(lambda: report_counts(plugin_http, db).get("cpu") == 3, what="second cpu report")
     assert "mem" not in report_counts(plugin_http, db)
 
 
@@ -154,7 +140,7 @@ def test_every_1s_fires_repeatedly_on_whole_seconds(plugin_http: Http):
     create_db(plugin_http, db)
     create_trigger(plugin_http, db, "tick", "schedule_log.py", "every:1s")
     try:
-        acts = wait_for(lambda: (a := [x for x in activations(plugin_http, db, "tick") if x["status"] == "ok"])
+        acts = wait_until(lambda: (a := [x for x in activations(plugin_http, db, "tick") if x["status"] == "ok"])
                         and len(a) >= 3 and a, what="three scheduled activations")
     finally:
         assert plugin_http.request("POST", "/api/v3/configure/processing_engine_trigger/disable",
@@ -183,7 +169,7 @@ def test_schedule_plugin_writes_rows(plugin_http: Http):
     create_db(plugin_http, db)
     create_trigger(plugin_http, db, "writer", "schedule_write.py", "every:1s", arguments={"name": "w1"})
     try:
-        rows = wait_for(lambda: (r := rows_or_empty(plugin_http, db, "SELECT count(*) AS n FROM ticks WHERE trigger = 'w1'"))
+        rows = wait_until(lambda: (r := rows_or_empty(plugin_http, db, "SELECT count(*) AS n FROM ticks WHERE trigger = 'w1'"))
                         and r[0]["n"] >= 2 and r, what="rows written by the schedule plugin")
     finally:
         plugin_http.request("DELETE", "/api/v3/configure/processing_engine_trigger",
@@ -197,7 +183,7 @@ def test_request_trigger_get_post_auth_and_errors(plugin_server, plugin_http: Ht
     path = uid("echo")
     create_db(plugin_http, db)
     create_trigger(plugin_http, db, "echo", "echo_request.py", f"request:{path}", arguments={"k": "v"})
-    create_trigger(plugin_http, db, "boom", "raise_always.py", f"request:{path}_boom")
+    create_trigger(plugin_http, db, "boom", "raises.py", f"request:{path}_boom")
 
     r = plugin_http.request("GET", f"/api/v3/engine/{path}?a=1&b=two%20words&a=3", headers={"X-Pe-Test": "yes"})
     assert r.status == 200 and r.headers["content-type"].startswith("application/json"), r.text
@@ -268,7 +254,7 @@ def test_changed_plugin_file_takes_effect(plugin_server, plugin_http: Http):
         return r.json() if r.status == 200 else None
 
     plugin.write_text(version("two, edited"))
-    wait_for(lambda: answer() == {"version": "two, edited"}, timeout=10, what="the edited plugin's answer")
+    wait_until(lambda: answer() == {"version": "two, edited"}, timeout=10, what="the edited plugin's answer")
 
     # a broken edit does not take the endpoint down: the last good version keeps answering
     plugin.write_text("def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None)\n")
@@ -276,7 +262,7 @@ def test_changed_plugin_file_takes_effect(plugin_server, plugin_http: Http):
         assert answer() == {"version": "two, edited"}
         time.sleep(0.1)
     plugin.write_text(version("three, fixed"))
-    wait_for(lambda: answer() == {"version": "three, fixed"}, timeout=10, what="the fixed plugin's answer")
+    wait_until(lambda: answer() == {"version": "three, fixed"}, timeout=10, what="the fixed plugin's answer")
 
 
 # --------------------------------------------------------------------- trigger HTTP API
@@ -378,9 +364,9 @@ def test_write_back_failure_is_logged_not_a_plugin_error(plugin_http: Http):
                    settings={"run_async": False, "error_behavior": "disable"}, arguments={"other_db": other})
     assert plugin_http.write(db, "src v=1.5").status == 204
     # the write to another database (created on write) goes through ...
-    wait_for(lambda: rows_or_empty(plugin_http, other, "SELECT n FROM copied") == [{"n": 1}], what="write_to_db row")
+    wait_until(lambda: rows_or_empty(plugin_http, other, "SELECT n FROM copied") == [{"n": 1}], what="write_to_db row")
     # ... the conflicting one to the trigger's database is rejected as a whole and logged as InfluxDB words it
-    logs = wait_for(lambda: [t for t in log_texts(plugin_http, db, "conflict")
+    logs = wait_until(lambda: [t for t in log_texts(plugin_http, db, "conflict")
                              if t.startswith(f"error running wal plugin: error writing back lines to {db}")],
                     what="the write-back error in the log")
     assert "v" in logs[0]
@@ -393,13 +379,13 @@ def test_write_back_failure_is_logged_not_a_plugin_error(plugin_http: Http):
 def test_retry_error_behavior_retries_then_gives_up(plugin_http: Http):
     db = uid("retry")
     create_db(plugin_http, db)
-    create_trigger(plugin_http, db, "flaky", "raise_always.py", "table:r",
+    create_trigger(plugin_http, db, "flaky", "raises.py", "table:r",
                    settings={"run_async": False, "error_behavior": "retry", "max_retries": 1})
     assert plugin_http.write(db, "r v=1").status == 204
-    acts = wait_for(lambda: (a := activations(plugin_http, db, "flaky")) and len(a) >= 2 and a,
+    acts = wait_until(lambda: (a := activations(plugin_http, db, "flaky")) and len(a) >= 2 and a,
                     what="the retried activation")
     assert [a["status"] for a in acts] == ["error", "error"]
-    wait_for(lambda: any("giving up after 2 attempts" in t for t in log_texts(plugin_http, db, "flaky")),
+    wait_until(lambda: any("giving up after 2 attempts" in t for t in log_texts(plugin_http, db, "flaky")),
              what="the give-up log line")
     assert any(t.startswith("error executing wal plugin: ValueError: boom") for t in log_texts(plugin_http, db, "flaky"))
     assert triggers(plugin_http, db)["flaky"]["state"] == "enabled"
@@ -463,7 +449,7 @@ def test_plugin_upload_endpoints(plugin_server, plugin_http: Http):
     r = post_json(plugin_http, "/api/v3/plugins/directory", {"plugin_name": "dirplug", "files": files}, method="PUT")
     assert r.status == 200, r.text
     assert sorted(p.name for p in (root / pkg).iterdir() if p.suffix == ".py") == ["__init__.py", "util.py"]
-    assert wait_for(lambda: plugin_http.request("GET", f"/api/v3/engine/{path}_dir").json() == {"dir": "replaced"},
+    assert wait_until(lambda: plugin_http.request("GET", f"/api/v3/engine/{path}_dir").json() == {"dir": "replaced"},
                     timeout=10, what="the replaced directory plugin")
 
     # uploads need a token (the admin token; see test_non_admin_token_is_forbidden for 403)
@@ -548,7 +534,7 @@ def test_plugin_test_endpoints(plugin_http: Http):
     # a dry run writes nothing (the database does not even exist)
     assert plugin_http.query(db, "SELECT * FROM write_reports").status in (400, 404)
 
-    r = post_json(plugin_http, "/api/v3/plugin_test/wal", {"filename": "raise_always.py", "database": db,
+    r = post_json(plugin_http, "/api/v3/plugin_test/wal", {"filename": "raises.py", "database": db,
                                                            "input_lp": "cpu v=1"})
     assert r.status == 200 and any("boom" in e for e in r.json()["errors"]), r.text
     r = post_json(plugin_http, "/api/v3/plugin_test/wal", {"filename": "no_entry_point.py", "database": db,
@@ -593,7 +579,7 @@ def test_restart_keeps_triggers_disabled_state_and_cache(plugin_server_factory, 
     create_trigger(http, db, "ticker", "schedule_write.py", "every:1s", arguments={"name": "ticker"})
     create_trigger(http, db, "cache", "cache_request.py", "request:keep_cache", arguments={"a": "b"})
     create_trigger(http, db, "off", "echo_request.py", "request:keep_off")
-    create_trigger(http, db, "fails", "raise_always.py", "table:boom",
+    create_trigger(http, db, "fails", "raises.py", "table:boom",
                    settings={"run_async": False, "error_behavior": "disable"})
     assert http.request("POST", "/api/v3/configure/processing_engine_trigger/disable",
                         {"db": db, "trigger_name": "off"}).status == 200
@@ -601,13 +587,13 @@ def test_restart_keeps_triggers_disabled_state_and_cache(plugin_server_factory, 
     assert post_json(http, "/api/v3/engine/keep_cache", {"key": "local", "value": {"n": 1, "l": [1, 2]}}).status == 200
     assert post_json(http, "/api/v3/engine/keep_cache", {"key": "g", "value": "shared", "global": True}).status == 200
     assert http.write(db, "boom v=1").status == 204
-    broken = wait_for(lambda: triggers(http, db)["fails"]["state"] == "disabled_by_error" and triggers(http, db)["fails"],
+    broken = wait_until(lambda: triggers(http, db)["fails"]["state"] == "disabled_by_error" and triggers(http, db)["fails"],
                       what="the failing trigger to disable itself")
     assert "boom" in broken["disabled_reason"]
     assert http.write(db, "cpu,host=a v=1").status == 204
-    wait_for(lambda: report_counts(http, db).get("cpu") == 1, what="the report before the restart")
+    wait_until(lambda: report_counts(http, db).get("cpu") == 1, what="the report before the restart")
 
-    wait_for(lambda: ticks(http), what="a tick before the restart")
+    wait_until(lambda: ticks(http), what="a tick before the restart")
     before = triggers(http, db)
     assert srv.stop() == 0, srv.stderr
     srv2 = plugin_server_factory(base, admin_token)
@@ -637,11 +623,11 @@ def test_restart_keeps_triggers_disabled_state_and_cache(plugin_server_factory, 
     n_fail = len(activations(http2, db, "fails"))
     # the enabled WAL trigger runs again after the restart
     assert http2.write(db, "cpu,host=b v=2\nboom v=2").status == 204
-    wait_for(lambda: report_counts(http2, db).get("cpu") == 2, what="the report after the restart")
+    wait_until(lambda: report_counts(http2, db).get("cpu") == 2, what="the report after the restart")
     assert len(activations(http2, db, "fails")) == n_fail
     # the schedule runs again after the restart
     n_ticks = ticks(http2)
-    wait_for(lambda: ticks(http2) > n_ticks, what="a tick after the restart")
+    wait_until(lambda: ticks(http2) > n_ticks, what="a tick after the restart")
     # enabling the broken trigger clears its reason
     assert http2.request("POST", "/api/v3/configure/processing_engine_trigger/enable",
                          {"db": db, "trigger_name": "fails"}).status == 200
@@ -652,14 +638,17 @@ def test_restart_keeps_triggers_disabled_state_and_cache(plugin_server_factory, 
 # --------------------------------------------------------------------- bad plugins
 BAD_PLUGINS = {
     # trigger name: (plugin, settings, activation status the engine records)
-    "raises": ("raise_always.py", {}, "error"),
-    "bad_import": ("bad_import.py", {}, "error"),
+    "raises": ("raises.py", {}, "error"),
+    "bad_import": ("import_error.py", {}, "error"),
     "no_entry": ("no_entry_point.py", {}, "error"),
-    "loops": ("loop_forever.py", {"deadline_seconds": 1}, "timeout"),
-    "sleeps": ("sleeper.py", {"deadline_seconds": 1}, "timeout"),
-    "hog": ("memory_hog.py", {"memory_limit_bytes": 300_000_000, "deadline_seconds": 20}, "memory_limit"),
+    "loops": ("infinite_loop.py", {"deadline_seconds": 1}, "timeout"),
+    "sleeps": ("sleeps.py", {"deadline_seconds": 1}, "timeout"),
+    "hog": ("eats_memory.py", {"memory_limit_bytes": 300_000_000, "deadline_seconds": 20}, "memory_limit"),
     "floods": ("log_flood.py", {}, "ok"),
 }
+# trigger arguments of some of them: sleeps.py blocks 20 s (as long as the old e2e sleeper), and
+# log_flood.py writes 20,000 lines, twice the log ring, so the bound below is really exercised
+BAD_ARGS = {"sleeps": {"seconds": "20"}, "floods": {"lines": "20000"}}
 
 
 def test_bad_plugins_never_stop_writes(plugin_server_factory, admin_token, tmp_path):
@@ -668,9 +657,10 @@ def test_bad_plugins_never_stop_writes(plugin_server_factory, admin_token, tmp_p
     db = "bad"
     create_db(http, db)
     for name, (plugin, extra, _) in BAD_PLUGINS.items():
-        create_trigger(http, db, name, plugin, "all_tables", settings={"run_async": False, "error_behavior": "log", **extra})
+        create_trigger(http, db, name, plugin, "all_tables", settings={"run_async": False, "error_behavior": "log", **extra},
+                       arguments=BAD_ARGS.get(name))
     create_trigger(http, db, "good", "wal_plugin.py", "all_tables")  # a healthy neighbour keeps working
-    create_trigger(http, db, "bad_req", "loop_forever.py", "request:bad_loop")  # no process_request: 500
+    create_trigger(http, db, "bad_req", "infinite_loop_writes_only.py", "request:bad_loop")  # no process_request: 500
 
     statuses: list[tuple[str, int]] = []
     stop = threading.Event()
@@ -703,12 +693,12 @@ def test_bad_plugins_never_stop_writes(plugin_server_factory, admin_token, tmp_p
             ok = all(expected in s.get(name, set()) for name, (_, _, expected) in BAD_PLUGINS.items())
             return s if ok and report_counts(http, db).get("load") else None
 
-        wait_for(all_seen, timeout=45, what="every bad plugin to have failed in its own way")
+        wait_until(all_seen, timeout=45, what="every bad plugin to have failed in its own way")
         r = http.request("GET", "/api/v3/engine/bad_loop")
         assert r.status == 500 and "process_request function is not present" in r.json()["error"]
         # and the clients go on writing and querying while the bad triggers keep being fed
         seen_so_far = len(statuses)
-        wait_for(lambda: len(statuses) >= seen_so_far + 20, timeout=45, what="more writes and queries")
+        wait_until(lambda: len(statuses) >= seen_so_far + 20, timeout=45, what="more writes and queries")
     finally:
         stop.set()
         for w in workers:
@@ -723,7 +713,7 @@ def test_bad_plugins_never_stop_writes(plugin_server_factory, admin_token, tmp_p
     errors = {r["trigger_name"]: r["error"] for r in http.rows(
         db, "SELECT trigger_name, error FROM system.processing_engine_activations WHERE error IS NOT NULL")}
     assert "ValueError: boom" in errors["raises"]
-    assert "pe_e2e_no_such_module_xyz" in errors["bad_import"]
+    assert "pe_missing_dependency_xyz" in errors["bad_import"]
     assert errors["no_entry"] == ("the process_writes function is not present in the plugin. Should be defined as: "
                                   "process_writes(influxdb3_local, table_batches, args=None)")
     assert "deadline" in errors["loops"] and "deadline" in errors["sleeps"]
@@ -753,7 +743,7 @@ def test_install_package_into_virtual_env(venv_plugin_server):
     assert r.status == 200, r.text
     assert "pe_e2e_tiny" in r.json()["output"]
     # it landed in the server's venv (not in the environment running pe) and plugins can import it
-    got = wait_for(lambda: (x := http.request("GET", "/api/v3/engine/pkg_import")).status == 200 and x.json(),
+    got = wait_until(lambda: (x := http.request("GET", "/api/v3/engine/pkg_import")).status == 200 and x.json(),
                    timeout=10, what="the installed package to be importable")
     assert got["value"] == "tiny-e2e" and got["file"].startswith(str(srv.venv)), got
     assert subprocess.run([sys.executable, "-c", "import pe_e2e_tiny"], capture_output=True).returncode != 0

@@ -10,7 +10,7 @@ import pytest
 
 from pe_engine import cli
 
-from .conftest import Http
+from support.http import Http
 
 LAST = "/api/v3/configure/last_cache"
 DISTINCT = "/api/v3/configure/distinct_cache"

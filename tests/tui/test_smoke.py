@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,19 +19,15 @@ from pe_tui.panes import ActivationsPane, CachesPane, LogsPane, PerformancePane,
 from pe_tui.replay import FROZEN_NOW, RecordedSource
 from pe_tui.screens import ConfirmScreen, HelpScreen, TriggerDetailScreen
 from pe_tui.widgets import KeyedTable
+from support.waiting import pilot_wait_for
 
 SIZE = (160, 46)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def wait_for(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+# `await wait_for(pilot, predicate, what=...)`: poll between pilot pauses, 10 s at most
+wait_for = partial(pilot_wait_for, timeout=10.0)
 
 
 def test_pe_engine_never_imports_textual() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import partial
 
 from pe_engine.embedded import EngineThread
 from pe_tui.app import ConsoleApp
@@ -14,19 +15,15 @@ from pe_tui.panes import CachesPane
 from pe_tui.panes.caches.tree import MORE as _MORE
 from pe_tui.replay import FROZEN_NOW, RecordedSource
 from pe_tui.screens import CacheValueScreen
+from support.waiting import pilot_wait_for
 
 SIZE = (160, 46)
 LVC = value_cache_id("last", "tui", "cpu", "cpu_last")
 DVC = value_cache_id("distinct", "tui", "cpu", "cpu_hosts")
 
 
-async def wait_for(pilot, predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+# `await wait_for(pilot, predicate, what=...)`: poll between pilot pauses, 15 s at most
+wait_for = partial(pilot_wait_for, timeout=15.0)
 
 
 def started(app: ConsoleApp) -> bool:

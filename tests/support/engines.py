@@ -1,5 +1,6 @@
-"""Shared helpers of the processing-engine tests: a real Engine with the plugins of
-tests/plugins, and polling helpers (conditions with timeouts, never timing asserts)."""
+"""Helpers of the processing-engine tests: a real Engine with the plugins of tests/support/plugins,
+and polling helpers (conditions with timeouts, never timing asserts). The `eng` fixture is in
+support.fixtures."""
 from __future__ import annotations
 
 import asyncio
@@ -7,53 +8,31 @@ import shutil
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest_asyncio
+from typing import Any
 
 from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.processing.py_api import table_to_rows
+from support.servers import PLUGINS
+from support.waiting import wait_for
 
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+__all__ = ["GLOBAL", "PLUGINS", "acts", "gget", "gput", "log_texts", "make_engine", "plugin", "poll_rows",
+           "rows", "wait_acts", "wait_for"]
+
 GLOBAL = ("global",)
 
 
 def make_engine(tmp_path: Path) -> Engine:
-    """An engine over a private copy of tests/plugins (tests edit plugin files)."""
+    """An engine over a private copy of tests/support/plugins (tests edit plugin files)."""
     pdir = tmp_path / "plugins"
     if not pdir.exists():
         shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
     return Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01))
 
 
-@pytest_asyncio.fixture
-async def eng(tmp_path: Path):
-    """A started engine with the test plugins and a database `db` (import it into a test module
-    to use it: a conftest.py here would clash with tests/conftest.py under rootdir imports)."""
-    e = make_engine(tmp_path)
-    await e.start()
-    await e.create_database("db")
-    try:
-        yield e
-    finally:
-        await e.stop()
-
-
 def plugin(e: Engine, name: str, source: str) -> str:
     (e.config.plugin_dir / name).write_text(textwrap.dedent(source))
     return name
-
-
-async def wait_for(pred: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def acts(e: Engine, trigger: str, status: str | None = None) -> list:

@@ -20,7 +20,7 @@ from pe_engine.engine import Engine
 from pe_engine.processing.py_api import TableBatch, table_to_rows
 from pe_engine.processing.dry_run import run_schedule_test, run_wal_test
 from pe_engine.storage.flush import FlushCallback
-from proc_helpers import GLOBAL, acts, eng, gget, plugin, poll_rows, rows, wait_for  # noqa: F401 (eng is a fixture)
+from support.engines import GLOBAL, acts, gget, plugin, poll_rows, rows, wait_for
 
 
 async def call(e: Engine, name: str, source: str, *, db: str = "db", query: dict | None = None) -> Any:
@@ -165,7 +165,7 @@ async def test_queued_writes_are_discarded_when_the_plugin_raises_but_sync_write
             raise RuntimeError("after writing")
     """)
     await pe.create_trigger("db", "half", "half.py", "table:src")
-    await pe.create_trigger("db", "marker", "wal_reports.py", "all_tables")
+    await pe.create_trigger("db", "marker", "wal_plugin.py", "all_tables")
     await eng.write_lp("db", "src v=1i")
     [rec] = await wait_for(lambda: acts(eng, "half"), "the failed activation")
     assert rec.status == "error" and rec.error == "RuntimeError: after writing"
@@ -406,7 +406,7 @@ def test_every_ordinary_dict_access_sees_rows(access) -> None:
 async def test_wal_dry_run_captures_writes_instead_of_writing(eng: Engine) -> None:
     pe = eng.processing
     out = await run_wal_test(
-        pe, filename="wal_reports.py", database="db",
+        pe, filename="wal_plugin.py", database="db",
         input_lp="cpu,host=a usage=1i\ncpu,host=b usage=2i\nmem free=3i",
         input_arguments={"double_count_table": "mem"},
     )

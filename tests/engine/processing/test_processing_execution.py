@@ -2,7 +2,7 @@
 concurrency, queue overflow, deadlines and resource limits, error behaviours (§5.4), hot reload,
 and an engine that keeps serving while plugins misbehave.
 
-Everything runs for real: an Engine on tmp_path, plugin files from tests/plugins (copied into the
+Everything runs for real: an Engine on tmp_path, plugin files from tests/support/plugins (copied into the
 plugin dir) or written by the test, the real worker pool and watchdog threads. Plugins report what
 they saw through the plugin cache, which stores objects by reference.
 """
@@ -20,7 +20,7 @@ import pytest
 from pe_engine.engine import Engine
 from pe_engine.processing import runtime as dispatcher
 from pe_engine.processing.triggers import TriggerSettings
-from proc_helpers import acts, eng, gget, gput, log_texts, plugin, rows, wait_acts, wait_for  # noqa: F401 (eng is a fixture)
+from support.engines import acts, gget, gput, log_texts, plugin, rows, wait_acts, wait_for
 
 
 MISSING = {
@@ -339,7 +339,7 @@ async def test_missing_entry_point_exact_texts(eng: Engine) -> None:
 
 async def test_line_builder_needs_no_import_and_official_wal_plugin_semantics(eng: Engine) -> None:
     pe = eng.processing
-    await pe.create_trigger("db", "reports", "wal_reports.py", "all_tables", arguments={"double_count_table": "mem"})
+    await pe.create_trigger("db", "reports", "wal_plugin.py", "all_tables", arguments={"double_count_table": "mem"})
     await eng.write_lp("db", "cpu,host=a usage=1i\ncpu,host=b usage=2i\nmem,host=a free=3i")
     async def reports() -> list[dict]:
         if "write_reports" not in eng.catalog.databases["db"].tables:
@@ -463,7 +463,7 @@ async def test_sleep_in_c_past_deadline_writes_the_thread_off(eng: Engine) -> No
         "db", "sleepy", "sleeps.py", "table:sleepy", arguments={"seconds": "4"},
         settings=TriggerSettings(deadline_seconds=0.2),
     )
-    await pe.create_trigger("db", "reports", "wal_reports.py", "table:other")
+    await pe.create_trigger("db", "reports", "wal_plugin.py", "table:other")
     before = pe.pool.written_off
     await eng.write_lp("db", "sleepy v=1i")
     [rec] = await wait_acts(eng, "sleepy", 1)
@@ -587,7 +587,7 @@ async def test_error_behavior_disable_disables_with_reason(eng: Engine) -> None:
     got = await rows(eng, "db", "SELECT disabled FROM system.processing_engine_triggers WHERE trigger_name = 'fragile'")
     assert got == [{"disabled": True}]
     await eng.write_lp("db", "fragile v=2i")  # no longer called
-    await pe.create_trigger("db", "marker", "wal_reports.py", "table:fragile")
+    await pe.create_trigger("db", "marker", "wal_plugin.py", "table:fragile")
     await eng.write_lp("db", "fragile v=3i")
     await wait_acts(eng, "marker", 1)
     assert len(acts(eng, "fragile")) == 1
@@ -694,7 +694,7 @@ async def test_error_behavior_disable_drops_the_events_waiting_behind_the_failur
     finally:
         probe.release.set()
     await wait_for(lambda: pe.get("db", "stopper").disabled, "the disable")
-    await pe.create_trigger("db", "marker", "wal_reports.py", "table:d")
+    await pe.create_trigger("db", "marker", "wal_plugin.py", "table:d")
     await eng.write_lp("db", "d v=4i")
     await wait_acts(eng, "marker", 1)
     assert probe.seen == [1]  # the two waiting events were dropped, not run

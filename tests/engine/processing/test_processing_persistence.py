@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pe_engine.engine import Engine
 from pe_engine.processing.triggers import TriggerSettings
-from proc_helpers import acts, make_engine, rows, wait_for
+from support.engines import acts, make_engine, rows, wait_for
 
 NS = 1_000_000_000
 
@@ -48,9 +48,9 @@ async def test_triggers_caches_history_and_logs_survive_a_restart(tmp_path: Path
         pe = e.processing
         await e.create_database("db")
         (e.config.plugin_dir / "ttl_cache.py").write_text(textwrap.dedent(TTL_PLUGIN))
-        await pe.create_trigger("db", "reports", "wal_reports.py", "table:cpu",
+        await pe.create_trigger("db", "reports", "wal_plugin.py", "table:cpu",
                                 arguments={"double_count_table": "cpu", "x": "a=b"}, settings=settings)
-        await pe.create_trigger("db", "off", "wal_reports.py", "all_tables", disabled=True)
+        await pe.create_trigger("db", "off", "wal_plugin.py", "all_tables", disabled=True)
         await pe.create_trigger("db", "fragile", "raises.py", "table:boom",
                                 settings=TriggerSettings(error_behavior="disable"))
         await pe.create_trigger("db", "hello", "hello_request.py", "request:hello")

@@ -8,14 +8,14 @@ import pytest
 from pe_engine.engine import Engine
 from pe_engine.processing.enums import TriggerState
 
-from proc_helpers import eng, wait_acts  # noqa: F401  (fixture)
+from support.engines import wait_acts
 
 
-async def test_views_match_describe_and_are_frozen(eng: Engine) -> None:  # noqa: F811
+async def test_views_match_describe_and_are_frozen(eng: Engine) -> None:
     pe = eng.processing
-    await pe.create_trigger("db", "w", "wal_reports.py", "all_tables", arguments={"k": "v"})
+    await pe.create_trigger("db", "w", "wal_plugin.py", "all_tables", arguments={"k": "v"})
     await pe.create_trigger("db", "s", "downsample_schedule.py", "every:1h")
-    await pe.create_trigger("db", "off", "wal_reports.py", "table:cpu", disabled=True)
+    await pe.create_trigger("db", "off", "wal_plugin.py", "table:cpu", disabled=True)
     await eng.write_lp("db", "cpu v=1")
     await wait_acts(eng, "w", 1)
     views = pe.trigger_views("db")

@@ -2,7 +2,7 @@
 request routing, the trigger lifecycle (create errors, delete, enable/disable, run now, retry an
 activation) and the `system.processing_engine_*` / `plugin_files` tables (§7).
 
-A real Engine on tmp_path with the plugin files of tests/plugins copied into its plugin dir.
+A real Engine on tmp_path with the plugin files of tests/support/plugins copied into its plugin dir.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pe_engine.engine import Engine
 from pe_engine.errors import AlreadyExists, BadRequest, NotFound, PeError
 from pe_engine.processing.manager import TriggerRunning
 from pe_engine.processing.triggers import TriggerSettings
-from proc_helpers import PLUGINS, acts, eng, gget, plugin, poll_rows, rows, wait_acts, wait_for  # noqa: F401 (eng is a fixture)
+from support.engines import PLUGINS, acts, gget, plugin, poll_rows, rows, wait_acts, wait_for
 
 SPEC_FORMS = (
     "expect one of the following forms: 'table:<TABLE_NAME>', 'all_tables', "
@@ -118,7 +118,7 @@ async def test_run_now_runs_a_schedule_trigger_immediately(eng: Engine) -> None:
     assert int(before) <= rec.scheduled_at <= time.time()
     [call_time] = gget(eng, "ticks:hourly")
     assert call_time.microsecond == 0 and call_time.timestamp() == int(rec.scheduled_at)
-    await pe.create_trigger("db", "wal", "wal_reports.py", "all_tables")
+    await pe.create_trigger("db", "wal", "wal_plugin.py", "all_tables")
     with pytest.raises(BadRequest, match="not a schedule trigger"):
         await pe.run_now("db", "wal")
     await pe.disable_trigger("db", "hourly")
@@ -155,21 +155,21 @@ async def test_request_routing_is_an_exact_path_match(eng: Engine) -> None:
 
 async def test_create_errors(eng: Engine) -> None:
     pe = eng.processing
-    await pe.create_trigger("db", "t", "wal_reports.py", "all_tables")
+    await pe.create_trigger("db", "t", "wal_plugin.py", "all_tables")
     with pytest.raises(AlreadyExists) as e:
-        await pe.create_trigger("db", "t", "wal_reports.py", "all_tables")
+        await pe.create_trigger("db", "t", "wal_plugin.py", "all_tables")
     assert e.value.status == 409
     with pytest.raises(NotFound) as e:
-        await pe.create_trigger("no_such_db", "t", "wal_reports.py", "all_tables")
+        await pe.create_trigger("no_such_db", "t", "wal_plugin.py", "all_tables")
     assert e.value.status == 404
     with pytest.raises(PeError) as e:
-        await pe.create_trigger("db", "bad_spec", "wal_reports.py", "bogus:thing")
+        await pe.create_trigger("db", "bad_spec", "wal_plugin.py", "bogus:thing")
     assert str(e.value) == f"failed to parse trigger from bogus:thing: {SPEC_FORMS}"
     with pytest.raises(PeError) as e:
-        await pe.create_trigger("db", "no_table", "wal_reports.py", "table:")
+        await pe.create_trigger("db", "no_table", "wal_plugin.py", "table:")
     assert str(e.value) == "failed to parse trigger from table:: table name is empty"
     with pytest.raises(PeError) as e:
-        await pe.create_trigger("db", "too_long", "wal_reports.py", "every:2y")
+        await pe.create_trigger("db", "too_long", "wal_plugin.py", "every:2y")
     assert str(e.value) == "failed to parse trigger from every:2y: don't support every schedules of over 1 year"
     with pytest.raises(PeError) as e:
         await pe.create_trigger("db", "missing", "does_not_exist.py", "all_tables")
@@ -195,7 +195,7 @@ async def test_restricted_trigger_types_are_rejected(tmp_path: Path) -> None:
                        restrict_trigger_types=("wal",))
     async with Engine(cfg) as e:
         await e.create_database("db")
-        await e.processing.create_trigger("db", "ok", "wal_reports.py", "all_tables")
+        await e.processing.create_trigger("db", "ok", "wal_plugin.py", "all_tables")
         with pytest.raises(PeError, match="server is configured to reject request plugin triggers"):
             await e.processing.create_trigger("db", "r", "hello_request.py", "request:x")
 
@@ -213,7 +213,7 @@ async def test_delete_needs_force_while_enabled(eng: Engine) -> None:
     await pe.delete_trigger("db", "live", force=True)
     assert ("db", "live") not in pe.triggers and ("db", "live") not in pe.runtimes
     assert (await pe.handle_request("live", {}, {}, b"")).status == 404
-    await pe.create_trigger("db", "off", "wal_reports.py", "all_tables", disabled=True)
+    await pe.create_trigger("db", "off", "wal_plugin.py", "all_tables", disabled=True)
     await pe.delete_trigger("db", "off")  # disabled: no force needed
     with pytest.raises(NotFound):
         await pe.delete_trigger("db", "off", force=True)
@@ -301,9 +301,9 @@ async def test_retry_activation_reruns_a_failed_activation_with_its_input(eng: E
 async def test_system_tables(eng: Engine) -> None:
     pe = eng.processing
     await eng.create_database("db2")
-    await pe.create_trigger("db", "w", "wal_reports.py", "table:cpu", arguments={"double_count_table": "cpu", "b": "x=y"},
+    await pe.create_trigger("db", "w", "wal_plugin.py", "table:cpu", arguments={"double_count_table": "cpu", "b": "x=y"},
                             settings=TriggerSettings(error_behavior="retry"))
-    await pe.create_trigger("db", "a", "wal_reports.py", "all_tables", disabled=True)
+    await pe.create_trigger("db", "a", "wal_plugin.py", "all_tables", disabled=True)
     await pe.create_trigger("db", "e", "downsample_schedule.py", "every:5m")
     await pe.create_trigger("db", "r", "hello_request.py", "request:hi")
     await pe.create_trigger("db2", "x", "hello_request.py", "request:x2")
@@ -313,13 +313,13 @@ async def test_system_tables(eng: Engine) -> None:
 
     got = await rows(eng, "db", "SELECT * FROM system.processing_engine_triggers ORDER BY trigger_name")
     assert got == [
-        {"trigger_name": "a", "plugin_filename": "wal_reports.py", "trigger_specification": '"all_tables_wal_write"',
+        {"trigger_name": "a", "plugin_filename": "wal_plugin.py", "trigger_specification": '"all_tables_wal_write"',
          "disabled": True, "error_behavior": "log"},
         {"trigger_name": "e", "plugin_filename": "downsample_schedule.py",
          "trigger_specification": '{"every":{"duration":{"secs":300,"nanos":0}}}', "disabled": False, "error_behavior": "log"},
         {"trigger_name": "r", "plugin_filename": "hello_request.py",
          "trigger_specification": '{"request_path":{"path":"hi"}}', "disabled": False, "error_behavior": "log"},
-        {"trigger_name": "w", "plugin_filename": "wal_reports.py",
+        {"trigger_name": "w", "plugin_filename": "wal_plugin.py",
          "trigger_specification": '{"single_table_wal_write":{"table_name":"cpu"}}', "disabled": False,
          "error_behavior": "retry"},
     ]
@@ -337,7 +337,7 @@ async def test_system_tables(eng: Engine) -> None:
     acts_db = await rows(eng, "db", "SELECT * FROM system.processing_engine_activations")
     assert [(r["trigger_name"], r["kind"], r["status"], r["rows_in"]) for r in acts_db] == [("w", "wal", "ok", 1)]
     [a] = acts_db
-    assert a["plugin_filename"] == "wal_reports.py" and a["lines_out"] == 1 and a["attempt"] == 1
+    assert a["plugin_filename"] == "wal_plugin.py" and a["lines_out"] == 1 and a["attempt"] == 1
     assert a["run_time_ms"] > 0 and a["dispatch_latency_ms"] >= 0 and a["error"] is None
     acts_db2 = await rows(eng, "db2", "SELECT trigger_name, kind, status FROM system.processing_engine_activations")
     assert acts_db2 == [{"trigger_name": "x", "kind": "request", "status": "ok"}]
@@ -345,8 +345,8 @@ async def test_system_tables(eng: Engine) -> None:
     files = await rows(eng, "_internal", "SELECT * FROM system.plugin_files ORDER BY plugin_name")
     pdir = eng.config.plugin_dir.resolve()
     assert [(f["plugin_name"], f["file_name"]) for f in files] == [
-        ("a", "wal_reports.py"), ("e", "downsample_schedule.py"), ("r", "hello_request.py"),
-        ("w", "wal_reports.py"), ("x", "hello_request.py")]
+        ("a", "wal_plugin.py"), ("e", "downsample_schedule.py"), ("r", "hello_request.py"),
+        ("w", "wal_plugin.py"), ("x", "hello_request.py")]
     for f in files:
         p = pdir / f["file_name"]
         assert f["file_path"] == str(p) and f["size_bytes"] == p.stat().st_size
