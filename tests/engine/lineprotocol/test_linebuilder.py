@@ -338,7 +338,7 @@ def typed(x: object) -> tuple:
     return (type(x).__name__, x.hex() if isinstance(x, float) else x)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: the hypothesis profile
 @given(case=built_lines())
 def test_whatever_the_builder_builds_parses_back(case):
     builder, measurement, want_tags, want_fields, ts = case

@@ -21,9 +21,12 @@ NOW = 42
 PRECISIONS = list(lp.PRECISION_FACTORS)
 
 needs_c = pytest.mark.skipif(not lp.c_extension_available(), reason="C extension not built")
-# PE_LP_FUZZ_SCALE=50 multiplies the example counts for a long local fuzzing run.
+# Example counts come from the hypothesis profile (tests/conftest.py: "ci" by default,
+# PE_HYPOTHESIS_PROFILE=thorough for many more); PE_LP_FUZZ_SCALE=50 multiplies them for a long
+# local fuzzing run.
 SCALE = int(os.environ.get("PE_LP_FUZZ_SCALE", "1"))
-FUZZ = settings(max_examples=400 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings.default.max_examples * SCALE
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def run_python(body: bytes | str, precision: str = "ns") -> ParseResult:
@@ -36,7 +39,11 @@ def run_c(body: bytes | str, precision: str = "ns") -> ParseResult:
 
 
 def canon(result: ParseResult) -> tuple:
-    """A comparison key that also distinguishes 1 from 1.0 from True and -0.0 from 0.0."""
+    """A comparison key that also distinguishes 1 from 1.0 from True and -0.0 from 0.0.
+
+    Columns are compared padded to every row; `storage` adds how a parser stored them
+    (sparse columns: values present + their rows), which both parsers must agree on.
+    """
 
     def value(x: object) -> tuple:
         return (type(x).__name__, x.hex() if isinstance(x, float) else x)
@@ -44,15 +51,28 @@ def canon(result: ParseResult) -> tuple:
     tables = []
     for name, t in result.tables.items():
         assert len(t.line_numbers) == len(t.time) == t.rows
-        tags = [(k, [value(x) for x in col]) for k, col in t.tags.items()]
-        fields = [(k, type(ft).__name__, int(ft), [value(x) for x in col]) for k, (ft, col) in t.fields.items()]
-        for _, col in t.tags.items():
-            assert len(col) == t.rows
-        for _, (_, col) in t.fields.items():
-            assert len(col) == t.rows
+        tags = [(k, [value(x) for x in t.column(k)]) for k in t.tags]
+        fields = [(k, type(ft).__name__, int(ft), [value(x) for x in t.column(k)]) for k, (ft, _) in t.fields.items()]
+        for k in [*t.tags, *t.fields]:
+            rows = t.index.get(k)
+            if rows is None:
+                assert len(t.values(k)) == t.rows
+            else:
+                assert len(rows) == len(t.values(k)) < t.rows  # a column every row has is dense
+                assert None not in t.values(k)
+                assert list(rows) == sorted(set(rows)) and all(0 <= r < t.rows for r in rows)
         tables.append((name, t.name, t.rows, t.line_numbers, [value(x) for x in t.time], tags, fields))
     errors = [(type(e).__name__, e.line_number, e.original_line, e.message) for e in result.errors]
     return tables, errors
+
+
+def storage(result: ParseResult) -> list:
+    """How each column is stored: (key, values present, rows or None when dense), in order."""
+    return [
+        (name, [(k, t.values(k), None if k not in t.index else list(t.index[k])) for k in [*t.tags, *t.fields]],
+         list(t.index))
+        for name, t in result.tables.items()
+    ]
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -85,7 +105,9 @@ def test_python_never_raises(body, precision):
 def test_c_matches_python_on_arbitrary_input(body, precision):
     c = run_c(body, precision)
     assert isinstance(c, ParseResult)
-    assert canon(c) == canon(run_python(body, precision))
+    py = run_python(body, precision)
+    assert canon(c) == canon(py)
+    assert storage(c) == storage(py)
 
 
 # ----------------------------------------------------------------------------- valid bodies
@@ -200,7 +222,7 @@ if lp.c_extension_available():
 
 
 @pytest.mark.parametrize("run", IMPLS)
-@settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(case=valid_bodies())
 def test_valid_bodies_round_trip(run, case):
     body, precision, expected = case
@@ -232,7 +254,9 @@ def mutated_bodies(draw):
 @given(case=mutated_bodies())
 def test_c_matches_python_on_mutated_valid_bodies(case):
     body, precision = case
-    assert canon(run_c(body, precision)) == canon(run_python(body, precision))
+    c, py = run_c(body, precision), run_python(body, precision)
+    assert canon(c) == canon(py)
+    assert storage(c) == storage(py)
 
 
 @st.composite
