@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..errors import BadRequest
+from ..lineprotocol.types import MAX_ERROR_LINE, MAX_ERROR_MESSAGE, MAX_REPORTED_ERRORS, LineError, LineErrors
 from ..storage.writer import WriteResult
 from .body import read_body
 from .keys import CONFIG, ENGINE
@@ -17,14 +18,29 @@ PARTIAL_WRITE = "partial write of line protocol occurred"
 PARSE_FAILED = "parsing failed for write_lp endpoint"
 
 
+def _line_error(e: LineError) -> dict:
+    out = e.to_json()
+    out["original_line"] = out["original_line"][:MAX_ERROR_LINE]
+    out["error_message"] = out["error_message"][:MAX_ERROR_MESSAGE]
+    return out
+
+
 def write_response(result: WriteResult) -> web.Response:
-    """204 when every line landed; otherwise InfluxDB 3's error bodies."""
-    if result.rejected_all and result.errors:
-        return web.json_response({"error": PARSE_FAILED, "data": result.errors[0].to_json()}, status=400)
-    if result.errors:
-        return web.json_response(
-            {"error": PARTIAL_WRITE, "data": [e.to_json() for e in result.errors]}, status=400
-        )
+    """204 when every line landed; otherwise InfluxDB 3's error bodies.
+
+    A partial write reports at most the first MAX_REPORTED_ERRORS line errors in full
+    (each line and message cut to a bounded length) and, in `omitted_errors`, how many more
+    lines were rejected: the answer stays small and cheap to encode whatever the body."""
+    errors = result.errors
+    if result.rejected_all and errors:
+        return web.json_response({"error": PARSE_FAILED, "data": _line_error(errors[0])}, status=400)
+    if errors:
+        shown = errors[:MAX_REPORTED_ERRORS]
+        omitted = len(errors) - len(shown) + (errors.omitted if isinstance(errors, LineErrors) else 0)
+        body: dict = {"error": PARTIAL_WRITE, "data": [_line_error(e) for e in shown]}
+        if omitted:
+            body["omitted_errors"] = omitted
+        return web.json_response(body, status=400)
     return web.Response(status=204)
 
 

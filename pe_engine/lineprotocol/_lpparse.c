@@ -1,11 +1,22 @@
 /*
  * _lpparse: C accelerator for pe_engine.lineprotocol.parse.
  *
- * parse(body: bytes, factor: int, default_time: int, error_message) ->
- *     (tables, errors)
- *   tables: list of (name, rows, line_numbers, times, tags, fields) in first-seen
- *           order; tags = {key: list}, fields = {key: (field_type_int, list)}.
- *   errors: list of (line_number, raw_line_bytes, message).
+ * parse(body: bytes, factor: int, default_time: int, error_message,
+ *       max_errors: int = -1, limits: tuple | None = None) -> (tables, errors, error_count)
+ *   tables: list of (name, rows, line_numbers, times, tags, fields, index) in
+ *           first-seen order; tags = {key: list}, fields = {key: (field_type_int,
+ *           list)}, index = {key: bytes of int64 row numbers} for sparse columns.
+ *           A column holds only the values present: a column every row has is
+ *           dense (no index entry), any other one lists its rows in index, so
+ *           memory follows the cells of the body, not rows x columns.
+ *   errors: list of (line_number, raw_line_bytes (cut to ERROR_RAW_MAX), message),
+ *           at most max_errors of them (all when negative); error_count counts
+ *           every rejected line.
+ *   limits: (database, max_tables, max_columns, known_tables, columns_of): stop
+ *           a body at what the catalog can take. columns_of(table) gives the
+ *           catalog's column names of a table (time included) or None for a new
+ *           table. A line that would create a table past max_tables or give its
+ *           table more than max_columns columns is rejected (0 = no limit).
  *
  * The grammar is the one documented in parse.py; parse_lp_python is the
  * reference and a hypothesis differential test keeps the two identical. For a
@@ -89,19 +100,6 @@ static inline int vec_push(ObjVec *v, PyObject *o)
         return -1;
     }
     v->items[v->len++] = o;
-    return 0;
-}
-
-static int vec_fill_none(ObjVec *v, Py_ssize_t n)
-{
-    if (v->len >= n)
-        return 0;
-    if (vec_reserve(v, n) < 0)
-        return -1;
-    while (v->len < n) {
-        Py_INCREF(Py_None);
-        v->items[v->len++] = Py_None;
-    }
     return 0;
 }
 
@@ -270,7 +268,9 @@ static IEntry *intern_get(Intern *in, const char *p, Py_ssize_t n, int ascii)
 typedef struct {
     PyObject *key; /* owned */
     int kind;      /* KIND_TAG or a field type */
-    ObjVec vals;
+    ObjVec vals;   /* values present, in row order */
+    int64_t *idx;  /* row of each value; NULL while the column is dense (value i is row i) */
+    Py_ssize_t idxcap;
 } Column;
 
 typedef struct {
@@ -280,6 +280,9 @@ typedef struct {
     Column *cols;
     Py_ssize_t ncols, capcols;
     PyObject *colmap; /* key -> index, built once the table gets wide */
+    PyObject *known;  /* owned: the catalog's column names (limits only), or NULL */
+    Py_ssize_t nknown; /* columns the catalog has, time included (1 for a new table) */
+    Py_ssize_t nfresh; /* columns of this body the catalog does not have */
 } Table;
 
 #define COLMAP_THRESHOLD 32
@@ -292,9 +295,55 @@ static void table_free(Table *t)
     for (Py_ssize_t i = 0; i < t->ncols; i++) {
         Py_XDECREF(t->cols[i].key);
         vec_free(&t->cols[i].vals);
+        PyMem_Free(t->cols[i].idx);
     }
     PyMem_Free(t->cols);
     Py_XDECREF(t->colmap);
+    Py_XDECREF(t->known);
+}
+
+/* The column turns sparse: give its values so far rows 0..len-1. */
+static int col_make_sparse(Column *col, Py_ssize_t need)
+{
+    Py_ssize_t cap = col->vals.len + 1 > need ? col->vals.len + 1 : need;
+    if (cap < 4)
+        cap = 4;
+    int64_t *idx = PyMem_Malloc((size_t)cap * sizeof(int64_t));
+    if (idx == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < col->vals.len; i++)
+        idx[i] = i;
+    col->idx = idx;
+    col->idxcap = cap;
+    return 0;
+}
+
+/* Append the value v (stolen, also on failure) of row `row`. */
+static inline int col_push(Column *col, Py_ssize_t row, PyObject *v)
+{
+    if (col->idx == NULL) {
+        if (col->vals.len == row)
+            return vec_push(&col->vals, v);
+        if (col_make_sparse(col, col->vals.len + 1) < 0) {
+            Py_DECREF(v);
+            return -1;
+        }
+    }
+    if (col->vals.len == col->idxcap) {
+        Py_ssize_t cap = col->idxcap * 2;
+        int64_t *idx = PyMem_Realloc(col->idx, (size_t)cap * sizeof(int64_t));
+        if (idx == NULL) {
+            Py_DECREF(v);
+            PyErr_NoMemory();
+            return -1;
+        }
+        col->idx = idx;
+        col->idxcap = cap;
+    }
+    col->idx[col->vals.len] = row;
+    return vec_push(&col->vals, v);
 }
 
 /* Column index of key in t, or -1 (or -2 with an exception set). */
@@ -364,6 +413,8 @@ static Py_ssize_t add_col(Table *t, PyObject *key, int kind)
     c->kind = kind;
     c->vals.items = NULL;
     c->vals.len = c->vals.cap = 0;
+    c->idx = NULL;
+    c->idxcap = 0;
     t->ncols++;
     return i;
 }
@@ -426,6 +477,11 @@ typedef struct {
     KeyCache tagkey_cache[KEY_CACHE];
     KeyCache tagval_cache[KEY_CACHE];
     KeyCache fieldkey_cache[KEY_CACHE];
+    Py_ssize_t max_errors; /* errors kept in full; negative = all */
+    Py_ssize_t nerrors;    /* every rejected line */
+    PyObject *columns_of;  /* borrowed: limits callback, or NULL */
+    PyObject *dbname;      /* borrowed */
+    Py_ssize_t max_tables, max_columns, known_tables, new_tables;
 } Ctx;
 
 static int grow_tags(Ctx *c)
@@ -1043,11 +1099,24 @@ static const char *kind_name(int kind)
     }
 }
 
+/* Bytes of a rejected line kept for its report: enough for MAX_ERROR_LINE (256) characters. */
+#define ERROR_RAW_MAX (4 * 256 + 4)
+
+/* Is this rejected line past the errors kept in full? Counts it either way. */
+static inline int error_dropped(Ctx *c)
+{
+    c->nerrors++;
+    return c->max_errors >= 0 && PyList_GET_SIZE(c->errors) >= c->max_errors;
+}
+
 static int add_error(Ctx *c, const char *raw, const char *e, PyObject *msg /* stolen */)
 {
     if (msg == NULL)
         return -1;
-    PyObject *tup = Py_BuildValue("(ny#N)", c->lineno, raw, (Py_ssize_t)(e - raw), msg);
+    Py_ssize_t n = e - raw;
+    if (n > ERROR_RAW_MAX)
+        n = ERROR_RAW_MAX;
+    PyObject *tup = Py_BuildValue("(ny#N)", c->lineno, raw, n, msg);
     if (tup == NULL)
         return -1;
     int rc = PyList_Append(c->errors, tup);
@@ -1058,6 +1127,8 @@ static int add_error(Ctx *c, const char *raw, const char *e, PyObject *msg /* st
 /* Ask the reference implementation for the wording of a syntax error. */
 static int syntax_error(Ctx *c, const char *raw, const char *s, const char *e)
 {
+    if (error_dropped(c))
+        return 0;
     PyObject *msg = PyObject_CallFunction(c->errcb, "y#L", s, (Py_ssize_t)(e - s), c->factor);
     if (msg == NULL)
         return -1;
@@ -1208,10 +1279,15 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
             return -1;
         ti = ent->table;
     }
+    PyObject *known = NULL; /* a table new to the body: owned catalog columns, or NULL */
+    Py_ssize_t nknown = 1, nfresh = 0;
+    int catalog_new = 0;
     if (ti >= 0) {
         Table *t = &c->tables[ti];
         c->last_name = name;
         c->last_table = ti;
+        nknown = t->nknown;
+        nfresh = t->nfresh;
         Py_ssize_t hint = 0;
         for (Py_ssize_t i = 0; i < c->ntags; i++) {
             TagTok *tk = &c->tags[i];
@@ -1219,7 +1295,7 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
             if (tk->col == -2)
                 return -1;
             if (tk->col >= 0 && t->cols[tk->col].kind != KIND_TAG)
-                return add_error(c, raw, e,
+                return error_dropped(c) ? 0 : add_error(c, raw, e,
                                  PyUnicode_FromFormat("invalid column type for column '%U', expected %s, got %s",
                                                       tk->k, kind_name(t->cols[tk->col].kind),
                                                       kind_name(KIND_TAG)));
@@ -1230,27 +1306,90 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
             if (f->col == -2)
                 return -1;
             if (f->col >= 0 && t->cols[f->col].kind != f->type)
-                return add_error(c, raw, e,
+                return error_dropped(c) ? 0 : add_error(c, raw, e,
                                  PyUnicode_FromFormat("invalid column type for column '%U', expected %s, got %s",
                                                       f->k, kind_name(t->cols[f->col].kind),
                                                       kind_name(f->type)));
         }
     }
     else {
-        ti = new_table(c, name);
-        if (ti < 0)
-            return -1;
-        ent->table = ti; /* ent is still valid: no intern_get since */
-        c->last_name = name;
-        c->last_table = ti;
         for (Py_ssize_t i = 0; i < c->ntags; i++)
             c->tags[i].col = -1;
         for (Py_ssize_t i = 0; i < c->nfields; i++)
             c->fields[i].col = -1;
+        if (c->columns_of != NULL) {
+            PyObject *r = PyObject_CallOneArg(c->columns_of, name);
+            if (r == NULL)
+                return -1;
+            if (r == Py_None) {
+                Py_DECREF(r);
+                catalog_new = 1;
+                if (c->max_tables > 0 && c->known_tables + c->new_tables >= c->max_tables) {
+                    if (error_dropped(c))
+                        return 0;
+                    return add_error(c, raw, e,
+                                     PyUnicode_FromFormat("table '%U' cannot be created: database '%U' has "
+                                                          "reached the limit of %zd tables",
+                                                          name, c->dbname, c->max_tables));
+                }
+            }
+            else {
+                known = r;
+                nknown = PyObject_Length(r);
+                if (nknown < 0) {
+                    Py_DECREF(r);
+                    return -1;
+                }
+            }
+        }
+    }
+
+    /* the column limit: count the columns this line adds to what the catalog has */
+    Py_ssize_t fresh = 0;
+    if (c->max_columns > 0) {
+        PyObject *kn = ti >= 0 ? c->tables[ti].known : known;
+        for (Py_ssize_t i = 0; i < c->ntags + c->nfields; i++) {
+            Py_ssize_t col = i < c->ntags ? c->tags[i].col : c->fields[i - c->ntags].col;
+            if (col >= 0)
+                continue;
+            if (kn != NULL) {
+                PyObject *k = i < c->ntags ? c->tags[i].k : c->fields[i - c->ntags].k;
+                int has = PySequence_Contains(kn, k);
+                if (has < 0) {
+                    Py_XDECREF(known);
+                    return -1;
+                }
+                if (has)
+                    continue;
+            }
+            fresh++;
+        }
+        if (fresh > 0 && nknown + nfresh + fresh > c->max_columns) {
+            Py_XDECREF(known);
+            if (error_dropped(c))
+                return 0;
+            return add_error(c, raw, e,
+                             PyUnicode_FromFormat("table '%U' would have %zd columns, over the limit of %zd",
+                                                  name, nknown + nfresh + fresh, c->max_columns));
+        }
+    }
+    if (ti < 0) {
+        ti = new_table(c, name);
+        if (ti < 0) {
+            Py_XDECREF(known);
+            return -1;
+        }
+        ent->table = ti; /* ent is still valid: no intern_get since */
+        c->tables[ti].known = known;
+        c->tables[ti].nknown = nknown;
+        c->new_tables += catalog_new;
+        c->last_name = name;
+        c->last_table = ti;
     }
 
     /* commit */
     Table *t = &c->tables[ti];
+    t->nfresh += fresh;
     Py_ssize_t row = t->rows;
     for (Py_ssize_t i = 0; i < c->ntags; i++) {
         TagTok *tk = &c->tags[i];
@@ -1261,8 +1400,7 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
         Py_ssize_t ci = tk->col;
         if (ci < 0 && (ci = add_col(t, tk->k, KIND_TAG)) < 0)
             return -1;
-        ObjVec *vals = &t->cols[ci].vals;
-        if (vec_fill_none(vals, row) < 0 || vec_push(vals, Py_NewRef(v)) < 0)
+        if (col_push(&t->cols[ci], row, Py_NewRef(v)) < 0)
             return -1;
     }
     for (Py_ssize_t i = 0; i < c->nfields; i++) {
@@ -1275,12 +1413,7 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
             Py_DECREF(v);
             return -1;
         }
-        ObjVec *vals = &t->cols[ci].vals;
-        if (vec_fill_none(vals, row) < 0) {
-            Py_DECREF(v);
-            return -1;
-        }
-        if (vec_push(vals, v) < 0)
+        if (col_push(&t->cols[ci], row, v) < 0)
             return -1;
     }
     PyObject *ln = PyLong_FromSsize_t(c->lineno);
@@ -1302,13 +1435,24 @@ static PyObject *build_tables(Ctx *c)
         Table *t = &c->tables[ti];
         PyObject *tags = PyDict_New();
         PyObject *fields = PyDict_New();
+        PyObject *index = PyDict_New();
         PyObject *lines = NULL, *times = NULL, *tup = NULL;
-        if (tags == NULL || fields == NULL)
+        if (tags == NULL || fields == NULL || index == NULL)
             goto fail;
         for (Py_ssize_t i = 0; i < t->ncols; i++) {
             Column *col = &t->cols[i];
-            if (vec_fill_none(&col->vals, t->rows) < 0)
+            if (col->idx == NULL && col->vals.len < t->rows && col_make_sparse(col, col->vals.len) < 0)
                 goto fail;
+            if (col->idx != NULL) {
+                PyObject *rows = PyBytes_FromStringAndSize((const char *)col->idx,
+                                                           col->vals.len * (Py_ssize_t)sizeof(int64_t));
+                if (rows == NULL)
+                    goto fail;
+                int rc = PyDict_SetItem(index, col->key, rows);
+                Py_DECREF(rows);
+                if (rc < 0)
+                    goto fail;
+            }
             PyObject *list = vec_to_list(&col->vals);
             if (list == NULL)
                 goto fail;
@@ -1333,8 +1477,8 @@ static PyObject *build_tables(Ctx *c)
         times = vec_to_list(&t->times);
         if (times == NULL)
             goto fail;
-        tup = Py_BuildValue("(OnNNNN)", t->name, t->rows, lines, times, tags, fields);
-        lines = times = tags = fields = NULL; /* stolen by "N", even on failure */
+        tup = Py_BuildValue("(OnNNNNN)", t->name, t->rows, lines, times, tags, fields, index);
+        lines = times = tags = fields = index = NULL; /* stolen by "N", even on failure */
         if (tup == NULL)
             goto fail;
         if (PyList_Append(out, tup) < 0)
@@ -1344,6 +1488,7 @@ static PyObject *build_tables(Ctx *c)
     fail:
         Py_XDECREF(tags);
         Py_XDECREF(fields);
+        Py_XDECREF(index);
         Py_XDECREF(lines);
         Py_XDECREF(times);
         Py_XDECREF(tup);
@@ -1368,9 +1513,11 @@ static void ctx_free(Ctx *c)
 
 static PyObject *lp_parse(PyObject *self, PyObject *args)
 {
-    PyObject *body, *errcb;
+    PyObject *body, *errcb, *limits = Py_None;
     long long factor, default_time;
-    if (!PyArg_ParseTuple(args, "O!LLO:parse", &PyBytes_Type, &body, &factor, &default_time, &errcb))
+    Py_ssize_t max_errors = -1;
+    if (!PyArg_ParseTuple(args, "O!LLO|nO:parse", &PyBytes_Type, &body, &factor, &default_time, &errcb,
+                          &max_errors, &limits))
         return NULL;
     if (factor < 1) {
         PyErr_SetString(PyExc_ValueError, "factor must be >= 1");
@@ -1380,6 +1527,14 @@ static PyObject *lp_parse(PyObject *self, PyObject *args)
     memset(&c, 0, sizeof(c));
     c.errcb = errcb;
     c.factor = factor;
+    c.max_errors = max_errors;
+    if (limits != Py_None) {
+        if (!PyArg_ParseTuple(limits, "UnnnO:limits", &c.dbname, &c.max_tables, &c.max_columns, &c.known_tables,
+                              &c.columns_of))
+            return NULL;
+        if (c.columns_of == Py_None)
+            c.columns_of = NULL;
+    }
     PyObject *result = NULL;
     if (intern_init(&c.in) < 0)
         goto done;
@@ -1415,7 +1570,7 @@ static PyObject *lp_parse(PyObject *self, PyObject *args)
     PyObject *tables = build_tables(&c);
     if (tables == NULL)
         goto done;
-    result = Py_BuildValue("(NO)", tables, c.errors);
+    result = Py_BuildValue("(NOn)", tables, c.errors, c.nerrors);
 done:
     ctx_free(&c);
     return result;
@@ -1423,7 +1578,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"parse", lp_parse, METH_VARARGS,
-     "parse(body: bytes, factor: int, default_time: int, error_message) -> (tables, errors)"},
+     "parse(body: bytes, factor: int, default_time: int, error_message, max_errors=-1, limits=None) -> "
+     "(tables, errors, error_count)"},
     {"set_pow10_table", lp_set_pow10_table, METH_O,
      "set_pow10_table(table: bytes): 128-bit mantissas of powers of ten for the fast float path"},
     {NULL, NULL, 0, NULL},

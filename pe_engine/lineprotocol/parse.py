@@ -29,8 +29,11 @@ import os
 import re
 import struct
 import time
+from collections.abc import Collection
 
-from .types import MAX_ERROR_LINE, FieldType, LineError, ParsedTable, ParseResult
+from array import array
+
+from .types import MAX_ERROR_LINE, FieldType, LineError, ParsedTable, ParseResult, SchemaLimits
 
 __all__ = [
     "PRECISION_FACTORS",
@@ -413,13 +416,27 @@ def _conflict_message(key: str, have: int, got: int) -> str:
 
 
 class _TableState:
-    """A ParsedTable being filled, plus the kind of each of its columns."""
+    """A ParsedTable being filled, plus the kind of each of its columns and, under limits,
+    what the catalog already has (`known`: its column names; `nknown`: their count with
+    time, 1 for a table the catalog lacks; `nfresh`: columns of this body it lacks)."""
 
-    __slots__ = ("table", "kinds")
+    __slots__ = ("table", "kinds", "known", "nknown", "nfresh")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, known: Collection[str] | None = None) -> None:
         self.table = ParsedTable(name=name)
         self.kinds: dict[str, int] = {}
+        self.known = known
+        self.nknown = 1 if known is None else len(known)
+        self.nfresh = 0
+
+    def fresh_columns(self, tags: list, fields: list) -> int:
+        """How many columns this line adds to what the catalog and the body have."""
+        known = self.known
+        n = 0
+        for key, *_ in tags + fields:
+            if key not in self.kinds and (known is None or key not in known):
+                n += 1
+        return n
 
     def conflict(self, tags: list[tuple[str, str]], fields: list[tuple[str, FieldType, object]]) -> str | None:
         for key, _ in tags:
@@ -435,27 +452,60 @@ class _TableState:
     def append(self, line_number: int, ts: int, tags: list, fields: list) -> None:
         t = self.table
         row = t.rows
+        index = t.index
         for key, value in tags:
             col = t.tags.get(key)
             if col is None:
-                col = t.tags[key] = [None] * row
+                col = t.tags[key] = []
                 self.kinds[key] = _TAG_KIND
-            col.append(value)
+            _push(index, key, col, row, value)
         for key, ftype, value in fields:
             entry = t.fields.get(key)
             if entry is None:
-                entry = t.fields[key] = (ftype, [None] * row)
+                entry = t.fields[key] = (ftype, [])
                 self.kinds[key] = ftype
-            entry[1].append(value)
+            _push(index, key, entry[1], row, value)
         t.rows = row + 1
         t.line_numbers.append(line_number)
         t.time.append(ts)
-        for col in t.tags.values():
-            if len(col) == row:
-                col.append(None)
-        for _, col in t.fields.values():
-            if len(col) == row:
-                col.append(None)
+
+    def finish(self) -> None:
+        """Columns some row lacks get their row numbers (the rest stay dense)."""
+        t = self.table
+        if not t.index and all(len(v) == t.rows for v in t.tags.values()) and all(
+            len(v) == t.rows for _, v in t.fields.values()
+        ):
+            return
+        index = {}
+        for key, kind in self.kinds.items():  # columns in the order the body created them
+            col = t.tags[key] if kind == _TAG_KIND else t.fields[key][1]
+            rows = t.index.get(key)
+            if rows is None and len(col) < t.rows:
+                rows = array("q", range(len(col)))
+            if rows is not None:
+                index[key] = rows
+        t.index = index  # in column order, as the C parser gives it
+
+
+def _push(index: dict[str, array], key: str, col: list, row: int, value: object) -> None:
+    """Append a column's value of `row`; the column turns sparse at its first gap."""
+    rows = index.get(key)
+    if rows is None and len(col) != row:
+        rows = index[key] = array("q", range(len(col)))
+    if rows is not None:
+        rows.append(row)
+    col.append(value)
+
+
+def _table_limit_message(name: str, limits: SchemaLimits) -> str:
+    return (
+        f"table '{name}' cannot be created: database '{limits.database}' has reached "
+        f"the limit of {limits.max_tables} tables"
+    )
+
+
+def _column_limit_message(name: str, total: int, limits: SchemaLimits) -> str:
+    return f"table '{name}' would have {total} columns, over the limit of {limits.max_columns}"
 
 
 def _as_bytes(body: bytes | str | bytearray | memoryview) -> bytes:
@@ -467,8 +517,13 @@ def _as_bytes(body: bytes | str | bytearray | memoryview) -> bytes:
     return bytes(body)
 
 
+# Bytes of a rejected line kept for its report: enough for MAX_ERROR_LINE characters (the C
+# parser cuts at the same length, so both report the same text).
+ERROR_RAW_MAX = 4 * MAX_ERROR_LINE + 4
+
+
 def _error(line_number: int, raw: bytes, message: str) -> LineError:
-    return LineError(line_number, raw.decode("utf-8", "replace")[:MAX_ERROR_LINE], message)
+    return LineError(line_number, raw[:ERROR_RAW_MAX].decode("utf-8", "replace")[:MAX_ERROR_LINE], message)
 
 
 def _default_time(default_time_ns: int | None) -> int:
@@ -478,9 +533,22 @@ def _default_time(default_time_ns: int | None) -> int:
     return now
 
 
-def _parse_python(data: bytes, factor: int, now: int) -> ParseResult:
+def _parse_python(
+    data: bytes, factor: int, now: int, max_errors: int | None = None, limits: SchemaLimits | None = None
+) -> ParseResult:
     result = ParseResult()
+    errors = result.errors
+    rejected = 0
     states: dict[str, _TableState] = {}
+    new_tables = 0
+    max_columns = limits.max_columns if limits is not None else 0
+
+    def reject(line_number: int, raw: bytes, message: str) -> None:
+        nonlocal rejected
+        rejected += 1
+        if max_errors is None or len(errors) < max_errors:
+            errors.append(_error(line_number, raw, message))
+
     for line_number, raw in enumerate(data.split(b"\n"), 1):
         if raw.endswith(b"\r"):
             raw = raw[:-1]
@@ -490,64 +558,116 @@ def _parse_python(data: bytes, factor: int, now: int) -> ParseResult:
         try:
             text = stripped.decode("utf-8")
         except UnicodeDecodeError as e:
-            result.errors.append(_error(line_number, raw, f"line is not valid UTF-8: {e.reason} at byte {e.start}"))
+            reject(line_number, raw, f"line is not valid UTF-8: {e.reason} at byte {e.start}")
             continue
         try:
             measurement, tags, fields, ts = parse_line(text, factor)
         except _LineSyntaxError as e:
-            result.errors.append(_error(line_number, raw, str(e)))
+            reject(line_number, raw, str(e))
             continue
         state = states.get(measurement)
         if state is not None:
             message = state.conflict(tags, fields)
             if message is not None:
-                result.errors.append(_error(line_number, raw, message))
+                reject(line_number, raw, message)
                 continue
         else:
-            state = states[measurement] = _TableState(measurement)
+            known = None
+            if limits is not None and limits.columns_of is not None:
+                known = limits.columns_of(measurement)
+                if known is None and 0 < limits.max_tables <= limits.known_tables + new_tables:
+                    reject(line_number, raw, _table_limit_message(measurement, limits))
+                    continue
+            state = _TableState(measurement, known)
+        if max_columns > 0:
+            fresh = state.fresh_columns(tags, fields)
+            total = state.nknown + state.nfresh + fresh
+            if fresh and total > max_columns:
+                assert limits is not None
+                reject(line_number, raw, _column_limit_message(measurement, total, limits))
+                continue
+            state.nfresh += fresh
+        if measurement not in states:
+            states[measurement] = state
             result.tables[measurement] = state.table
+            if limits is not None and limits.columns_of is not None and state.known is None:
+                new_tables += 1
         state.append(line_number, now if ts is None else ts, tags, fields)
+    for state in states.values():
+        state.finish()
+    result.error_count = rejected
     return result
 
 
 def parse_lp_python(
-    body: bytes | str, precision: str = "ns", default_time_ns: int | None = None
+    body: bytes | str,
+    precision: str = "ns",
+    default_time_ns: int | None = None,
+    *,
+    max_errors: int | None = None,
+    limits: SchemaLimits | None = None,
 ) -> ParseResult:
     """Pure-Python reference parser (readable, slow). Same contract as parse_lp."""
     factor = PRECISION_FACTORS[normalize_precision(precision)]
-    return _parse_python(_as_bytes(body), factor, _default_time(default_time_ns))
+    return _parse_python(_as_bytes(body), factor, _default_time(default_time_ns), max_errors, limits)
 
 
 _FIELD_TYPES = tuple(FieldType)
 
 
-def _parse_c(data: bytes, factor: int, now: int) -> ParseResult:
-    tables_raw, errors_raw = _c_ext.parse(data, factor, now, _line_error_message)
+def _rows_array(raw: bytes) -> array:
+    rows = array("q")
+    rows.frombytes(raw)
+    return rows
+
+
+def _parse_c(
+    data: bytes, factor: int, now: int, max_errors: int | None = None, limits: SchemaLimits | None = None
+) -> ParseResult:
+    c_limits = None
+    if limits is not None:
+        c_limits = (limits.database, limits.max_tables, limits.max_columns, limits.known_tables, limits.columns_of)
+    tables_raw, errors_raw, rejected = _c_ext.parse(
+        data, factor, now, _line_error_message, -1 if max_errors is None else max_errors, c_limits
+    )
     tables: dict[str, ParsedTable] = {}
-    for name, rows, lines, times, tags, fields in tables_raw:
+    for name, rows, lines, times, tags, fields, index in tables_raw:
         typed = {key: (_FIELD_TYPES[kind], values) for key, (kind, values) in fields.items()}
-        tables[name] = ParsedTable(name, rows, lines, times, tags, typed)
+        sparse = {key: _rows_array(raw) for key, raw in index.items()}
+        tables[name] = ParsedTable(name, rows, lines, times, tags, typed, sparse)
     errors = [_error(n, raw, msg) for n, raw, msg in errors_raw]
-    return ParseResult(tables, errors)
+    return ParseResult(tables, errors, rejected)
 
 
 def _use_c() -> bool:
     return _c_ext is not None and os.environ.get("PE_PURE_PYTHON_LP", "") not in ("1", "true", "yes")
 
 
-def parse_lp(body: bytes | str, precision: str = "ns", default_time_ns: int | None = None) -> ParseResult:
-    """Parse a line-protocol body into column-oriented tables plus per-line errors.
+def parse_lp(
+    body: bytes | str,
+    precision: str = "ns",
+    default_time_ns: int | None = None,
+    *,
+    max_errors: int | None = None,
+    limits: SchemaLimits | None = None,
+) -> ParseResult:
+    """Parse a line-protocol body into column-oriented (sparse) tables plus per-line errors.
 
     Never raises for bad data (bad lines become LineErrors); raises ValueError
     only for an invalid precision or an out-of-range default_time_ns.
     Lines without a timestamp get default_time_ns (time.time_ns() if None),
     which is not scaled by the precision.
+
+    `max_errors` keeps only the first that many errors in full (`error_count` counts
+    all); `limits` rejects, line by line, what would take a table past the catalog's
+    column limit or the database past its table limit, so a body that adds a column
+    per line stops at the limit instead of growing without bound.
     """
     factor = PRECISION_FACTORS[normalize_precision(precision)]
     data = _as_bytes(body)
     now = _default_time(default_time_ns)
     if _use_c():
-        return _parse_c(data, factor, now)
-    return _parse_python(data, factor, now)
+        return _parse_c(data, factor, now, max_errors, limits)
+    return _parse_python(data, factor, now, max_errors, limits)
 
 

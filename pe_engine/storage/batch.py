@@ -12,22 +12,44 @@ from ..lineprotocol.types import ParsedTable
 from .catalog import FIELD_ARROW, TIME_TYPE, FieldType, TableDef
 
 
-def _take(values: list, keep: list[int] | None) -> list:
-    return values if keep is None else [values[i] for i in keep]
+_ARANGE: pa.Array = pa.array(range(4096), pa.int64())  # 0..n-1, grown on demand
+
+
+def _arange(n: int) -> pa.Array:
+    global _ARANGE
+    if len(_ARANGE) < n:
+        _ARANGE = pa.array(range(max(n, 2 * len(_ARANGE))), pa.int64())
+    return _ARANGE.slice(0, n)
+
+
+def _column(pt: ParsedTable, name: str, values: list, typ: pa.DataType) -> pa.Array:
+    """One column over every row of the table: a sparse column's values are scattered to
+    their rows by Arrow (nulls elsewhere), with no per-row Python work."""
+    arr = pa.array(values, typ)
+    rows = pt.index.get(name)
+    if rows is None:
+        return arr
+    at = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+    return arr.take(pc.index_in(_arange(pt.rows), value_set=at))
 
 
 def to_record_batch(tdef: TableDef, pt: ParsedTable, keep: list[int] | None = None) -> pa.RecordBatch:
+    picks = None if keep is None else pa.array(keep, pa.int64())
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
     for name, values in pt.tags.items():
-        arr = pa.array(_take(values, keep), pa.string())
+        arr = _column(pt, name, values, pa.string())
+        if picks is not None:
+            arr = arr.take(picks)
         arrays.append(pc.dictionary_encode(arr))
         fields.append(pa.field(name, arrays[-1].type))
     for name, (ftype, values) in pt.fields.items():
         typ = FIELD_ARROW[FieldType(ftype)]
-        arrays.append(pa.array(_take(values, keep), typ))
+        arr = _column(pt, name, values, typ)
+        arrays.append(arr if picks is None else arr.take(picks))
         fields.append(pa.field(name, typ))
-    arrays.append(pa.array(_take(pt.time, keep), TIME_TYPE))
+    times = pa.array(pt.time, TIME_TYPE)
+    arrays.append(times if picks is None else times.take(picks))
     fields.append(pa.field("time", TIME_TYPE, nullable=False))
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 

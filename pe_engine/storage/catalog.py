@@ -198,7 +198,7 @@ class Catalog:
                 existing = tdef.columns
             bad_rows: dict[int, str] = {}
             added: list[ColumnDef] = []
-            for kind, name, ftype, values in _columns_of(pt):
+            for kind, name, ftype in _columns_of(pt):
                 col = existing.get(name)
                 if col is None:
                     problem = identifier_problem("column", name)
@@ -215,8 +215,8 @@ class Catalog:
                     msg = (
                         f"invalid column type for column '{name}', expected {col.iox_type}, got {got}"
                     )
-                for i, v in enumerate(values):
-                    if v is not None and i not in bad_rows:
+                for i in pt.value_rows(name):
+                    if i not in bad_rows:
                         bad_rows[i] = msg
             total = len(existing) + len(added) + (0 if existing else 1)  # + time
             if added and total > self.max_columns:
@@ -224,10 +224,10 @@ class Catalog:
                     f"table '{tname}' would have {total} columns, over the limit of {self.max_columns}"
                 )
                 added_names = {c.name for c in added}
-                for kind, name, ftype, values in _columns_of(pt):
+                for kind, name, ftype in _columns_of(pt):
                     if name in added_names:
-                        for i, v in enumerate(values):
-                            if v is not None and i not in bad_rows:
+                        for i in pt.value_rows(name):
+                            if i not in bad_rows:
                                 bad_rows[i] = msg
                 added = []
             if bad_rows:
@@ -240,7 +240,8 @@ class Catalog:
                         table_count -= 1
                     continue
                 # Columns only used by rejected rows must not be added.
-                added = [c for c in added if any(_col_values(pt, c)[i] is not None for i in keep)]
+                kept = set(keep)
+                added = [c for c in added if any(i in kept for i in pt.value_rows(c.name))]
                 accepted[tname] = (pt, keep)
             else:
                 accepted[tname] = (pt, None)
@@ -285,14 +286,10 @@ class Catalog:
 
 
 def _columns_of(pt: ParsedTable):
-    for name, values in pt.tags.items():
-        yield "tag", name, None, values
-    for name, (ftype, values) in pt.fields.items():
-        yield "field", name, FieldType(ftype), values
-
-
-def _col_values(pt: ParsedTable, c: ColumnDef) -> list:
-    return pt.tags[c.name] if c.kind == "tag" else pt.fields[c.name][1]
+    for name in pt.tags:
+        yield "tag", name, None
+    for name, (ftype, _) in pt.fields.items():
+        yield "field", name, FieldType(ftype)
 
 
 def _reject_all(pt: ParsedTable, msg: str) -> list[LineError]:

@@ -8,7 +8,9 @@ the writer's pending batch. The writer acknowledges once the batch is in a WAL r
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Collection
 from concurrent.futures import Executor
 
 import pyarrow as pa
@@ -17,7 +19,7 @@ from ..errors import BadRequest
 from ..events import DatabaseChanged, EventBus
 from ..lineprotocol.parse import normalize_precision, parse_lp
 from ..lineprotocol.repair import KnownColumns, fill_lines, has_known_conflict, parse_auto, reparse_against_known
-from ..lineprotocol.types import ParsedTable, ParseResult
+from ..lineprotocol.types import MAX_REPORTED_ERRORS, LineError, LineErrors, ParsedTable, ParseResult, SchemaLimits
 from .batch import to_record_batch
 from .catalog import Catalog, DatabaseDef, TableDef, validate_db_name
 from .stats import EngineStats
@@ -51,9 +53,13 @@ class Ingest:
         except ValueError as e:
             raise BadRequest(str(e)) from None
         loop = asyncio.get_running_loop()
-        parsed: ParseResult = await loop.run_in_executor(
-            self._cpu_pool, parse_auto if auto else parse_lp, body, prec, time.time_ns()
+        # The parser keeps the first errors in full and stops each table at the column limit
+        # and the database at the table limit, so a hostile body costs memory in proportion to
+        # what can be written (the catalog checks again below, on the loop).
+        parse = functools.partial(
+            parse_auto if auto else parse_lp, max_errors=MAX_REPORTED_ERRORS, limits=self.schema_limits(db)
         )
+        parsed: ParseResult = await loop.run_in_executor(self._cpu_pool, parse, body, prec, time.time_ns())
         result = WriteResult(database=db)
         dbdef = self.catalog.databases.get(db)
         if dbdef is not None and parsed.errors:
@@ -64,22 +70,25 @@ class Ingest:
         dbdef = self.catalog.databases.get(db)
         probe = dbdef or DatabaseDef(db)
         plan = self.catalog.plan_write(probe, parsed.tables)
-        errors = parsed.errors + plan.errors
-        if any(not e.original_line for e in errors):  # catalog-level errors know only the line number
-            fill_lines(errors, body)
+        rejected = parsed.rejected + len(plan.errors)
+        errors: list[LineError] = parsed.errors + plan.errors
         if plan.errors:
             errors.sort(key=lambda e: e.line_number)
-        result.errors = errors
-        self.stats.rejected_lines += len(errors)
-        if errors and not accept_partial:
+        del errors[MAX_REPORTED_ERRORS:]  # an answer reports the first errors; the rest are counted
+        result.errors = LineErrors(errors, rejected - len(errors))
+        self.stats.rejected_lines += rejected
+        if rejected and not accept_partial:
             result.rejected_all = True
+            await self._fill_lines(errors, body)
             return result
         if not plan.accepted:
+            await self._fill_lines(errors, body)
             return result
         if dbdef is None:
             dbdef = self.catalog.create_db(db, exist_ok=True)
             self.bus.publish(DatabaseChanged(database=db, action="created"))
         self.catalog.apply_plan(dbdef, plan)
+        await self._fill_lines(errors, body)
         tables = {name: (dbdef.tables[name], pt, keep) for name, (pt, keep) in plan.accepted.items()}
         batches: dict[str, pa.RecordBatch] = await loop.run_in_executor(self._cpu_pool, _build_batches, tables)
         rows = sum(b.num_rows for b in batches.values())
@@ -91,6 +100,29 @@ class Ingest:
             return result
         await self.writer.durable()
         return result
+
+
+    async def _fill_lines(self, errors: list[LineError], body: bytes | str) -> None:
+        """Catalog-level errors know only their line number: find their text off the loop."""
+        if any(not e.original_line for e in errors):
+            await asyncio.get_running_loop().run_in_executor(self._cpu_pool, fill_lines, errors, body)
+
+    def schema_limits(self, db: str) -> SchemaLimits:
+        """What the catalog can still take in `db`, for the parser (read from its thread)."""
+        dbdef = self.catalog.databases.get(db)
+        tables = dbdef.tables if dbdef is not None else {}
+
+        def columns_of(name: str) -> Collection[str] | None:
+            tdef = tables.get(name)
+            return None if tdef is None else tdef.columns
+
+        return SchemaLimits(
+            database=db,
+            max_tables=self.catalog.max_tables,
+            max_columns=self.catalog.max_columns,
+            known_tables=len(tables),
+            columns_of=columns_of,
+        )
 
 
 def known_columns(db: DatabaseDef, parsed: ParseResult) -> KnownColumns:

@@ -43,8 +43,8 @@ def rows(table: ParsedTable) -> list[dict]:
     out = []
     for i in range(table.rows):
         r = {"time": table.time[i]}
-        r.update({k: v[i] for k, v in table.tags.items() if v[i] is not None})
-        r.update({k: v[i] for k, (_, v) in table.fields.items() if v[i] is not None})
+        r.update({k: v[i] for k, v in table.dense_tags().items() if v[i] is not None})
+        r.update({k: v[i] for k, (_, v) in table.dense_fields().items() if v[i] is not None})
         out.append(r)
     return out
 
@@ -511,7 +511,7 @@ def test_wide_lines(parse):
     assert table.rows == 2
     assert list(table.fields)[:3] == ["f0", "f1", "f2"]
     assert table.fields["f59"][1] == [59, 5]
-    assert table.tags["t29"] == ["v29", None]
+    assert table.column("t29") == ["v29", None]
     assert [e.message for e in r.errors] == ["invalid line protocol - multiple instances of 'f3' field found"]
 
 
@@ -567,8 +567,8 @@ def test_none_backfill_and_column_order(parse):
     body = b"m,a=1 x=1 1\nm,b=2 y=2i 2\nm,a=3,b=4 x=3,y=4i 3\nm z=t 4\n"
     table = parse(body).tables["m"]
     assert table.rows == 4
-    assert table.tags == {"a": ["1", None, "3", None], "b": [None, "2", "4", None]}
-    assert table.fields == {
+    assert table.dense_tags() == {"a": ["1", None, "3", None], "b": [None, "2", "4", None]}
+    assert table.dense_fields() == {
         "x": (FieldType.FLOAT, [1.0, None, 3.0, None]),
         "y": (FieldType.INT, [None, 2, 4, None]),
         "z": (FieldType.BOOL, [None, None, None, True]),
