@@ -18,6 +18,8 @@ class EngineConfig:
     wal_segment_bytes: int = 64 * 1024 * 1024
     snapshot_every_flushes: int = 600  # WAL records between Parquet snapshots
     snapshot_max_buffer_rows: int = 5_000_000  # or sooner when the buffer holds this many rows
+    parquet_mem_cache_size: int = 256 * 1024 * 1024  # decoded recent Parquet kept in memory (bytes)
+    compaction_min_files: int = 4  # a partition with this many files is merged into one
     max_databases: int = 100
     max_tables_per_database: int = 4000
     max_columns_per_table: int = 500

@@ -25,6 +25,7 @@ from .storage.caches import ValueCaches
 from .storage.catalog import Catalog
 from .storage.flush import FlushedWrites, FlushSubscriber
 from .storage.ingest import Ingest
+from .storage.partitions import fill_time_ranges
 from .storage.persist import Persister
 from .storage.query import QueryEngine
 from .storage.recovery import register_parquet, replay_wal
@@ -52,7 +53,9 @@ class Engine:
         self.catalog = Catalog(c.max_databases, c.max_tables_per_database, c.max_columns_per_table)
         self.buffers = BufferStore()
         self.system_tables = SystemTables()
-        self.query_engine = QueryEngine(self.catalog, self.buffers, self.system_tables)
+        self.query_engine = QueryEngine(
+            self.catalog, self.buffers, self.system_tables, parquet_cache_bytes=c.parquet_mem_cache_size
+        )
         self.store = Store(c.data_dir / "pe.sqlite")
         self.wal = Wal(c.data_dir / "wal", c.wal_segment_bytes)
         self.replay_report = None
@@ -92,8 +95,13 @@ class Engine:
         await self.store.open()
         await self.store.load_catalog(self.catalog)
         persisted = int(await self.store.get_meta("wal_persisted_seq", 0))
-        known = register_parquet(self.catalog, self.buffers, await self.store.parquet_files())
         loop = asyncio.get_running_loop()
+        records, updated = await loop.run_in_executor(
+            self._wal_pool, fill_time_ranges, self.persister.fs, await self.store.parquet_file_records()
+        )
+        if updated:  # files from before partitioning: their time range, read once
+            await self.store.update_files(updated)
+        known = register_parquet(self.catalog, self.buffers, records)
         await loop.run_in_executor(self._wal_pool, self.persister.remove_orphans, known)
         t0 = time.perf_counter()
         report = await loop.run_in_executor(

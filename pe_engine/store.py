@@ -16,6 +16,7 @@ import aiosqlite
 
 from .lineprotocol.types import FieldType
 from .storage.catalog import Catalog, ColumnDef, DatabaseDef, TableDef
+from .storage.parquet_meta import UNKNOWN_RANGE, FileRecord
 
 # Each entry upgrades the schema by one version (PRAGMA user_version).
 MIGRATIONS: list[str] = [
@@ -67,6 +68,18 @@ MIGRATIONS: list[str] = [
         kind TEXT NOT NULL, database TEXT NOT NULL, table_name TEXT NOT NULL, name TEXT NOT NULL,
         definition TEXT NOT NULL, PRIMARY KEY (kind, database, table_name, name)
     );
+    """,
+    # 4: Parquet files per table and time partition (storage/parquet_meta.py); NULL partition =
+    # a file from before partitioning, its time range read once from the file at start.
+    """
+    ALTER TABLE parquet_files ADD COLUMN partition TEXT;
+    ALTER TABLE parquet_files ADD COLUMN min_time INTEGER;
+    ALTER TABLE parquet_files ADD COLUMN max_time INTEGER;
+    ALTER TABLE parquet_files ADD COLUMN min_seq INTEGER;
+    ALTER TABLE parquet_files ADD COLUMN max_seq INTEGER;
+    ALTER TABLE parquet_files ADD COLUMN bytes INTEGER;
+    UPDATE parquet_files SET min_seq = through_seq, max_seq = through_seq;
+    CREATE INDEX parquet_files_by_partition ON parquet_files(db_id, table_name, partition);
     """,
 ]
 
@@ -162,13 +175,10 @@ class Store:
         self.saved_catalog_version = version
 
     # -- snapshots -----------------------------------------------------------
-    async def record_snapshot(self, through_seq: int, files: list[tuple[str, str, str, int]]) -> None:
-        """files: (path, db_id, table, rows). Commits the files and the new WAL floor together."""
+    async def record_snapshot(self, through_seq: int, files: list[FileRecord]) -> None:
+        """Commits the snapshot's files and the new WAL floor together."""
         await self._tx([
-            (
-                "INSERT OR REPLACE INTO parquet_files(path, db_id, table_name, rows, through_seq) VALUES(?,?,?,?,?)",
-                [(p, d, t, r, through_seq) for p, d, t, r in files],
-            ),
+            (_INSERT_FILE, [_file_row(f, through_seq) for f in files]),
             (
                 "INSERT INTO meta(key, value) VALUES('wal_persisted_seq', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -176,12 +186,36 @@ class Store:
             ),
         ])
 
+    async def replace_files(self, old: list[str], new: list[FileRecord]) -> None:
+        """Compaction's swap: the new files in, the old ones out, one transaction."""
+        await self._tx([
+            ("DELETE FROM parquet_files WHERE path=?", [(p,) for p in old]),
+            (_INSERT_FILE, [_file_row(f, f.max_seq) for f in new]),
+        ])
+
+    async def update_files(self, files: list[FileRecord]) -> None:
+        """Rewrite the rows of files already listed (a legacy file's time range, read once)."""
+        await self._tx([(_INSERT_FILE, [_file_row(f, f.max_seq) for f in files])])
+
     async def parquet_files(self) -> list[tuple[str, str, str, int]]:
+        """(path, db_id, table, rows), oldest first (kept for callers that need no more)."""
+        return [(f.path, f.db_id, f.table, f.rows) for f in await self.parquet_file_records()]
+
+    async def parquet_file_records(self) -> list[FileRecord]:
+        """Every recorded file, oldest WAL range first."""
         assert self.db is not None
         rows = await self.db.execute_fetchall(
-            "SELECT path, db_id, table_name, rows FROM parquet_files ORDER BY through_seq, path"
+            "SELECT path, db_id, table_name, partition, rows, min_time, max_time, min_seq, max_seq, bytes, "
+            "through_seq FROM parquet_files ORDER BY max_seq, path"
         )
-        return [tuple(r) for r in rows]
+        out = []
+        for path, db_id, table, part, n, tmin, tmax, smin, smax, size, through in rows:
+            lo, hi = (tmin, tmax) if tmin is not None and tmax is not None else UNKNOWN_RANGE
+            out.append(FileRecord(
+                path, db_id, table, part, n, lo, hi,
+                through if smin is None else smin, through if smax is None else smax, size or 0,
+            ))
+        return out
 
     async def forget_parquet(self, db_id: str) -> None:
         await self._tx([("DELETE FROM parquet_files WHERE db_id=?", (db_id,))])
@@ -320,3 +354,13 @@ class Store:
             "SELECT kind, definition FROM value_caches ORDER BY kind, database, table_name, name"
         )
         return [(k, json.loads(d)) for k, d in rows]
+
+_INSERT_FILE = (
+    "INSERT OR REPLACE INTO parquet_files(path, db_id, table_name, rows, through_seq, partition, "
+    "min_time, max_time, min_seq, max_seq, bytes) VALUES(?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _file_row(f: FileRecord, through_seq: int) -> tuple:
+    lo, hi = (f.min_time, f.max_time) if f.known_range else (None, None)
+    return (f.path, f.db_id, f.table, f.rows, through_seq, f.partition, lo, hi, f.min_seq, f.max_seq, f.bytes)

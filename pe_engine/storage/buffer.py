@@ -1,7 +1,8 @@
 """In-memory Arrow buffers: the queryable data that is not yet (only) in Parquet.
 
-A table's data is a list of Parquet files (already snapshotted) plus a list of
-narrow record batches that arrived since. Readers get a consistent view via
+A table's data is a list of Parquet files (already snapshotted, `FileRecord`s) plus a list of
+narrow record batches that arrived since (`MemBatch`: the batch, its WAL seq, its time range and
+whether it repeats a point, found once off the loop). Readers get a consistent view via
 `TableData.view()`; writers only append. Everything here runs on the engine's
 event loop, so no locks are needed; views are immutable snapshots.
 """
@@ -10,8 +11,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .batch import widen
+from .parquet_meta import UNKNOWN_RANGE, FileRecord
+
+
+def tag_names_of(schema: pa.Schema) -> list[str]:
+    """The series-key columns of a batch: its dictionary (tag) columns."""
+    return [f.name for f in schema if pa.types.is_dictionary(f.type)]
+
+
+@dataclass(frozen=True, slots=True)
+class MemBatch:
+    """One WAL record's rows of one table, as written, with what queries need to know of it."""
+
+    batch: pa.RecordBatch  # narrow
+    seq: int
+    min_time: int
+    max_time: int
+    has_dups: bool  # two rows with the same series key and time (found once, when it arrives)
+
+    @classmethod
+    def of(cls, batch: pa.RecordBatch, seq: int) -> MemBatch:
+        """Bulk checks over the batch; call off the event loop (WAL or parse thread)."""
+        n = batch.num_rows
+        if n == 0:
+            return cls(batch, seq, 1, 0, False)
+        t = batch.column(batch.schema.get_field_index("time")).cast(pa.int64())
+        mm = pc.min_max(t)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        dups = False
+        if n > 1 and pc.count_distinct(t).as_py() < n:  # unique times cannot repeat a point
+            keys = tag_names_of(batch.schema) + ["time"]
+            dups = pa.Table.from_batches([batch]).group_by(keys).aggregate([]).num_rows < n
+        return cls(batch, seq, lo, hi, dups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +54,27 @@ class TableView:
 
     name: str
     schema: pa.Schema
-    parquet_files: tuple[str, ...]
-    batches: tuple[pa.RecordBatch, ...]  # narrow; call `memory_table()` for the widened form
+    files: tuple[FileRecord, ...]
+    mem: tuple[MemBatch, ...]
     version: int
 
+    @property
+    def parquet_files(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.files)
+
+    @property
+    def batches(self) -> tuple[pa.RecordBatch, ...]:  # narrow; `memory_table()` for the widened form
+        return tuple(m.batch for m in self.mem)
+
     def memory_table(self) -> pa.Table:
-        if not self.batches:
+        if not self.mem:
             return self.schema.empty_table()
-        return pa.Table.from_batches([widen(b, self.schema) for b in self.batches], schema=self.schema)
+        return pa.Table.from_batches([widen(m.batch, self.schema) for m in self.mem], schema=self.schema)
+
+
+def legacy_record(path: str, rows: int, db_id: str = "", table: str = "", seq: int = 0) -> FileRecord:
+    """A file known only by its path (time range unknown: every query reads it)."""
+    return FileRecord(path, db_id, table, None, rows, *UNKNOWN_RANGE, seq, seq)
 
 
 class TableData:
@@ -38,48 +85,70 @@ class TableData:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        # (parquet files, parquet rows, batches, seq of each batch)
-        self._state: tuple[tuple[str, ...], int, tuple[pa.RecordBatch, ...], tuple[int, ...]] = ((), 0, (), ())
+        # (parquet files, parquet rows, memory batches)
+        self._state: tuple[tuple[FileRecord, ...], int, tuple[MemBatch, ...]] = ((), 0, ())
         self.version = 0
 
-    def append(self, batch: pa.RecordBatch, seq: int) -> None:
-        files, prows, batches, seqs = self._state
-        self._state = (files, prows, batches + (batch,), seqs + (seq,))
+    def append(self, batch: pa.RecordBatch, seq: int, mem: MemBatch | None = None) -> None:
+        """`mem` is `MemBatch.of(batch, seq)` computed off the loop; computed here when absent."""
+        files, prows, batches = self._state
+        self._state = (files, prows, batches + (mem if mem is not None else MemBatch.of(batch, seq),))
         self.version += 1
 
-    def add_parquet(self, path: str, rows: int) -> None:
-        files, prows, batches, seqs = self._state
-        self._state = (files + (path,), prows + rows, batches, seqs)
+    def add_parquet(self, file: FileRecord | str, rows: int = 0) -> None:
+        rec = file if isinstance(file, FileRecord) else legacy_record(str(file), rows, table=self.name)
+        files, prows, batches = self._state
+        self._state = (files + (rec,), prows + rec.rows, batches)
         self.version += 1
 
     def view(self, schema: pa.Schema) -> TableView:
-        files, _, batches, _ = self._state
+        files, _, batches = self._state
         return TableView(self.name, schema, files, batches, self.version)
 
     def cut(self, through_seq: int) -> list[pa.RecordBatch]:
         """Batches from WAL records <= through_seq (what a snapshot persists)."""
-        _, _, batches, seqs = self._state
-        return [b for b, s in zip(batches, seqs) if s <= through_seq]
+        return [m.batch for m in self.cut_mem(through_seq)]
 
-    def replace_with_parquet(self, through_seq: int, path: str | None, rows: int) -> None:
-        files, prows, batches, seqs = self._state
-        keep = [(b, s) for b, s in zip(batches, seqs) if s > through_seq]
-        if path is not None:
-            files, prows = files + (path,), prows + rows
-        self._state = (files, prows, tuple(b for b, _ in keep), tuple(s for _, s in keep))
+    def cut_mem(self, through_seq: int) -> list[MemBatch]:
+        return [m for m in self._state[2] if m.seq <= through_seq]
+
+    def replace_with_parquet(
+        self, through_seq: int, path: FileRecord | str | None | list[FileRecord], rows: int = 0
+    ) -> None:
+        """Drop batches <= through_seq and add the file(s) that now hold their rows."""
+        files, prows, batches = self._state
+        keep = tuple(m for m in batches if m.seq > through_seq)
+        if isinstance(path, list):
+            new = tuple(path)
+        elif path is None:
+            new = ()
+        else:
+            new = (path if isinstance(path, FileRecord) else legacy_record(path, rows, table=self.name, seq=through_seq),)
+        self._state = (files + new, prows + sum(f.rows for f in new), keep)
+        self.version += 1
+
+    def replace_files(self, old: set[str], new: list[FileRecord]) -> None:
+        """Compaction's swap (old paths out, their merged file in); files not found are kept out."""
+        files, _, batches = self._state
+        kept = tuple(f for f in files if f.path not in old) + tuple(new)
+        self._state = (kept, sum(f.rows for f in kept), batches)
         self.version += 1
 
     @property
-    def parquet_files(self) -> tuple[str, ...]:
+    def files(self) -> tuple[FileRecord, ...]:
         return self._state[0]
 
     @property
+    def parquet_files(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self._state[0])
+
+    @property
     def batches(self) -> tuple[pa.RecordBatch, ...]:
-        return self._state[2]
+        return tuple(m.batch for m in self._state[2])
 
     @property
     def rows_in_memory(self) -> int:
-        return sum(b.num_rows for b in self._state[2])
+        return sum(m.batch.num_rows for m in self._state[2])
 
     @property
     def rows_in_parquet(self) -> int:

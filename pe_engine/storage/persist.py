@@ -1,7 +1,8 @@
 """Snapshots: flushed rows to Parquet, then the WAL they came from is dropped (DESIGN §3 step 6).
 
 A snapshot cuts every buffer at the last flushed WAL sequence (under the writer's lock, so no
-flush lands in between), writes one Parquet file per table off the loop (temp file, fsync,
+flush lands in between), writes one Parquet file per table and UTC day off the loop, rows
+deduplicated and sorted by series key and time (`storage/partitions.py`; temp file, fsync,
 rename, fsync the directory), records the files and the new WAL floor in the store in one
 transaction, swaps the buffers' rows for the files, and only then deletes WAL segments.
 Files no transaction recorded (a snapshot that crashed) are removed at start.
@@ -9,20 +10,18 @@ Files no transaction recorded (a snapshot that crashed) are removed at start.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from ..events import EventBus, SnapshotDone
-from .batch import widen
 from .buffer import BufferStore
 from .catalog import Catalog, DatabaseDef
+from .parquet_meta import FileMeta, FileRecord
+from .partitions import fsync_path, write_partitions  # noqa: F401 (fsync_path: re-exported)
 from .ports import SnapshotRecorder
 from .stats import EngineStats
 from .wal import Wal
@@ -96,40 +95,33 @@ class Persister:
             work = []
             for db in list(self.catalog.databases.values()):
                 for tname, td in self.buffers.dbs.get(db.name, {}).items():
-                    batches = td.cut(through)
-                    if batches and tname in db.tables:
-                        work.append((db, tname, db.tables[tname].arrow_schema, batches))
+                    mems = td.cut_mem(through)
+                    if mems and tname in db.tables:
+                        tdef = db.tables[tname]
+                        meta = FileMeta(db.name, db.id, tname, "", 0, 0, 0, 0, 0, FileMeta.columns_of(tdef))
+                        work.append((db, tname, tdef.arrow_schema, meta, [(m.batch, m.seq) for m in mems]))
         if not work:
             return 0
-        files: list[tuple[str, str, str, int]] = []
-        for db, tname, schema, batches in work:
-            path = self.root / db.id / safe_name(tname) / f"{through:020d}.parquet"
-            rows = await loop.run_in_executor(self._cpu_pool, self.write_parquet, path, schema, batches)
-            files.append((str(path), db.id, tname, rows))
-        live = [f for f in files if f[1] not in self.catalog.deleted_ids]
-        await self.recorder.record_snapshot(through, live)
+        written: list[tuple[str, str, list[FileRecord]]] = []
+        for db, tname, schema, meta, batches in work:
+            recs = await loop.run_in_executor(
+                self._cpu_pool, write_partitions, self.fs, str(self.root), safe_name(tname), meta, schema, batches
+            )
+            written.append((db.id, tname, recs))
+        live = [w for w in written if w[0] not in self.catalog.deleted_ids]
+        await self.recorder.record_snapshot(through, [f for _, _, recs in live for f in recs])
         total = 0
-        for path_s, db_id, tname, rows in live:
+        nfiles = 0
+        for db_id, tname, recs in live:
             dbdef = db_by_id(self.catalog, db_id)
             if dbdef is not None:
-                self.buffers.table(dbdef.name, tname).replace_with_parquet(through, path_s, rows)
-                total += rows
+                self.buffers.table(dbdef.name, tname).replace_with_parquet(through, recs)
+                total += sum(f.rows for f in recs)
+                nfiles += len(recs)
         await loop.run_in_executor(self._wal_pool, self.wal.remove_through, through)
         self.stats.snapshots += 1
-        self.bus.publish(SnapshotDone(seq=through, files=len(live), rows=total, duration=time.perf_counter() - t0))
+        self.bus.publish(SnapshotDone(seq=through, files=nfiles, rows=total, duration=time.perf_counter() - t0))
         return total
-
-    def write_parquet(self, path: Path, schema: pa.Schema, batches: list[pa.RecordBatch]) -> int:
-        """CPU thread: one file, durable under its final name before anyone is told of it."""
-        table = pa.Table.from_batches([widen(b, schema) for b in batches], schema=schema)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = str(path) + ".tmp"
-        with self.fs.open_output_stream(tmp) as out:
-            pq.write_table(table, out, compression="zstd")
-        fsync_path(tmp)
-        os.replace(tmp, path)
-        fsync_path(str(path.parent))
-        return table.num_rows
 
     def remove_orphans(self, known: set[str]) -> None:
         """Parquet files written by a snapshot that crashed before it was recorded."""
@@ -150,11 +142,3 @@ def db_by_id(catalog: Catalog, db_id: str) -> DatabaseDef | None:
 def safe_name(name: str) -> str:
     """A table name as one path component."""
     return "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02x}" for c in name)
-
-
-def fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

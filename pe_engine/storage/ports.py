@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .catalog import Catalog
+from .parquet_meta import FileRecord
 
 
 class CatalogSaver(Protocol):
@@ -22,7 +23,13 @@ class CatalogSaver(Protocol):
 class SnapshotRecorder(Protocol):
     """Records persisted Parquet files and the WAL sequence they cover, in one transaction."""
 
-    async def record_snapshot(self, through_seq: int, files: list[tuple[str, str, str, int]]) -> None: ...
+    async def record_snapshot(self, through_seq: int, files: list[FileRecord]) -> None: ...
+
+
+class FileSwapper(Protocol):
+    """Replaces files by the file they were merged into, in one transaction (compaction)."""
+
+    async def replace_files(self, old: list[str], new: list[FileRecord]) -> None: ...
 
 
 class CacheDefinitions(Protocol):

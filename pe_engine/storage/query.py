@@ -4,8 +4,10 @@ One SessionContext per database, laid out like InfluxDB 3: catalog `public`,
 user tables in schema `iox` (the default, so `cpu` and `iox.cpu` both work),
 `system.<name>` tables from the `SystemTables` registry, and DataFusion's
 `information_schema`. A table is re-registered only when its buffer version
-or catalog schema moved; Parquet contents are decoded once and kept (files
-are immutable) up to a byte budget, beyond which files are scanned from disk.
+or catalog schema moved. Its provider (storage/sources.py) gives one row per
+series key and time. Parquet files of a table's newest day are kept decoded
+within the `--parquet-mem-cache-size` budget (storage/file_cache.py); all
+others are streamed from disk, files a time predicate excludes never opened.
 """
 from __future__ import annotations
 
@@ -14,26 +16,28 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
+import pyarrow.fs as pafs
 from datafusion import SessionConfig, SessionContext, SQLOptions
 from datafusion.catalog import Schema, Table
 
 from ..errors import QueryError
 from .batch import widen
-from .buffer import BufferStore, TableData, TableView
+from .buffer import BufferStore, MemBatch, TableData, TableView
 from .catalog import Catalog
+from .file_cache import DEFAULT_PARQUET_MEM_CACHE_BYTES, DecodedFiles
+from .parquet_meta import FileRecord
+from .partitions import DAY_NS
+from .sources import ProviderBuilder, build_sources, seq_column
 from .system_tables import SystemTables
 
 CATALOG_NAME = "public"
 USER_SCHEMA = "iox"
 SYSTEM_SCHEMA = "system"
 INTERNAL_DB = "_internal"
-DEFAULT_PARQUET_CACHE_BYTES = 1 << 30
+DEFAULT_PARQUET_CACHE_BYTES = DEFAULT_PARQUET_MEM_CACHE_BYTES  # the old name
 
 _MENTIONS_SYSTEM = re.compile(r'\bsystem"?\s*\.', re.IGNORECASE)
 _MENTIONS_METADATA = re.compile(r"information_schema|\bshow\b", re.IGNORECASE)
@@ -80,57 +84,6 @@ def _scalar(name: str, value: object) -> pa.Scalar:
     raise QueryError(f"query parameter '{name}' has unsupported type {type(value).__name__}")
 
 
-class _ParquetCache:
-    """Decoded Parquet files keyed by path, reference-counted, bounded in bytes.
-
-    A file that does not fit when first needed is remembered as cold and is
-    scanned from disk on every query instead, so a full cache never thrashes.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._lock = threading.Lock()
-        self._tables: dict[str, pa.Table] = {}
-        self._cold: set[str] = set()
-        self._refs: dict[str, int] = {}
-
-    def acquire(self, path: str) -> pa.Table | None:
-        """The file's rows, or None when it is cold. Pair with `release`."""
-        with self._lock:
-            self._refs[path] = self._refs.get(path, 0) + 1
-            if path in self._tables:
-                return self._tables[path]
-            if path in self._cold:
-                return None
-        try:
-            table = pq.read_table(path)
-        except Exception as e:
-            self.release(path)
-            raise QueryError(f"cannot read parquet file {path}: {e}") from e
-        with self._lock:
-            if path in self._tables:
-                return self._tables[path]
-            if self.bytes + table.nbytes > self.max_bytes:
-                self._cold.add(path)
-                return None
-            self._tables[path] = table
-            self.bytes += table.nbytes
-            return table
-
-    def release(self, path: str) -> None:
-        with self._lock:
-            left = self._refs.get(path, 0) - 1
-            if left > 0:
-                self._refs[path] = left
-                return
-            self._refs.pop(path, None)
-            self._cold.discard(path)
-            table = self._tables.pop(path, None)
-            if table is not None:
-                self.bytes -= table.nbytes
-
-
 @dataclass
 class _TableState:
     """What is registered for one table, plus widened batches reusable next time."""
@@ -139,8 +92,11 @@ class _TableState:
     version: int
     source: TableData | None = None  # identity matters too: a recreated table restarts its version
     files: tuple[str, ...] = ()
+    records: tuple[FileRecord, ...] = ()
+    mem: tuple[MemBatch, ...] = ()
     memory: dict[int, tuple[pa.RecordBatch, pa.RecordBatch]] = field(default_factory=dict)  # id(narrow) -> (narrow, wide)
-    parquet: dict[str, list[pa.RecordBatch] | None] = field(default_factory=dict)  # None = cold file
+    seqd: dict[int, tuple[pa.RecordBatch, pa.RecordBatch]] = field(default_factory=dict)  # id(narrow) -> (narrow, wide + _seq)
+    parquet: dict[str, tuple[pa.RecordBatch, ...] | None] = field(default_factory=dict)  # None = streamed from disk
 
 
 @dataclass
@@ -189,17 +145,20 @@ class QueryEngine:
         buffers: BufferStore,
         system_tables: SystemTables | None = None,
         *,
-        parquet_cache_bytes: int = DEFAULT_PARQUET_CACHE_BYTES,
+        parquet_cache_bytes: int = DEFAULT_PARQUET_MEM_CACHE_BYTES,
         target_partitions: int | None = None,
+        fs: pafs.FileSystem | None = None,
     ) -> None:
         self.catalog = catalog
         self.buffers = buffers
         self.system_tables = system_tables or SystemTables()
         self.partitions = max(1, target_partitions or os.cpu_count() or 1)
-        self._parquet = _ParquetCache(parquet_cache_bytes)
+        self.fs = fs or pafs.LocalFileSystem()
+        self._parquet = DecodedFiles(parquet_cache_bytes, self.fs)
         self._sessions: dict[str, _DbSession] = {}
         self._lock = threading.Lock()
         self._helper = SessionContext()  # builds table providers without naming them in a user context
+        self._builder = ProviderBuilder(self._helper, self.fs, self.partitions)
         self._options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
         # Extensions (the value caches' table functions, storage/caches/table_functions.py).
         self.hooks: list[QueryHook] = []
@@ -277,8 +236,7 @@ class QueryEngine:
 
     def _release_all(self, session: _DbSession) -> None:
         for state in session.tables.values():
-            for path in state.files:
-                self._parquet.release(path)
+            self._parquet.evict(state.files)
         session.tables.clear()
 
     # -- user tables -----------------------------------------------------
@@ -296,24 +254,15 @@ class QueryEngine:
                 continue
             state = self._build_state(schema, version, view, old if old is not None and old.source is td else None)
             state.source = td
-            try:
-                provider = self._provider(state)
-            except BaseException:
-                for path in state.files:
-                    self._parquet.release(path)
-                raise
+            provider = self._provider(state)
             if old is not None:
                 session.user.deregister_table(name)
             session.user.register_table(name, provider)
             session.tables[name] = state
-            if old is not None:
-                for path in old.files:
-                    self._parquet.release(path)
         live = {name for name, _ in tables}
         for name in [n for n in session.tables if n not in live]:
             session.user.deregister_table(name)
-            for path in session.tables.pop(name).files:
-                self._parquet.release(path)
+            self._parquet.evict(session.tables.pop(name).files)
 
     def _build_state(
         self, schema: pa.Schema, version: int, view: TableView | None, old: _TableState | None
@@ -323,68 +272,49 @@ class QueryEngine:
         state = _TableState(schema, version)
         if view is None:
             return state
-        files = tuple(str(p) if isinstance(p, Path) else p for p in view.parquet_files)
-        tables = self._acquire_all(files)
-        try:
-            prev_memory = old.memory if reuse and old is not None else {}
-            for batch in view.batches:
-                hit = prev_memory.get(id(batch))
-                if hit is not None and hit[0] is batch:
-                    state.memory[id(batch)] = hit
-                else:
-                    state.memory[id(batch)] = (batch, widen(batch, schema))
-            for path, table in zip(files, tables):
-                if reuse and old is not None and path in old.parquet:
-                    state.parquet[path] = old.parquet[path]
-                elif table is None:
-                    state.parquet[path] = None
-                else:
-                    state.parquet[path] = [widen(b, schema) for b in table.to_batches() if b.num_rows]
-        except BaseException:
-            for path in files:
-                self._parquet.release(path)
-            raise
-        state.files = files
+        prev_memory = old.memory if reuse and old is not None else {}
+        prev_seqd = old.seqd if reuse and old is not None else {}
+        prev_parquet = old.parquet if reuse and old is not None else {}
+        for m in view.mem:
+            batch = m.batch
+            hit = prev_memory.get(id(batch))
+            state.memory[id(batch)] = hit if hit is not None and hit[0] is batch else (batch, widen(batch, schema))
+            seqd = prev_seqd.get(id(batch))
+            if seqd is not None and seqd[0] is batch:
+                state.seqd[id(batch)] = seqd
+        newest = max((f.max_time for f in view.files if f.known_range), default=None)
+        for f in view.files:
+            if f.path in prev_parquet:
+                state.parquet[f.path] = prev_parquet[f.path]
+                continue
+            hot = newest is None or not f.known_range or f.max_time >= newest - DAY_NS
+            table = self._parquet.get(f.path, admit=hot)
+            state.parquet[f.path] = None if table is None else tuple(
+                widen(b, schema) for b in table.to_batches() if b.num_rows
+            )
+        state.mem = view.mem
+        state.records = view.files
+        state.files = tuple(f.path for f in view.files)
         return state
 
-    def _acquire_all(self, files: tuple[str, ...]) -> list[pa.Table | None]:
-        """One cache reference per file for the new state (the old state's go after the swap)."""
-        got: list[pa.Table | None] = []
-        try:
-            for path in files:
-                got.append(self._parquet.acquire(path))
-        except BaseException:
-            for path in files[: len(got)]:
-                self._parquet.release(path)
-            raise
-        return got
-
     def _provider(self, state: _TableState) -> Table:
-        """A MemTable when every row is in memory; otherwise a union dataset incl. cold files."""
-        batches = [wide for _, wide in state.memory.values()]
-        cold: list[str] = []
-        for path, wide in state.parquet.items():
-            if wide is None:
-                cold.append(path)
-            else:
-                batches.extend(wide)
-        if cold:
-            parts = [ds.dataset(cold, schema=state.schema, format="parquet")]
-            if batches:
-                parts.insert(0, ds.InMemoryDataset(batches, schema=state.schema))
-            return Table(parts[0] if len(parts) == 1 else ds.dataset(parts, schema=state.schema))
-        return self._memtable(state.schema, batches)
+        """Clean sources as they are, overlapping ones deduplicated (storage/sources.py)."""
+        sources = build_sources(state.mem, state.records, lambda f: state.parquet.get(f.path))
+
+        def wide(m: MemBatch) -> pa.RecordBatch:
+            return state.memory[id(m.batch)][1]
+
+        def with_seq(m: MemBatch) -> pa.RecordBatch:
+            hit = state.seqd.get(id(m.batch))
+            if hit is None:
+                w = wide(m)
+                hit = state.seqd[id(m.batch)] = (m.batch, w.append_column("_seq", seq_column(w, m.seq)))
+            return hit[1]
+
+        return self._builder.build(state.schema, sources, wide, with_seq)
 
     def _memtable(self, schema: pa.Schema, batches: list[pa.RecordBatch]) -> Table:
-        if not batches:
-            batches = [pa.RecordBatch.from_pylist([], schema=schema)]
-        n = min(self.partitions, len(batches))
-        name = f"t{uuid.uuid4().hex}"
-        self._helper.register_record_batches(name, [batches[i::n] for i in range(n)])
-        try:
-            return self._helper.catalog().schema().table(name)
-        finally:
-            self._helper.deregister_table(name)
+        return self._builder.memtable(schema, batches)
 
     # -- system tables ---------------------------------------------------
     def _sync_system(self, session: _DbSession, tables: dict[str, pa.Table]) -> None:

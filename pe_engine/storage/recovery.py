@@ -9,23 +9,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from .buffer import BufferStore
+from .buffer import BufferStore, legacy_record
 from .catalog import Catalog, DatabaseDef
+from .parquet_meta import FileRecord
 from .persist import db_by_id
 from .wal import ReplayReport, Wal
 
 log = logging.getLogger("pe.engine")
 
 
-def register_parquet(catalog: Catalog, buffers: BufferStore, files: Iterable[tuple[str, str, str, int]]) -> set[str]:
-    """Recorded (path, db_id, table, rows) files into the buffers; returns the paths kept."""
+def register_parquet(
+    catalog: Catalog, buffers: BufferStore, files: Iterable[FileRecord | tuple[str, str, str, int]]
+) -> set[str]:
+    """Recorded files (`FileRecord`s, or legacy (path, db_id, table, rows)) into the buffers;
+    returns the paths kept."""
     known = set()
-    for path, db_id, table, rows in files:
-        db = db_by_id(catalog, db_id)
+    for f in files:
+        rec = f if isinstance(f, FileRecord) else legacy_record(f[0], f[3], f[1], f[2])
+        db = db_by_id(catalog, rec.db_id)
         if db is None:
             continue
-        known.add(path)
-        buffers.table(db.name, table).add_parquet(path, rows)
+        known.add(rec.path)
+        buffers.table(db.name, rec.table).add_parquet(rec)
     return known
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 from ..errors import StorageError
 from ..events import EventBus, WalFlushed
 from ..lineprotocol.types import LineError
-from .buffer import BufferStore
+from .buffer import BufferStore, MemBatch
 from .catalog import Catalog, DatabaseDef
 from .flush import FlushedWrites, FlushSubscriber
 from .persist import Persister
@@ -159,7 +159,7 @@ class Writer:
             loop = asyncio.get_running_loop()
             t0 = time.perf_counter()
             try:
-                record = await loop.run_in_executor(self._wal_pool, self._write_record, seq, entries)
+                record, mems = await loop.run_in_executor(self._wal_pool, self._write_record, seq, entries)
             except Exception as e:
                 err = e if isinstance(e, StorageError) else StorageError(f"WAL write failed: {e}")
                 for w in pending.waiters:
@@ -171,8 +171,8 @@ class Writer:
             self.seq = seq
             flushed_at = time.time_ns()
             per_db: dict[str, dict[str, pa.RecordBatch]] = {}
-            for entry in record.entries:
-                self.buffers.table(entry.db_name, entry.table).append(entry.batch, seq)
+            for entry, mem in zip(record.entries, mems):
+                self.buffers.table(entry.db_name, entry.table).append(entry.batch, seq, mem)
                 per_db.setdefault(entry.db_name, {})[entry.table] = entry.batch
             for w in pending.waiters:
                 if not w.done():
@@ -195,8 +195,11 @@ class Writer:
         self.persister.maybe_snapshot()
         return pending.rows
 
-    def _write_record(self, seq: int, entries: list[tuple[DatabaseDef, str, pa.RecordBatch]]) -> WalRecord:
-        """WAL thread: merge each table's batches of this interval into one, append, fsync."""
+    def _write_record(
+        self, seq: int, entries: list[tuple[DatabaseDef, str, pa.RecordBatch]]
+    ) -> tuple[WalRecord, list[MemBatch]]:
+        """WAL thread: merge each table's batches of this interval into one, append, fsync;
+        then the buffer's view of each batch (time range, repeated points) while still here."""
         grouped: dict[tuple[str, str], tuple[DatabaseDef, list[pa.RecordBatch]]] = {}
         for db, table, batch in entries:
             grouped.setdefault((db.id, table), (db, []))[1].append(batch)
@@ -205,7 +208,7 @@ class Writer:
             out.append(WalEntry(db_id, db.name, table, merge_batches(batches)))
         record = WalRecord(seq, out)
         self.wal.append(record, sync=True)
-        return record
+        return record, [MemBatch.of(e.batch, seq) for e in out]
 
 
 def merge_batches(batches: list[pa.RecordBatch]) -> pa.RecordBatch:

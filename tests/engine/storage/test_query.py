@@ -166,7 +166,7 @@ def test_unreadable_parquet_file_is_a_query_error_and_leaks_nothing(store, tmp_p
     qe = store.engine()
     with pytest.raises(QueryError, match="missing.parquet"):
         qe.execute("db", "SELECT * FROM cpu")
-    assert qe._parquet._refs == {}
+    assert qe.parquet_cache_bytes == 0  # nothing of the unreadable file is kept
 
 
 def test_unchanged_tables_are_not_registered_again(store, monkeypatch):
