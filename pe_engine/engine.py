@@ -18,17 +18,19 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from .config import EngineConfig
-from .errors import StorageError
+from .errors import StorageError, TableNotFound
 from .events import DatabaseChanged, EngineLog, EventBus
 from .storage.buffer import BufferStore
 from .storage.caches import ValueCaches
 from .storage.catalog import Catalog
+from .storage.catalog_tables import databases_provider, tables_provider
 from .storage.flush import FlushedWrites, FlushSubscriber
 from .storage.ingest import Ingest
 from .storage.partitions import fill_time_ranges
-from .storage.persist import Persister
+from .storage.persist import Persister, safe_name
 from .storage.query import QueryEngine
 from .storage.recovery import register_parquet, replay_wal
+from .storage.retention import parse_retention_period
 from .storage.stats import EngineStats
 from .storage.system_tables import SystemTables
 from .storage.wal import Wal
@@ -70,6 +72,9 @@ class Engine:
         self.query_engine.hooks.append(self.value_caches.functions)
         for name, provider in self.value_caches.system_tables().items():
             self.system_tables.register(name, provider)
+        # system.databases / system.tables (in `_internal`, as InfluxDB 3 Core)
+        self.system_tables.register("databases", databases_provider(self.catalog))
+        self.system_tables.register("tables", tables_provider(self.catalog, self._cache_counts))
         self.persister = Persister(
             root=c.data_dir / "parquet", catalog=self.catalog, buffers=self.buffers, wal=self.wal,
             recorder=self.store, bus=self.bus, stats=self.stats, wal_pool=self._wal_pool,
@@ -186,8 +191,10 @@ class Engine:
     def list_databases(self) -> list[str]:
         return sorted(self.catalog.databases)
 
-    async def create_database(self, name: str) -> None:
-        self.catalog.create_db(name)
+    async def create_database(self, name: str, retention_period: str | None = None) -> None:
+        """`retention_period`: InfluxDB's duration text (`30d`); None = rows never expire."""
+        period = parse_retention_period(retention_period)
+        self.catalog.create_db(name, retention_period_ns=period)
         await self.store.save_catalog(self.catalog)
         self.bus.publish(DatabaseChanged(database=name, action="created"))
 
@@ -204,6 +211,51 @@ class Engine:
             self._cpu_pool, lambda: shutil.rmtree(root, ignore_errors=True)
         )
         self.bus.publish(DatabaseChanged(database=name, action="deleted"))
+
+    # ------------------------------------------------------------------ tables
+    def _cache_counts(self, db: str, table: str) -> tuple[int, int]:
+        caches = [c for c in self.value_caches.caches(db) if c.d.table == table]
+        last = sum(1 for c in caches if c.kind == "last")
+        return last, len(caches) - last
+
+    async def create_table(
+        self, db: str, table: str, tags: list[str], fields: list[tuple[str, str]]
+    ) -> None:
+        """A table with its schema up front; the database is created when missing (as InfluxDB)."""
+        dbdef = self.catalog.databases.get(db)
+        if dbdef is None:
+            dbdef = self.catalog.create_db(db)
+            try:
+                self.catalog.create_table(dbdef, table, tags, fields)
+            except BaseException:
+                self.catalog.databases.pop(db, None)  # nothing half-made stays behind
+                raise
+        else:
+            self.catalog.create_table(dbdef, table, tags, fields)
+        await self.store.save_catalog(self.catalog)
+
+    async def delete_table(self, db: str, table: str) -> None:
+        """Remove a table and its data; its value caches go, triggers stay.
+
+        Rows already accepted are flushed first, then the table is tombstoned at the last WAL
+        sequence under the writer's lock (no flush in flight), and the tombstone is durable
+        before we answer: WAL replay and late snapshots never bring its rows back.
+        """
+        dbdef = self.catalog.get_db(db)
+        if table not in dbdef.tables:
+            raise TableNotFound(f"table '{table}' not found in database '{db}'")
+        await self.writer.flush()
+        async with self.writer.lock:
+            dbdef = self.catalog.get_db(db)
+            self.catalog.delete_table(dbdef, table, self.writer.seq)
+            self.buffers.dbs.get(db, {}).pop(table, None)
+        # The tombstone (and, in the same transaction, the table's file rows) durable before we answer.
+        await self.store.save_catalog(self.catalog)
+        await self.value_caches.drop_table(db, table)
+        root = self.config.data_dir / "parquet" / dbdef.id / safe_name(table)
+        await asyncio.get_running_loop().run_in_executor(
+            self._cpu_pool, lambda: shutil.rmtree(root, ignore_errors=True)
+        )
 
     # ------------------------------------------------------------------ writes
     async def write_lp(

@@ -81,6 +81,15 @@ MIGRATIONS: list[str] = [
     UPDATE parquet_files SET min_seq = through_seq, max_seq = through_seq;
     CREATE INDEX parquet_files_by_partition ON parquet_files(db_id, table_name, partition);
     """,
+    # 5: a database's retention period (NULL: never expires, storage/retention.py) and table
+    # tombstones: rows of (db_id, table) up to WAL seq through_seq were deleted for good.
+    """
+    ALTER TABLE databases ADD COLUMN retention_period_ns INTEGER;
+    CREATE TABLE deleted_tables (
+        db_id TEXT NOT NULL, table_name TEXT NOT NULL, through_seq INTEGER NOT NULL,
+        PRIMARY KEY (db_id, table_name)
+    );
+    """,
 ]
 
 
@@ -127,13 +136,17 @@ class Store:
     async def load_catalog(self, catalog: Catalog) -> None:
         assert self.db is not None
         dbs: dict[str, DatabaseDef] = {}
-        for db_id, name, created_at, deleted in await self.db.execute_fetchall(
-            "SELECT id, name, created_at, deleted FROM databases"
+        for db_id, name, created_at, deleted, retention in await self.db.execute_fetchall(
+            "SELECT id, name, created_at, deleted, retention_period_ns FROM databases"
         ):
             if deleted:
                 catalog.deleted_ids.add(db_id)
                 continue
-            dbs[db_id] = DatabaseDef(name=name, id=db_id, created_at=created_at)
+            dbs[db_id] = DatabaseDef(name=name, id=db_id, created_at=created_at, retention_period_ns=retention)
+        for db_id, tname, through in await self.db.execute_fetchall(
+            "SELECT db_id, table_name, through_seq FROM deleted_tables"
+        ):
+            catalog.deleted_tables[(db_id, tname)] = int(through)
         for db_id, tname, cname, kind, ftype, _pos in await self.db.execute_fetchall(
             "SELECT db_id, table_name, name, kind, field_type, position FROM columns ORDER BY db_id, table_name, position"
         ):
@@ -154,8 +167,9 @@ class Store:
         version = catalog.version
         if version == self.saved_catalog_version:
             return
-        db_rows = [(d.id, d.name, d.created_at, 0) for d in catalog.databases.values()]
-        db_rows += [(i, "", 0.0, 1) for i in catalog.deleted_ids]
+        db_rows = [(d.id, d.name, d.created_at, 0, d.retention_period_ns) for d in catalog.databases.values()]
+        db_rows += [(i, "", 0.0, 1, None) for i in catalog.deleted_ids]
+        tombstones = [(d, t, seq) for (d, t), seq in catalog.deleted_tables.items()]
         col_rows = [
             (d.id, t.name, c.name, c.kind, None if c.field_type is None else int(c.field_type), pos)
             for d in catalog.databases.values()
@@ -165,12 +179,24 @@ class Store:
         await self._tx([
             ("DELETE FROM databases WHERE deleted=0", ()),
             (
-                "INSERT INTO databases(id, name, created_at, deleted) VALUES(?,?,?,?) "
+                "INSERT INTO databases(id, name, created_at, deleted, retention_period_ns) VALUES(?,?,?,?,?) "
                 "ON CONFLICT(id) DO UPDATE SET deleted=excluded.deleted",
                 db_rows,
             ),
             ("DELETE FROM columns", ()),
             ("INSERT INTO columns VALUES(?,?,?,?,?,?)", col_rows),
+            (
+                "INSERT INTO deleted_tables(db_id, table_name, through_seq) VALUES(?,?,?) "
+                "ON CONFLICT(db_id, table_name) DO UPDATE SET through_seq=max(through_seq, excluded.through_seq)",
+                tombstones,
+            ),
+            # Files of a deleted table go with its tombstone, in the same transaction.
+            (
+                "DELETE FROM parquet_files WHERE EXISTS (SELECT 1 FROM deleted_tables d WHERE "
+                "d.db_id=parquet_files.db_id AND d.table_name=parquet_files.table_name "
+                "AND parquet_files.through_seq <= d.through_seq)",
+                (),
+            ),
         ])
         self.saved_catalog_version = version
 
@@ -219,6 +245,11 @@ class Store:
 
     async def forget_parquet(self, db_id: str) -> None:
         await self._tx([("DELETE FROM parquet_files WHERE db_id=?", (db_id,))])
+
+    async def forget_files(self, paths: list[str]) -> None:
+        """File rows removed in one transaction (expired files, storage/retention.py)."""
+        if paths:
+            await self._tx([("DELETE FROM parquet_files WHERE path=?", [(p,) for p in paths])])
 
     # -- processing engine ---------------------------------------------------
     async def _tx(self, statements: list[tuple[str, list[tuple] | tuple]]) -> None:
@@ -354,6 +385,7 @@ class Store:
             "SELECT kind, definition FROM value_caches ORDER BY kind, database, table_name, name"
         )
         return [(k, json.loads(d)) for k, d in rows]
+
 
 _INSERT_FILE = (
     "INSERT OR REPLACE INTO parquet_files(path, db_id, table_name, rows, through_seq, partition, "

@@ -100,14 +100,25 @@ class PeClient:
             payload["params"] = params
         return self.request("POST", "/api/v3/query_sql", json_body=payload).body
 
-    def create_database(self, name: str) -> None:
-        self.request("POST", "/api/v3/configure/database", json_body={"db": name})
+    def create_database(self, name: str, retention_period: str | None = None) -> None:
+        body: dict[str, Any] = {"db": name}
+        if retention_period is not None:
+            body["retention_period"] = retention_period
+        self.request("POST", "/api/v3/configure/database", json_body=body)
 
     def delete_database(self, name: str) -> None:
         self.request("DELETE", "/api/v3/configure/database", query={"db": name})
 
-    def list_databases(self, fmt: str = "json") -> bytes:
-        return self.request("GET", "/api/v3/configure/database", query={"format": fmt}).body
+    def list_databases(self, fmt: str = "json", show_retention: bool = False) -> bytes:
+        query = {"format": fmt, "show_retention": "true" if show_retention else None}
+        return self.request("GET", "/api/v3/configure/database", query=query).body
+
+    def create_table(self, db: str, table: str, tags: list[str], fields: list[tuple[str, str]]) -> None:
+        body = {"db": db, "table": table, "tags": tags, "fields": [{"name": n, "type": t} for n, t in fields]}
+        self.request("POST", "/api/v3/configure/table", json_body=body)
+
+    def delete_table(self, db: str, table: str) -> None:
+        self.request("DELETE", "/api/v3/configure/table", query={"db": db, "table": table})
 
 
 def _server_error(e: urllib.error.HTTPError) -> ClientError:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import caches, databases, engine_requests, packages, plugin_tests, plugins, query, status, triggers, write
+from . import (
+    caches, databases, engine_requests, packages, plugin_tests, plugins, query, status, tables, triggers, write,
+)
 from .auth import Handler
 
 
@@ -41,6 +43,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v3/configure/database", databases.list_databases),
     Route("POST", "/api/v3/configure/database", databases.create_database),
     Route("DELETE", "/api/v3/configure/database", databases.delete_database),
+    # tables
+    Route("POST", "/api/v3/configure/table", tables.create_table),
+    Route("DELETE", "/api/v3/configure/table", tables.delete_table),
     # value caches
     Route("POST", "/api/v3/configure/last_cache", caches.create_last_cache),
     Route("DELETE", "/api/v3/configure/last_cache", caches.delete_last_cache),

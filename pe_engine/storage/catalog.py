@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from ..errors import AlreadyExists, DatabaseNotFound, InvalidName, LimitExceeded
+from ..errors import AlreadyExists, DatabaseNotFound, InvalidName, LimitExceeded, TableNotFound
 from ..lineprotocol.types import FieldType, LineError, ParsedTable, iox_type_name
 
 TAG_TYPE = pa.dictionary(pa.int32(), pa.string())
@@ -27,6 +27,14 @@ FIELD_ARROW = {
     FieldType.BOOL: pa.bool_(),
 }
 ARROW_FIELD = {str(v): k for k, v in FIELD_ARROW.items()}
+# InfluxDB 3's names for field types in `POST /api/v3/configure/table` and `--fields name:type`
+FIELD_TYPE_NAMES = {
+    "utf8": FieldType.STRING,
+    "int64": FieldType.INT,
+    "uint64": FieldType.UINT,
+    "float64": FieldType.FLOAT,
+    "bool": FieldType.BOOL,
+}
 
 DB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 RESERVED_DATABASES = {"_internal"}
@@ -112,6 +120,7 @@ class DatabaseDef:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = field(default_factory=time.time)
     tables: dict[str, TableDef] = field(default_factory=dict)
+    retention_period_ns: int | None = None  # None: rows never expire (storage/retention.py)
 
 
 @dataclass
@@ -133,6 +142,9 @@ class Catalog:
     ) -> None:
         self.databases: dict[str, DatabaseDef] = {}
         self.deleted_ids: set[str] = set()
+        # (db id, table) -> the last WAL sequence whose rows of that table were deleted: WAL records
+        # and Parquet files up to it hold rows of a deleted table, never shown again.
+        self.deleted_tables: dict[tuple[str, str], int] = {}
         self.max_databases = max_databases
         self.max_tables = max_tables_per_database
         self.max_columns = max_columns_per_table
@@ -145,7 +157,9 @@ class Catalog:
         except KeyError:
             raise DatabaseNotFound(name) from None
 
-    def create_db(self, name: str, *, exist_ok: bool = False) -> DatabaseDef:
+    def create_db(
+        self, name: str, *, exist_ok: bool = False, retention_period_ns: int | None = None
+    ) -> DatabaseDef:
         if name in self.databases:
             if exist_ok:
                 return self.databases[name]
@@ -155,7 +169,7 @@ class Catalog:
             raise LimitExceeded(
                 f"cannot create database '{name}': the limit of {self.max_databases} databases is reached"
             )
-        db = DatabaseDef(name)
+        db = DatabaseDef(name, retention_period_ns=retention_period_ns)
         self.databases[name] = db
         self.version += 1
         return db
@@ -170,6 +184,71 @@ class Catalog:
     def restore_db(self, db: DatabaseDef) -> None:
         """Put back a database loaded from the store or rebuilt from the WAL."""
         self.databases[db.name] = db
+
+    # -- tables ------------------------------------------------------------
+    def create_table(
+        self, db: DatabaseDef, name: str, tags: list[str], fields: list[tuple[str, str]]
+    ) -> TableDef:
+        """A table with its tags and typed fields up front (`POST /api/v3/configure/table`).
+
+        `fields` are (name, InfluxDB type name: utf8/int64/uint64/float64/bool). Bad names,
+        duplicates or types are InvalidName (400); an existing table is AlreadyExists (409).
+        """
+        if name in db.tables:
+            raise AlreadyExists(f"table '{name}' already exists in database '{db.name}'")
+        problem = identifier_problem("table", name)
+        if problem:
+            raise InvalidName(problem)
+        if not tags:
+            raise InvalidName("a table needs at least one tag column")
+        if len(db.tables) >= self.max_tables:
+            raise LimitExceeded(
+                f"table '{name}' cannot be created: database '{db.name}' has reached "
+                f"the limit of {self.max_tables} tables"
+            )
+        columns = [ColumnDef(t, "tag") for t in tags]
+        for fname, ftype in fields:
+            ft = FIELD_TYPE_NAMES.get(ftype) if isinstance(ftype, str) else None
+            if ft is None:
+                raise InvalidName(
+                    f"invalid type {ftype!r} for field '{fname}': use one of {', '.join(FIELD_TYPE_NAMES)}"
+                )
+            columns.append(ColumnDef(fname, "field", ft))
+        seen: set[str] = set()
+        for col in columns:
+            problem = identifier_problem("column", col.name) if isinstance(col.name, str) else "column name must be a string"
+            if problem is None and col.name == "time":
+                problem = f"'time' cannot be used as a {col.kind} name"
+            if problem is None and col.name in seen:
+                problem = f"column '{col.name}' is given twice"
+            if problem:
+                raise InvalidName(problem)
+            seen.add(col.name)
+        if len(columns) + 1 > self.max_columns:
+            raise LimitExceeded(
+                f"table '{name}' would have {len(columns) + 1} columns, over the limit of {self.max_columns}"
+            )
+        t = TableDef(name)
+        for col in columns:
+            t.add_column(col)
+        t.add_column(ColumnDef("time", "time"))
+        db.tables[name] = t
+        self.version += 1
+        return t
+
+    def delete_table(self, db: DatabaseDef, name: str, through_seq: int) -> TableDef:
+        """Forget a table; rows of it up to WAL sequence `through_seq` are dead for good."""
+        t = db.tables.pop(name, None)
+        if t is None:
+            raise TableNotFound(f"table '{name}' not found in database '{db.name}'")
+        key = (db.id, name)
+        self.deleted_tables[key] = max(through_seq, self.deleted_tables.get(key, -1))
+        self.version += 1
+        return t
+
+    def table_deleted_through(self, db_id: str, table: str) -> int:
+        """The WAL sequence up to which rows of (db, table) were deleted; -1 when never."""
+        return self.deleted_tables.get((db_id, table), -1)
 
     # -- writes ----------------------------------------------------------
     def plan_write(self, db: DatabaseDef, parsed: dict[str, ParsedTable]) -> WritePlan:

@@ -27,6 +27,7 @@ from ..errors import QueryError
 from .batch import widen
 from .buffer import BufferStore, MemBatch, TableData, TableView
 from .catalog import Catalog
+from .retention import retained_view
 from .file_cache import DEFAULT_PARQUET_MEM_CACHE_BYTES, DecodedFiles
 from .parquet_meta import FileRecord
 from .partitions import DAY_NS
@@ -255,6 +256,8 @@ class QueryEngine:
             state = self._build_state(schema, version, view, old if old is not None and old.source is td else None)
             state.source = td
             provider = self._provider(state)
+            if dbdef is not None and dbdef.retention_period_ns is not None:  # rows past retention: never shown
+                provider = retained_view(self._helper, provider, dbdef.retention_period_ns)
             if old is not None:
                 session.user.deregister_table(name)
             session.user.register_table(name, provider)

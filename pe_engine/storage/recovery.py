@@ -34,12 +34,32 @@ def register_parquet(
     return known
 
 
-def replay_wal(catalog: Catalog, buffers: BufferStore, wal: Wal, persisted: int) -> ReplayReport:
-    """WAL thread: records after `persisted` into the buffers, then open the WAL for appends."""
+def table_floors(files: Iterable[FileRecord]) -> dict[tuple[str, str], int]:
+    """(db id, table) -> the highest WAL seq its recorded files hold. A snapshot records a table's
+    files all or none, so every row of that table up to there is in a file (a snapshot whose
+    other tables failed records these above the store's WAL floor)."""
+    out: dict[tuple[str, str], int] = {}
+    for f in files:
+        key = (f.db_id, f.table)
+        out[key] = max(out.get(key, 0), f.max_seq)
+    return out
+
+
+def replay_wal(
+    catalog: Catalog, buffers: BufferStore, wal: Wal, persisted: int,
+    floors: dict[tuple[str, str], int] | None = None,
+) -> ReplayReport:
+    """WAL thread: records after `persisted` into the buffers, then open the WAL for appends.
+    `floors` (`table_floors`): a table's rows already in its recorded files are not replayed."""
+    floors = floors or {}
     for rec in wal.replay(after_seq=persisted):
         for e in rec.entries:
             if e.db_id in catalog.deleted_ids:
                 continue
+            if rec.seq <= floors.get((e.db_id, e.table), 0):
+                continue  # persisted by a snapshot whose other tables failed
+            if rec.seq <= catalog.table_deleted_through(e.db_id, e.table):
+                continue  # rows of a table deleted after this record
             db = db_by_id(catalog, e.db_id)
             if db is None:
                 if e.db_name in catalog.databases:

@@ -154,7 +154,10 @@ class Writer:
             if not pending.entries and not pending.waiters:
                 return 0
             self._pending = _Pending()
-            entries = [(d, t, b) for d, t, b in pending.entries if d.id not in self.catalog.deleted_ids]
+            # Rows of a database or table deleted while they waited are not written.
+            entries = [
+                (d, t, b) for d, t, b in pending.entries if d.id not in self.catalog.deleted_ids and t in d.tables
+            ]
             seq = self.seq + 1
             loop = asyncio.get_running_loop()
             t0 = time.perf_counter()

@@ -192,6 +192,12 @@ class ValueCaches:
         self._remove(cache)
         await self.definitions.delete_value_cache(k.value, db, table, name)
 
+    async def drop_table(self, db: str, table: str) -> None:
+        """Forget every cache of a deleted table, and their stored definitions."""
+        for cache in list(self._by_table.get((db, table), [])):
+            self._remove(cache)
+            await self.definitions.delete_value_cache(cache.kind.value, db, table, cache.d.name)
+
     async def delete_last_cache(self, db: str, table: str, name: str) -> None:
         await self.delete(CacheKind.LAST, db, table, name)
 
