@@ -50,6 +50,7 @@ class FileMeta:
     rows: int
     columns: tuple[ColumnMeta, ...] = field(default_factory=tuple)
     format_version: int = FORMAT_VERSION
+    merged_files: int = 0  # > 0: written by compaction, replacing this many files of the partition
 
     @staticmethod
     def columns_of(tdef: TableDef) -> tuple[ColumnMeta, ...]:
@@ -83,7 +84,8 @@ class FileMeta:
         if int(d.get("format_version", 0)) > FORMAT_VERSION:
             raise ValueError(f"parquet file format version {d['format_version']} is newer than this pe")
         cols = tuple(ColumnMeta(**c) for c in d.pop("columns", ()))
-        return cls(columns=cols, **d)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(columns=cols, **{k: v for k, v in d.items() if k in known})
 
 
 def read_file_meta(fs: pafs.FileSystem, path: str) -> FileMeta | None:

@@ -1,0 +1,189 @@
+"""Background compaction: a partition's small files merged into one (DESIGN §9).
+
+After each snapshot, any (table, day) with at least `min_files` files is merged, one partition at
+a time in the CPU pool: rows of the files in WAL order (each file is deduplicated inside, a later
+file has a higher seq), deduplicated again, sorted by series key and time, written as one new
+file whose seq range is the union of the old ones (so the new file supersedes them: see
+`FileMeta.supersedes`; its `merged_files` says how many it replaced). Crash-safe in this order:
+
+1. the new file is durable under its final name (an unrecorded file if we crash here);
+2. one store transaction replaces the old entries with the new one;
+3. the buffers swap (new queries read the new file);
+4. the old files are deleted once `grace` seconds passed, so queries planned before the swap
+   finish reading them (a crash first leaves files the store no longer lists, each superseded
+   by the recorded compacted file).
+
+A failure is logged once per distinct cause and retried at the next snapshot, with back-off.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import replace
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from .batch import widen
+from .buffer import BufferStore
+from .catalog import Catalog, DatabaseDef
+from .parquet_meta import FileMeta, FileRecord
+from .partitions import dedup, file_path, sort_by_key, time_range, write_file
+from .ports import FileSwapper
+
+log = logging.getLogger("pe.engine")
+
+Report = Callable[[str, str], None]
+
+
+def merge_files(
+    fs: pafs.FileSystem, root: str, table_dir: str, meta: FileMeta, schema: pa.Schema, files: list[FileRecord]
+) -> FileRecord:
+    """CPU thread: the files' rows as one deduplicated, sorted file (seq range: the union)."""
+    ordered = sorted(files, key=lambda f: (f.max_seq, f.min_seq))
+    parts = []
+    for f in ordered:
+        with fs.open_input_file(f.path) as src:
+            t = pq.read_table(src)
+        t = t.replace_schema_metadata(None)
+        parts.append(pa.Table.from_batches([widen(b, schema) for b in t.to_batches()], schema=schema))
+    rows = sort_by_key(dedup(pa.concat_tables(parts).combine_chunks()))
+    tmin, tmax = time_range(rows)
+    m = replace(
+        meta, partition=ordered[0].partition or "", min_seq=min(f.min_seq for f in files),
+        max_seq=max(f.max_seq for f in files), min_time=tmin, max_time=tmax, rows=rows.num_rows,
+        merged_files=len(files),
+    )
+    path = file_path(root, meta.db_id, table_dir, m.partition, m.min_seq, m.max_seq)
+    return write_file(fs, path, rows, m)
+
+
+class Compactor:
+    def __init__(
+        self,
+        *,
+        root: str,
+        fs: pafs.FileSystem,
+        catalog: Catalog,
+        buffers: BufferStore,
+        swapper: FileSwapper,
+        cpu_pool: Executor,
+        table_dir: Callable[[str], str],
+        min_files: int = 4,
+        grace: float = 300.0,
+        report: Report | None = None,
+    ) -> None:
+        self.root = root
+        self.fs = fs
+        self.catalog = catalog
+        self.buffers = buffers
+        self.swapper = swapper
+        self.min_files = max(2, min_files)
+        self.grace = grace
+        self._cpu_pool = cpu_pool
+        self._table_dir = table_dir
+        self._report = report or (lambda level, msg: log.log(logging.getLevelName(level), msg))
+        self._task: asyncio.Task | None = None
+        self._doomed: list[tuple[float, str]] = []  # (delete after monotonic time, path)
+        self._last_error: str | None = None
+        self._failures = 0
+        self._not_before = 0.0
+        self.merged = 0  # partitions merged since start
+
+    # ------------------------------------------------------------------ when
+    def kick(self) -> None:
+        """After a snapshot: start a background pass unless one runs or a failure backs off."""
+        if self._task is not None and not self._task.done():
+            return
+        if time.monotonic() < self._not_before:
+            return
+        self._task = asyncio.create_task(self._run(), name="pe-compaction")
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        try:
+            await self.compact()
+            self._failures = 0
+            self._last_error = None
+        except Exception as e:  # never kill the engine: retry at a later snapshot
+            self._failures += 1
+            self._not_before = time.monotonic() + min(300.0, 2.0 ** self._failures)
+            cause = f"{type(e).__name__}: {e}"
+            if cause != self._last_error:
+                self._report("ERROR", f"compaction failed (will retry): {cause}")
+                self._last_error = cause
+
+    # ------------------------------------------------------------------ what
+    def candidates(self) -> list[tuple[DatabaseDef, str, list[FileRecord]]]:
+        out = []
+        for db in list(self.catalog.databases.values()):
+            for tname, td in self.buffers.dbs.get(db.name, {}).items():
+                parts: dict[str, list[FileRecord]] = {}
+                for f in td.files:
+                    if f.partition is not None and f.known_range:
+                        parts.setdefault(f.partition, []).append(f)
+                for files in parts.values():
+                    if len(files) >= self.min_files:
+                        out.append((db, tname, files))
+        return out
+
+    async def compact(self) -> int:
+        """Merge every partition that has enough files; returns how many were merged."""
+        loop = asyncio.get_running_loop()
+        done = 0
+        for db, tname, files in self.candidates():
+            tdef = db.tables.get(tname)
+            if tdef is None:
+                continue
+            meta = FileMeta(db.name, db.id, tname, "", 0, 0, 0, 0, 0, FileMeta.columns_of(tdef))
+            t0 = time.perf_counter()
+            new = await loop.run_in_executor(
+                self._cpu_pool, merge_files, self.fs, self.root, self._table_dir(tname), meta, tdef.arrow_schema, files
+            )
+            old = {f.path for f in files}
+            td = self.buffers.dbs.get(db.name, {}).get(tname)
+            if db.id in self.catalog.deleted_ids or td is None or not old <= {f.path for f in td.files}:
+                self._delete([new.path])  # the table or some of its files went meanwhile: nothing to swap
+                continue
+            await self.swapper.replace_files(sorted(old), [new])
+            td = self.buffers.dbs.get(db.name, {}).get(tname)
+            if td is not None:
+                td.replace_files(old, [new])
+            self._doomed.extend((time.monotonic() + self.grace, p) for p in sorted(old))
+            done += 1
+            self.merged += 1
+            self._report(
+                "INFO",
+                f"compacted {db.name}.{tname} {new.partition}: {len(files)} files, "
+                f"{sum(f.rows for f in files)} rows -> 1 file, {new.rows} rows in {time.perf_counter() - t0:.2f}s",
+            )
+        self.delete_due()
+        return done
+
+    def delete_due(self, now: float | None = None) -> None:
+        """Old files whose grace period passed (queries planned before the swap are done)."""
+        now = time.monotonic() if now is None else now
+        due = [p for t, p in self._doomed if t <= now]
+        self._doomed = [(t, p) for t, p in self._doomed if t > now]
+        self._delete(due)
+
+    def delete_all_now(self) -> None:
+        """At stop: no query runs any more."""
+        self._delete([p for _, p in self._doomed])
+        self._doomed = []
+
+    def _delete(self, paths: list[str]) -> None:
+        for p in paths:
+            try:
+                self.fs.delete_file(p)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                self._report("WARN", f"compaction could not delete {p}: {e}")
