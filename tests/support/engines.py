@@ -12,6 +12,7 @@ from typing import Any
 
 from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
+from pe_engine.processing.ports import Clock
 from pe_engine.processing.py_api import table_to_rows
 from support.servers import PLUGINS
 from support.waiting import wait_for
@@ -22,12 +23,13 @@ __all__ = ["GLOBAL", "PLUGINS", "acts", "gget", "gput", "log_texts", "make_engin
 GLOBAL = ("global",)
 
 
-def make_engine(tmp_path: Path) -> Engine:
-    """An engine over a private copy of tests/support/plugins (tests edit plugin files)."""
+def make_engine(tmp_path: Path, clock: Clock | None = None) -> Engine:
+    """An engine over a private copy of tests/support/plugins (tests edit plugin files);
+    `clock` drives its schedules (support.clock.FakeClock)."""
     pdir = tmp_path / "plugins"
     if not pdir.exists():
         shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
-    return Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01))
+    return Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01), clock=clock)
 
 
 def plugin(e: Engine, name: str, source: str) -> str:

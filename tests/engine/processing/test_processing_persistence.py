@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pe_engine.engine import Engine
 from pe_engine.processing.triggers import TriggerSettings
+from support.clock import FakeClock
 from support.engines import acts, make_engine, rows, wait_for
 
 NS = 1_000_000_000
@@ -125,26 +126,31 @@ async def test_triggers_caches_history_and_logs_survive_a_restart(tmp_path: Path
 
 
 async def test_schedules_skip_missed_ticks_unless_catch_up_once(tmp_path: Path) -> None:
-    e = make_engine(tmp_path)
+    # The engine's wall clock is a fake the test moves, set in the past so that a schedule
+    # following the real clock could not produce these fire times: no waiting on real seconds.
+    clock = FakeClock(1_700_000_000 * NS)
+    e = make_engine(tmp_path, clock)
     await e.start()
     try:
         pe = e.processing
         await e.create_database("db")
         # A cron that fires at three chosen seconds: A while the engine runs, B and C while it is down.
-        now_s = int(time.time())
+        now_s = clock.time_ns() // NS
         a, b, c = now_s + 2, now_s + 4, now_s + 5
         expr = f"cron:{a % 60},{b % 60},{c % 60} * * * * *"
         await pe.create_trigger("db", "skip", "downsample_schedule.py", expr)  # default catch_up="skip"
         await pe.create_trigger("db", "once", "downsample_schedule.py", expr, settings=TriggerSettings(catch_up="once"))
+        assert pe.scheduler.next_fire("db", "skip") == a * NS
+        clock.set(a)
+        pe.scheduler.wake()
         await wait_for(lambda: acts(e, "skip") and acts(e, "once"), "the first ticks", timeout=10)
         assert [x.scheduled_at for x in acts(e, "skip")] == [a]
         assert [x.scheduled_at for x in acts(e, "once")] == [a]
     finally:
         await e.stop()
-    while time.time() < c + 0.3:  # B and C pass while nothing runs
-        await asyncio.sleep(0.05)
+    clock.set(c + 0.3)  # B and C pass while nothing runs
 
-    e = make_engine(tmp_path)
+    e = make_engine(tmp_path, clock)
     await e.start()
     try:
         pe = e.processing
