@@ -6,6 +6,7 @@ as soon as it crosses the limit, so memory stays bounded by the limit.
 """
 from __future__ import annotations
 
+import asyncio
 import zlib
 
 from aiohttp import web
@@ -50,14 +51,17 @@ async def _read_raw(request: web.Request, limit: int) -> bytes:
 
 
 async def _read_gzip(request: web.Request, limit: int) -> bytes:
+    """Inflate in a worker thread: 256 KiB of gzip can inflate to the whole limit (64 MiB
+    by default), which would hold the loop for a quarter of a second."""
+    loop = asyncio.get_running_loop()
     inflater = GzipInflater(limit)
     received = 0
     async for chunk in request.content.iter_chunked(READ_CHUNK):
         received += len(chunk)
         if received > limit:
             raise _too_large(limit)
-        inflater.feed(chunk)
-    return inflater.finish()
+        await loop.run_in_executor(None, inflater.feed, chunk)
+    return await loop.run_in_executor(None, inflater.finish)
 
 
 class GzipInflater:

@@ -110,3 +110,21 @@ def test_a_gzip_bomb_is_cut_off_at_the_limit(server_factory, admin_token):
     assert "decompressed request body is larger than the limit" in r.json()["error"]
     assert peak_rss(s.proc.pid) - before < 50 * 1024 * 1024
     still_serves(http, "gzb")
+
+
+def test_small_gzip_that_inflates_to_a_million_bad_lines(srv):
+    """~70 KiB of gzip, 30 MiB and 1.4M bad lines inflated: the answer stays the capped one and
+    memory grows by about the inflated body, not by a multiple of it per line."""
+    s, http = srv
+    raw = b"cpu,host=a usage=oops\n" * (30 * 1024 * 1024 // 22)
+    body = gzip.compress(raw)
+    assert len(body) < 100 * 1024
+    before = peak_rss(s.proc.pid)
+    r = http.request("POST", "/api/v3/write_lp", {"db": "gzbig"}, body, {"Content-Encoding": "gzip"}, timeout=120)
+    grew = peak_rss(s.proc.pid) - before
+    assert r.status == 400, r.body[:500]
+    doc = r.json()
+    assert len(doc["data"]) == MAX_REPORTED and doc["omitted_errors"] == raw.count(b"\n") - MAX_REPORTED
+    assert len(r.body) < ANSWER_LIMIT
+    assert grew < RSS_GROWTH_LIMIT, f"server peak RSS grew by {grew / 2**20:.0f} MiB"
+    still_serves(http, "gzbig")
