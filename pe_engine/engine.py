@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,15 @@ from .storage.ingest import Ingest
 from .storage.partitions import fill_time_ranges
 from .storage.persist import Persister, safe_name
 from .storage.query import QueryEngine
-from .storage.recovery import register_parquet, replay_wal
+from .storage.recovery import register_parquet, replay_wal, table_floors
+from .storage.startup import (
+    StartupProblems,
+    adopt_recovered,
+    check_recorded,
+    reconcile_parquet,
+    set_aside_store,
+    store_file_problem,
+)
 from .storage.retention import parse_retention_period
 from .storage.stats import EngineStats
 from .storage.system_tables import SystemTables
@@ -75,6 +84,9 @@ class Engine:
         # system.databases / system.tables (in `_internal`, as InfluxDB 3 Core)
         self.system_tables.register("databases", databases_provider(self.catalog))
         self.system_tables.register("tables", tables_provider(self.catalog, self._cache_counts))
+        # what the last start found wrong (storage/startup.py), in every database
+        self.startup_problems = StartupProblems()
+        self.system_tables.register("startup_problems", self.startup_problems.table)
         self.persister = Persister(
             root=c.data_dir / "parquet", catalog=self.catalog, buffers=self.buffers, wal=self.wal,
             recorder=self.store, bus=self.bus, stats=self.stats, wal_pool=self._wal_pool,
@@ -92,34 +104,21 @@ class Engine:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        """Recover, then serve. A failure releases everything start took (store, WAL, lock,
+        pools) before it propagates, so the process can exit with the reason instead of hanging."""
+        try:
+            await self._start()
+        except BaseException:
+            await self._abort_start()
+            raise
+
+    async def _start(self) -> None:
         c = self.config
         c.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_data_dir()
         (c.data_dir / "wal").mkdir(exist_ok=True)
         (c.data_dir / "parquet").mkdir(exist_ok=True)
-        await self.store.open()
-        await self.store.load_catalog(self.catalog)
-        persisted = int(await self.store.get_meta("wal_persisted_seq", 0))
-        loop = asyncio.get_running_loop()
-        records, updated = await loop.run_in_executor(
-            self._wal_pool, fill_time_ranges, self.persister.fs, await self.store.parquet_file_records()
-        )
-        if updated:  # files from before partitioning: their time range, read once
-            await self.store.update_files(updated)
-        known = register_parquet(self.catalog, self.buffers, records)
-        await loop.run_in_executor(self._wal_pool, self.persister.remove_orphans, known)
-        t0 = time.perf_counter()
-        report = await loop.run_in_executor(
-            self._wal_pool, replay_wal, self.catalog, self.buffers, self.wal, persisted
-        )
-        self.replay_report = report
-        self.writer.seq = max(persisted, self.wal.last_seq)
-        rows = self.buffers.rows_in_memory()
-        msg = f"WAL replay: {report.records} records, {rows} rows in memory, {time.perf_counter() - t0:.3f}s"
-        self._log("INFO", msg)
-        for problem in report.corrupt:
-            self._log("WARN", f"WAL recovery: {problem}")
-        await self.store.save_catalog(self.catalog)
+        await self._recover()
         await self.value_caches.start()  # definitions + refill from the data just replayed
         self._running = True
         self.writer.start()
@@ -141,6 +140,118 @@ class Engine:
                 clock=self.clock,
             )
             await self.processing.start()
+
+    async def _recover(self) -> None:
+        """Store, recorded files, WAL replay, files the store does not know (ARCHITECTURE.md,
+        "Start-up and recovery"). Every problem goes to `self.startup_problems`."""
+        problems = self.startup_problems
+        loop = asyncio.get_running_loop()
+        path = self.store.path
+        existed = path.exists() and path.stat().st_size > 0
+        has_data = bool(self.wal.segments) or any((self.config.data_dir / "parquet").rglob("*.parquet"))
+        rebuilt: str | None = None
+        bad = await loop.run_in_executor(self._wal_pool, store_file_problem, path)
+        if bad is None and existed and not path.with_name(path.name + "-wal").exists() \
+                and path.with_name(path.name + "-shm").exists():
+            problems.add("WARN", "catalog_stale", path, "pe.sqlite-wal is missing next to pe.sqlite-shm: the last "
+                         "catalog commits may be lost; files the catalog does not list are reconciled below")
+        try:
+            if bad is None:
+                await self.store.open()
+        except sqlite3.DatabaseError as exc:
+            await self.store.close()
+            bad = f"SQLite: {exc}"
+        if bad is not None:
+            try:
+                dest = await loop.run_in_executor(self._wal_pool, set_aside_store, path)
+            except OSError as exc:
+                raise StorageError(f"{path} is unusable ({bad}) and cannot be renamed aside: {exc}") from exc
+            problems.add("ERROR", "catalog_corrupt", path, f"{bad}; renamed to {dest.name}; rebuilding the "
+                         "catalog from Parquet metadata and the WAL")
+            rebuilt = f"the unusable file is kept as {dest.name}"
+            await self.store.open()
+        elif not existed and has_data:
+            problems.add("ERROR", "catalog_missing", path, "missing while the data directory holds WAL segments or "
+                         "Parquet files; rebuilding the catalog from Parquet metadata and the WAL")
+            rebuilt = "it was missing"
+        await self.store.load_catalog(self.catalog)
+        persisted = int(await self.store.get_meta("wal_persisted_seq", 0))
+        fs = self.persister.fs
+        records, updated = await loop.run_in_executor(
+            self._wal_pool, fill_time_ranges, fs, await self.store.parquet_file_records()
+        )
+        if updated:  # files from before partitioning: their time range, read once
+            await self.store.update_files(updated)
+        healthy = await loop.run_in_executor(self._cpu_pool, check_recorded, fs, records, problems)
+        register_parquet(self.catalog, self.buffers, healthy)
+        t0 = time.perf_counter()
+        report = await loop.run_in_executor(
+            self._wal_pool, replay_wal, self.catalog, self.buffers, self.wal, persisted, table_floors(healthy)
+        )
+        self.replay_report = report
+        self.persister.persisted_seq = persisted
+        rows = self.buffers.rows_in_memory()
+        msg = f"WAL replay: {report.records} records, {rows} rows in memory, {time.perf_counter() - t0:.3f}s"
+        self._log("INFO", msg)
+        wal_dir = self.config.data_dir / "wal"
+        for problem in report.corrupt:
+            self._log("WARN", f"WAL recovery: {problem}")
+        for name, why in report.unreadable:
+            problems.add("ERROR", "wal_unreadable", wal_dir / name, f"{why}; its records are not replayed (left on disk)")
+        for lo, hi, name in report.gaps:
+            problems.add("ERROR", "wal_gap", wal_dir / name, f"WAL records seq {lo}..{hi} are missing (a deleted or "
+                         f"damaged segment before {name}); their rows are lost")
+        for text in report.corrupt:
+            if not any(text.startswith(name) for name, _ in report.unreadable):
+                problems.add("WARN", "wal_corrupt", wal_dir, text, log=False)
+        found = await loop.run_in_executor(
+            self._cpu_pool, reconcile_parquet, fs, self.config.data_dir / "parquet", records, persisted, report,
+            set(self.catalog.deleted_ids), problems,
+        )
+        new = adopt_recovered(self.catalog, self.buffers, found.recovered, problems)
+        if new:
+            await self.store.update_files(new)
+        covered = max([persisted] + [r.max_seq for r in records] + [r.max_seq for r in new])
+        first = report.log_first_seq
+        if first is not None and first > covered + 1:
+            problems.add("ERROR", "wal_gap", wal_dir, f"WAL records seq {covered + 1}..{first - 1} are missing: the "
+                         "WAL starts after them and no Parquet file covers them; their rows are lost")
+        self.writer.seq = max(persisted, self.wal.last_seq, covered)
+        if rebuilt is not None:
+            tables = sum(len(d.tables) for d in self.catalog.databases.values())
+            problems.add("ERROR", "catalog_rebuilt", path, f"catalog rebuilt ({rebuilt}): {len(self.catalog.databases)} "
+                         f"database(s), {tables} table(s), {len(new)} Parquet file(s) recovered, "
+                         f"{len(found.set_aside)} set aside, {report.records} WAL record(s) replayed")
+            problems.add("WARN", "state_lost", path, "triggers, plugin versions, the plugin cache, value-cache "
+                         "definitions, activation history, logs and deleted-database tombstones lived only in "
+                         "pe.sqlite: they are lost")
+        await self.store.save_catalog(self.catalog)
+
+    async def _abort_start(self) -> None:
+        """Undo a failed start: nothing may keep the process alive (a store thread, a pool)."""
+        self._running = False
+        steps: list = []
+        if self.processing is not None:
+            steps.append(self.processing.stop)
+        steps.append(self.writer.stop)
+        for step in steps:
+            try:
+                await step()
+            except Exception as exc:  # the original failure is the one to report
+                log.debug("while aborting start: %s", exc)
+        try:
+            self.wal.close()
+        except Exception as exc:
+            log.debug("while aborting start: %s", exc)
+        try:
+            await self.store.close()
+        except Exception as exc:
+            log.debug("while aborting start: %s", exc)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        for pool in (self._cpu_pool, self._query_pool, self._wal_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def stop(self) -> None:
         """Flush what is pending, then close everything. Safe to call twice."""

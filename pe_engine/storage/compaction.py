@@ -9,9 +9,9 @@ file whose seq range is the union of the old ones (so the new file supersedes th
 1. the new file is durable under its final name (an unrecorded file if we crash here);
 2. one store transaction replaces the old entries with the new one;
 3. the buffers swap (new queries read the new file);
-4. the old files are deleted once `grace` seconds passed, so queries planned before the swap
-   finish reading them (a crash first leaves files the store no longer lists, each superseded
-   by the recorded compacted file).
+4. the old files are deleted once no running query reads them (`in_use`, the query engine's
+   pins), at the latest after `grace` seconds (a crash first leaves files the store no longer
+   lists, each superseded by the recorded compacted file).
 
 A failure is logged once per distinct cause and retried at the next snapshot, with back-off.
 """
@@ -76,6 +76,7 @@ class Compactor:
         min_files: int = 4,
         grace: float = 300.0,
         report: Report | None = None,
+        in_use: Callable[[], set[str] | None] | None = None,
     ) -> None:
         self.root = root
         self.fs = fs
@@ -84,6 +85,7 @@ class Compactor:
         self.swapper = swapper
         self.min_files = max(2, min_files)
         self.grace = grace
+        self._in_use = in_use
         self._cpu_pool = cpu_pool
         self._table_dir = table_dir
         self._report = report or (lambda level, msg: log.log(logging.getLevelName(level), msg))
@@ -168,10 +170,12 @@ class Compactor:
         return done
 
     def delete_due(self, now: float | None = None) -> None:
-        """Old files whose grace period passed (queries planned before the swap are done)."""
+        """Old files no running query reads, or whose grace period passed."""
         now = time.monotonic() if now is None else now
-        due = [p for t, p in self._doomed if t <= now]
-        self._doomed = [(t, p) for t, p in self._doomed if t > now]
+        busy = self._in_use() if self._in_use is not None else None  # None: assume all busy
+        due = [p for t, p in self._doomed if t <= now or (busy is not None and p not in busy)]
+        gone = set(due)
+        self._doomed = [(t, p) for t, p in self._doomed if p not in gone]
         self._delete(due)
 
     def delete_all_now(self) -> None:

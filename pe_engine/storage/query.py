@@ -158,6 +158,7 @@ class QueryEngine:
         self._parquet = DecodedFiles(parquet_cache_bytes, self.fs)
         self._sessions: dict[str, _DbSession] = {}
         self._lock = threading.Lock()
+        self._running: dict[object, list[tuple[str, ...]] | None] = {}  # query -> files it pinned
         self._helper = SessionContext()  # builds table providers without naming them in a user context
         self._builder = ProviderBuilder(self._helper, self.fs, self.partitions)
         self._options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
@@ -179,9 +180,14 @@ class QueryEngine:
                 k: pa.scalar(_datafusion_type_name(v.as_py())) if pa.types.is_string(v.type) and v.is_valid else v
                 for k, v in values.items()
             }
+        token = object()
+        with self._lock:
+            self._running[token] = None  # planning: every file may be in use
         try:
             with session.lock:
                 self._sync(session, db)
+                with self._lock:  # the files this query's providers read, until it ends
+                    self._running[token] = [state.files for state in session.tables.values()]
                 if system is not None:
                     self._sync_system(session, system)
                 for hook in self.hooks:
@@ -194,6 +200,17 @@ class QueryEngine:
             raise
         except Exception as e:  # DataFusion raises ValueError/Exception with its own message
             raise QueryError(str(e)) from e
+        finally:
+            with self._lock:
+                self._running.pop(token, None)
+
+    def files_in_use(self) -> set[str] | None:
+        """Parquet paths running queries may read; None when a query is being planned (any)."""
+        with self._lock:
+            pins = list(self._running.values())
+        if any(p is None for p in pins):
+            return None
+        return {path for pin in pins if pin is not None for files in pin for path in files}
 
     def forget(self, db: str) -> None:
         """Drop a database's context and cached files (after the database is deleted)."""

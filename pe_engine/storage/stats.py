@@ -13,5 +13,6 @@ class EngineStats:
     flushes: int = 0
     last_flush_seconds: float = 0.0
     snapshots: int = 0
+    snapshot_failures: int = 0  # failed attempts (each retried with back-off)
     queries: int = 0
     started_at: float = field(default_factory=time.time)

@@ -89,6 +89,17 @@ class ReplayReport:
     truncated_segment: str | None = None
     corrupt: list[str] = field(default_factory=list)
     skipped: int = 0
+    log_first_seq: int | None = None  # the first valid record in the log (skipped ones included)
+    # (first missing seq, last missing seq, segment the next record was found in): a deleted
+    # middle segment, or records lost behind garbage in a segment that is not the last
+    gaps: list[tuple[int, int, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (segment, why): skipped whole
+
+    def covers(self, first: int, last: int) -> bool:
+        """True when every seq in first..last is a valid record of this log (no gap inside)."""
+        if self.log_first_seq is None or first < self.log_first_seq or last > self.last_seq:
+            return False
+        return not any(lo <= last and hi >= first for lo, hi, _ in self.gaps)
 
     def summary(self) -> str:
         if self.records:
@@ -100,6 +111,8 @@ class ReplayReport:
             text += f", {self.skipped} already persisted"
         if self.truncated_segment is not None:
             text += f"; truncated {self.truncated_bytes} torn bytes from {self.truncated_segment}"
+        if self.gaps:
+            text += "; MISSING seq " + ", ".join(f"{lo}..{hi} (before {name})" for lo, hi, name in self.gaps)
         if self.corrupt:
             text += f"; {len(self.corrupt)} problem(s): " + "; ".join(self.corrupt)
         return text
@@ -275,14 +288,19 @@ class Wal:
         except OSError as exc:
             raise StorageError(f"WAL directory {self.directory}: {exc}") from exc
         segments: list[_Segment] = []
+        unreadable_names: list[str] = []
         prev = 0
         for i, name in enumerate(names):
             is_last = i == len(names) - 1
             path = self.directory / name
             try:
                 data = path.read_bytes()
-            except OSError as exc:
-                raise StorageError(f"WAL segment {name} unreadable: {exc}") from exc
+            except OSError as exc:  # a directory, no permission, an I/O error: report, keep, go on
+                why = f"{type(exc).__name__}: {exc.strerror or exc}"
+                report.unreadable.append((name, why))
+                report.corrupt.append(f"{name}: unreadable ({why}); skipped, left on disk")
+                unreadable_names.append(name)
+                continue
             report.segments += 1
             seg = _Segment(name, len(data))
             segments.append(seg)
@@ -294,7 +312,7 @@ class Wal:
                 continue
             if data[:HEADER_LEN] != SEGMENT_HEADER:
                 if data[:6] == MAGIC and n >= HEADER_LEN:
-                    version = struct.unpack_from("<H", data, 6)[0]
+                    version = struct.unpack_from("<H", data, 6)[0]  # a newer pe's WAL: refuse to start
                     raise StorageError(f"WAL segment {name} has unsupported format version {version}")
                 torn = (n < HEADER_LEN and SEGMENT_HEADER.startswith(data)) or not data.strip(b"\x00")
                 if torn and is_last:  # the segment's first write never fully landed
@@ -344,7 +362,11 @@ class Wal:
                 except _BadPayload as exc:
                     report.corrupt.append(f"{name}@{frame_off}: undecodable record: {exc}; record skipped")
                     continue
+                if prev and seq != prev + 1:  # seqs are consecutive: something is missing
+                    report.gaps.append((prev + 1, seq - 1, name))
                 prev = seq
+                if report.log_first_seq is None:
+                    report.log_first_seq = seq
                 if seg.first_seq is None:
                     seg.first_seq = seq
                 seg.last_seq = seq
@@ -389,7 +411,8 @@ class Wal:
                 segments.pop()
 
         self._segments = segments
-        self._max_name = max([int(s.name[:20]) for s in segments], default=0)
+        # An unreadable file keeps its name: new segments must still sort after it.
+        self._max_name = max([int(n[:20]) for n in unreadable_names] + [int(s.name[:20]) for s in segments], default=0)
         self._last_seq = prev
         last = segments[-1] if segments else None
         self._active = last if last is not None and last.clean and last.name == names[-1] else None

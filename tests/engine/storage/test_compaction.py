@@ -50,21 +50,24 @@ async def test_three_files_of_a_day_become_one_deduplicated_sorted_file(tmp_path
         assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 5}]
 
 
-async def test_old_files_outlive_the_swap_by_the_grace_period(tmp_path):
+async def test_old_files_stay_while_a_query_planned_before_the_swap_reads_them(tmp_path):
     async with Engine(cfg(tmp_path, query_timeout=3600.0)) as e:
         await snapshots(e, 2)
         old = [f.path for f in e.buffers.table("d", "cpu").files]
-        # a provider built before the swap
         assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 4}]
+        running = object()  # a query still reading what it planned before the swap
+        e.query_engine._running[running] = [tuple(old)]
         await snapshots(e, 1, base=10)
         await e.compactor.wait()
         assert len(e.buffers.table("d", "cpu").files) == 1
-        assert all(os.path.exists(p) for p in old)  # still there for queries planned earlier
-        e.compactor.delete_due(now=float("inf"))
+        assert all(os.path.exists(p) for p in old)
+        e.query_engine._running.pop(running)
+        e.compactor.delete_due()
         assert not any(os.path.exists(p) for p in old)
         assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 4}]
         got = await e.query("d", "SELECT w FROM cpu WHERE host = 'h0'")
         assert got.to_pylist() == [{"w": 10}]  # the third snapshot's write of h0 wins
+        assert e.query_engine.files_in_use() == set()  # nothing pinned once queries end
 
 
 async def test_a_failing_compaction_is_logged_once_and_keeps_the_files(tmp_path, monkeypatch):

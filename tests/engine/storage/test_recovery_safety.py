@@ -1,0 +1,326 @@
+"""Start-up never deletes or silently drops data: lost/corrupt pe.sqlite, files the catalog does not
+know, WAL gaps and unreadable segments, unreadable Parquet files (storage/startup.py)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pe_engine.config import EngineConfig
+from pe_engine.engine import Engine
+from pe_engine.storage.persist import safe_name
+
+DB = "rec"
+
+
+def cfg(tmp_path: Path, **kw) -> EngineConfig:
+    return EngineConfig(data_dir=tmp_path / "data", wal_flush_interval=0.01, snapshot_every_flushes=10_000, **kw)
+
+
+async def write(e: Engine, first: int, last: int, table: str = "t") -> None:
+    body = "".join(f"{table},host=h{i % 3} v={i}i {1_700_000_000_000_000_000 + i * 1000}\n" for i in range(first, last + 1))
+    await e.write_lp(DB, body)
+    await e.flush()
+
+
+async def values(e: Engine, table: str = "t") -> list[int]:
+    return sorted(e_ for e_ in (await e.query(DB, f"SELECT v FROM {table}")).column("v").to_pylist())
+
+
+async def problems(e: Engine) -> list[dict]:
+    return (await e.query(DB, "SELECT kind, path, detail, level FROM system.startup_problems")).to_pylist()
+
+
+def kinds(e: Engine) -> list[str]:
+    return e.startup_problems.kinds()
+
+
+def parquet_files(data: Path) -> list[Path]:
+    return sorted(p for p in (data / "parquet").rglob("*.parquet") if "_orphaned" not in p.parts)
+
+
+def orphaned(data: Path) -> list[Path]:
+    return sorted((data / "parquet" / "_orphaned").rglob("*.parquet"))
+
+
+async def test_clean_restart_reports_nothing(tmp_path):
+    async with Engine(cfg(tmp_path)) as e:
+        await write(e, 1, 10)
+        await e.snapshot()
+        await write(e, 11, 20)
+    async with Engine(cfg(tmp_path)) as e:
+        assert await values(e) == list(range(1, 21))
+        assert kinds(e) == []
+        assert await problems(e) == []
+
+
+async def test_deleted_store_rebuilds_from_parquet_and_wal(tmp_path, caplog):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 10)
+        await e.snapshot()
+        await write(e, 11, 15, table="u")
+        await e.snapshot()
+        await write(e, 16, 20)  # only in the WAL
+    files = parquet_files(c.data_dir)
+    assert files
+    (c.data_dir / "pe.sqlite").unlink()
+    async with Engine(c) as e:
+        assert await values(e) == list(range(1, 11)) + list(range(16, 21))
+        assert await values(e, "u") == list(range(11, 16))
+        assert parquet_files(c.data_dir) == files  # nothing deleted, nothing moved
+        k = kinds(e)
+        assert "catalog_missing" in k and "catalog_rebuilt" in k and "state_lost" in k
+        assert k.count("parquet_recovered") == len(files)
+        assert any(p["kind"] == "catalog_rebuilt" for p in await problems(e))
+        await write(e, 21, 22)
+    assert "catalog rebuilt" in caplog.text
+    async with Engine(c) as e:  # the rebuilt catalog is durable: a second start is quiet
+        assert await values(e) == list(range(1, 11)) + list(range(16, 23))
+        assert kinds(e) == []
+
+
+async def test_corrupt_store_header_is_set_aside_and_rebuilt(tmp_path):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 10)
+        await e.snapshot()
+        await write(e, 11, 12)
+    db = c.data_dir / "pe.sqlite"
+    raw = bytearray(db.read_bytes())
+    raw[:100] = b"\xff" * 100
+    db.write_bytes(bytes(raw))
+    async with Engine(c) as e:
+        assert await values(e) == list(range(1, 13))
+        assert "catalog_corrupt" in kinds(e) and "catalog_rebuilt" in kinds(e)
+    kept = list(c.data_dir.glob("pe.sqlite.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes()[:100] == b"\xff" * 100
+
+
+async def test_stale_store_recovers_newer_files(tmp_path):
+    """pe.sqlite from before the last snapshots (as when its -wal is lost): their files are
+    recovered, not deleted, and nothing is served twice."""
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 10)
+        await e.snapshot()
+    old = tmp_path / "old.sqlite"
+    shutil.copy(c.data_dir / "pe.sqlite", old)
+    async with Engine(c) as e:
+        await write(e, 11, 20)
+        await e.snapshot()
+        await write(e, 21, 25)
+    shutil.copy(old, c.data_dir / "pe.sqlite")
+    async with Engine(c) as e:
+        assert await values(e) == list(range(1, 26))
+        assert kinds(e).count("parquet_recovered") >= 1
+        assert "wal_gap" not in kinds(e)
+
+
+async def test_unrecorded_snapshot_file_is_set_aside_not_doubled(tmp_path, monkeypatch):
+    """A snapshot that wrote its file but crashed before recording it: the WAL still has the rows,
+    so the file is moved to _orphaned (with an ERROR) and every row is served once."""
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 10)
+
+        async def crash(*a, **kw):
+            raise RuntimeError("killed before the record")
+        monkeypatch.setattr(e.store, "record_snapshot", crash)
+        with pytest.raises(RuntimeError):
+            await e.snapshot()
+        monkeypatch.undo()
+        written = parquet_files(c.data_dir)
+        assert written
+    async with Engine(c) as e:
+        assert await values(e) == list(range(1, 11))
+        assert "parquet_set_aside" in kinds(e)
+        assert parquet_files(c.data_dir) == []
+        assert len(orphaned(c.data_dir)) == len(written)
+
+
+async def test_tmp_leftovers_removed_with_a_warning(tmp_path):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 3)
+    tmp = c.data_dir / "parquet" / "x.parquet.tmp"
+    tmp.write_bytes(b"half")
+    async with Engine(c) as e:
+        assert not tmp.exists()
+        assert kinds(e) == ["parquet_tmp_removed"]
+
+
+async def test_unreadable_recorded_file_is_reported_and_the_rest_served(tmp_path):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 10)
+        await e.snapshot()
+        first = set(parquet_files(c.data_dir))
+        await write(e, 11, 20)
+        await e.snapshot()
+        second = sorted(set(parquet_files(c.data_dir)) - first)
+    assert second
+    second[0].write_bytes(second[0].read_bytes()[:50])  # truncated
+    async with Engine(c) as e:
+        got = await values(e)
+        assert set(range(1, 11)) <= set(got) and len(got) < 20
+        assert "parquet_unreadable" in kinds(e)
+        assert second[0].exists()
+    for f in first:
+        f.unlink()  # a missing file
+    async with Engine(c) as e:
+        assert "parquet_missing" in kinds(e)
+        await values(e)  # the table still answers
+
+
+async def test_deleted_middle_wal_segment_is_reported(tmp_path):
+    c = cfg(tmp_path, wal_segment_bytes=1)  # one record per segment
+    async with Engine(c) as e:
+        for i in range(1, 4):
+            await write(e, i * 10, i * 10 + 4)
+        segs = list(e.wal.segments)
+    assert len(segs) == 3
+    (c.data_dir / "wal" / segs[1]).unlink()
+    async with Engine(c) as e:
+        assert await values(e) == list(range(10, 15)) + list(range(30, 35))
+        gaps = [p for p in await problems(e) if p["kind"] == "wal_gap"]
+        assert len(gaps) == 1 and "seq 2..2" in gaps[0]["detail"]
+        await write(e, 40, 41)
+    async with Engine(c) as e:
+        assert await values(e) == list(range(10, 15)) + list(range(30, 35)) + [40, 41]
+
+
+async def test_lost_first_wal_segment_is_a_gap(tmp_path):
+    c = cfg(tmp_path, wal_segment_bytes=1)
+    async with Engine(c) as e:
+        await write(e, 1, 2)
+        await write(e, 3, 4)
+        segs = list(e.wal.segments)
+    (c.data_dir / "wal" / segs[0]).unlink()
+    async with Engine(c) as e:
+        assert await values(e) == [3, 4]
+        assert "wal_gap" in kinds(e)
+
+
+async def test_wal_segment_that_is_a_directory(tmp_path):
+    c = cfg(tmp_path, wal_segment_bytes=1)
+    async with Engine(c) as e:
+        await write(e, 1, 3)
+        await write(e, 4, 6)
+        segs = list(e.wal.segments)
+    bad = c.data_dir / "wal" / segs[1]
+    bad.unlink()
+    bad.mkdir()
+    async with Engine(c) as e:
+        assert await values(e) == [1, 2, 3]
+        assert "wal_unreadable" in kinds(e)
+        await write(e, 7, 8)
+    async with Engine(c) as e:
+        assert await values(e) == [1, 2, 3, 7, 8]
+        assert bad.is_dir()
+
+
+async def test_legacy_file_without_metadata_is_recovered_from_path_and_schema(tmp_path):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 2)
+        db_id = e.catalog.databases[DB].id
+    legacy = c.data_dir / "parquet" / db_id / safe_name("old") / f"{5:020d}.parquet"
+    legacy.parent.mkdir(parents=True)
+    t = pa.table({
+        "host": pa.array(["a", "b"]).dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string())),
+        "v": pa.array([100, 200], pa.int64()),
+        "time": pa.array([1, 2], pa.timestamp("ns")),
+    })
+    pq.write_table(t, legacy)
+    (c.data_dir / "pe.sqlite").unlink()
+    async with Engine(c) as e:
+        assert await values(e, "old") == [100, 200]
+        assert e.catalog.databases[DB].tables["old"].columns["host"].kind == "tag"
+        assert "parquet_recovered" in kinds(e)
+        assert legacy.exists()
+
+
+# ----------------------------------------------------------------------------- snapshot failures
+class Flaky:
+    """Wraps persist.write_partitions: fails `n` times (for `table`, or any table when None)."""
+
+    def __init__(self, real, n: int, table: str | None = None):
+        self.real, self.n, self.table, self.calls, self.failed = real, n, table, 0, 0
+
+    def __call__(self, fs, root, table_dir, meta, schema, batches):
+        self.calls += 1
+        if (self.table is None or meta.table == self.table) and self.failed < self.n:
+            self.failed += 1
+            raise OSError(28, "No space left on device (injected)")
+        return self.real(fs, root, table_dir, meta, schema, batches)
+
+
+async def wait_until(cond, timeout: float = 20.0) -> None:
+    import asyncio
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_failing_snapshot_retries_with_backoff_without_piling_up_wal(tmp_path, monkeypatch, caplog):
+    import pe_engine.storage.persist as persist
+
+    flaky = Flaky(persist.write_partitions, 4)
+    monkeypatch.setattr(persist, "write_partitions", flaky)
+    c = cfg(tmp_path)
+    c.snapshot_every_flushes = 1
+    async with Engine(c) as e:
+        e.persister.retry_first = 0.02
+        segs_before = len(e.wal.segments)
+        for i in range(30):  # keeps flushing (and asking for snapshots) while the snapshot fails
+            await write(e, i * 10, i * 10 + 9)
+        await wait_until(lambda: flaky.failed == 4 and e.persister.failures == 0 and e.stats.snapshots >= 1)
+        # one rotation per cut, never one per retry
+        assert len(e.wal.segments) <= segs_before + 2
+        assert e.stats.snapshot_failures == 4
+        assert parquet_files(c.data_dir)
+        await e.snapshot()
+        assert await values(e) == sorted(range(0, 300))
+    errors = [r for r in caplog.records if "snapshot failed" in r.getMessage()]
+    assert len(errors) == 4 and all("No space left on device" in r.getMessage() for r in errors)
+    assert "attempt 1" in errors[0].getMessage() and "retrying in" in errors[0].getMessage()
+    assert "never retrieved" not in caplog.text
+    async with Engine(c) as e:
+        assert await values(e) == sorted(range(0, 300))
+
+
+async def test_one_failing_table_does_not_hold_back_the_others(tmp_path, monkeypatch):
+    import pe_engine.storage.persist as persist
+
+    flaky = Flaky(persist.write_partitions, 10**6, table="bad")
+    monkeypatch.setattr(persist, "write_partitions", flaky)
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        e.persister.retry_first = 0.02
+        await write(e, 1, 10, table="good")
+        await write(e, 11, 20, table="bad")
+        with pytest.raises(persist.SnapshotFailed, match="bad"):
+            await e.snapshot()
+        assert e.buffers.table(DB, "good").rows_in_memory == 0  # persisted
+        assert e.buffers.table(DB, "bad").rows_in_memory == 10
+        segs = len(e.wal.segments)
+        with pytest.raises(persist.SnapshotFailed):
+            await e.snapshot()  # the same cut again: no new rotation
+        assert len(e.wal.segments) == segs
+        assert await values(e, "good") == list(range(1, 11))
+    monkeypatch.undo()
+    async with Engine(c) as e:  # the good table's rows are not replayed on top of its file
+        assert await values(e, "good") == list(range(1, 11))
+        assert await values(e, "bad") == list(range(11, 21))
+        await e.snapshot()
+        assert e.buffers.table(DB, "bad").rows_in_memory == 0
+    async with Engine(c) as e:
+        assert await values(e, "good") == list(range(1, 11))
+        assert await values(e, "bad") == list(range(11, 21))
+        assert kinds(e) == []
