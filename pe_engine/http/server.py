@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -188,14 +189,31 @@ def serve(config: EngineConfig, *, log_level: str = "INFO", access_log: bool = F
     try:
         runner(run_server(config, install_signals=True, access_log=access_log))
     except BindError as e:
-        log.error("cannot serve on %s: %s", config.http_bind, e.strerror)
-        return 1
+        return _failed(f"cannot serve on {config.http_bind}: {e.strerror}")
     except FlightBindError as e:
-        log.error("%s", e)
-        return 1
-    except (OSError, PeError) as e:
-        log.error("cannot start: %s", e)
-        return 1
+        return _failed(str(e))
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed (during WAL replay)
         return 130
+    except Exception as e:  # any other start-up (or run) failure: say why and exit, never hang
+        reason = str(e) if isinstance(e, (OSError, PeError)) else f"{type(e).__name__}: {e}"
+        log.debug("start-up failure", exc_info=True)
+        return _failed(f"cannot start: {reason}")
     return 0
+
+
+EXIT_GRACE = 5.0  # seconds a failed start may take to exit before the process is ended hard
+
+
+def _failed(reason: str) -> int:
+    """One line with the reason, and a guarantee the process ends: a thread left behind by a
+    half-started engine (a store connection, a pool worker) must not keep it alive."""
+    log.error("%s", reason)
+    timer = threading.Timer(EXIT_GRACE, _hard_exit, (1,))
+    timer.daemon = True
+    timer.start()
+    return 1
+
+
+def _hard_exit(code: int) -> None:
+    logging.shutdown()
+    os._exit(code)
