@@ -78,28 +78,21 @@ def make_app() -> Callable[..., ConsoleApp]:
 # ====================================================================== live console helpers
 # (appended for test_keys / test_panes / test_resilience; the fixtures above are unchanged)
 import asyncio  # noqa: E402
-import time  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 
 from textual.pilot import Pilot  # noqa: E402
 
 from pe_tui.messages import ActionDone  # noqa: E402
 from pe_tui.widgets import KeyedTable  # noqa: E402
+from support.waiting import pilot_wait_for  # noqa: E402
 
 LIVE_SIZE = (120, 34)  # live tests assert state, not layout: a smaller screen renders faster
 WAIT = 15.0  # generous: a loaded CI box may be slow; the happy path returns in milliseconds
 
 
 async def until(pilot: Pilot, predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll `predicate` while the app keeps running (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await pilot.pause(0.01)
+    """Poll `predicate` while the app keeps running (never a fixed sleep): support.waiting."""
+    return await pilot_wait_for(pilot, predicate, what, timeout, interval=0.01)
 
 
 def _key_event(key: str) -> Any:
