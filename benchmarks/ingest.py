@@ -1,4 +1,4 @@
-"""Ingest benchmark: the same wrk HTTP load against `pe serve` and InfluxDB 1.x.
+"""Ingest benchmark: the same wrk HTTP load against `pe serve`, InfluxDB 1.x and VictoriaMetrics.
 
 5,000-line bodies of cpu-like lines (3 tags, 5 fields), 4 connections, 10 s, both
 systems with WAL fsync on before the answer (pe: no_sync=false; InfluxDB 1.x:
@@ -16,13 +16,26 @@ a second, informational run shows the 1 s default (`--skip-default-interval` ski
     python benchmarks/ingest.py --only influx   # just InfluxDB 1.x (or --only pe)
     python benchmarks/ingest.py --pe-args "--wal-flush-interval 100ms"
     python benchmarks/ingest.py --profile       # pe under py-spy -> benchmarks/results/
+    python benchmarks/ingest.py --rounds 2      # ABBA: pe,influx,vm then vm,influx,pe; median/min
+    python benchmarks/ingest.py --pe-before REV # also pe at an older commit (git worktree)
+
+VictoriaMetrics (`victoria-metrics`, Debian package) gets the same bodies on its
+line-protocol endpoint `POST /write` (HTTP port); it does not fsync per write (it
+buffers rows in memory and answers once they are parsed), so it is the no-fsync
+reference. Its count is checked after `/internal/force_flush`.
+
+`--pe-before REV` runs `pe serve` from `git worktree add /tmp/pe-before-<rev> REV`
+(the compiled parser `pe_engine/lineprotocol/_lpparse*.so` copied in), interleaved with
+the current tree, to see what a change (dedup) costs: RESULT ingest_pe_vs_before.
 
 Ends with:
     RESULT ingest_pe_lines_per_s <v> lines/s
     RESULT ingest_influxdb1_lines_per_s <v> lines/s
     RESULT ingest_ratio_vs_influxdb1 <pe/influx> ratio
+    RESULT ingest_vm_lines_per_s <v> lines/s
+    RESULT ingest_ratio_vs_vm <pe/vm> ratio
 
-Prerequisites: apt-get install -y influxdb wrk postgresql-15 postgresql-plpython3-15
+Prerequisites: apt-get install -y influxdb victoria-metrics wrk
 """
 from __future__ import annotations
 
@@ -33,6 +46,7 @@ import math
 import os
 import re
 import shlex
+import statistics
 import shutil
 import subprocess
 import sys
@@ -147,16 +161,36 @@ def influx_count(peer) -> int:
     return int(res["series"][0]["values"][0][1])
 
 
+def vm_count(peer) -> int:
+    """Samples of cpu_usage_user in VictoriaMetrics (one per acknowledged line)."""
+    peers.http("GET", f"{peer.base_url}/internal/force_flush", timeout=60)
+    q = urllib.parse.urlencode({"query": "sum(count_over_time(cpu_usage_user[2d]))",
+                                "time": f"{time.time() + 60:.0f}", "nocache": "1"})
+    status, _, body = peers.http("GET", f"{peer.base_url}/api/v1/query?{q}", timeout=300)
+    if status != 200:
+        fail(f"VictoriaMetrics count query failed: HTTP {status}: {body[:500]!r}")
+    res = json.loads(body)["data"]["result"]
+    return int(float(res[0]["value"][1])) if res else 0
+
+
 # --------------------------------------------------------------------------- one system
-def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body: int) -> dict:
+def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body: int,
+                 repo_root=None) -> dict:
+    """name: pe, influx or vm; repo_root: run pe from another checkout (--pe-before)."""
     tmp = peers.make_tmpdir(f"pe-bench-ingest-{name}-")
     profiler = None
+    kind = name
     try:
-        if name == "pe":
+        if kind == "pe":
             extra = shlex.split(args.pe_args or "")
-            peer = peers.start_pe(tmp, extra)
+            peer = peers.start_pe(tmp, extra, repo_root=repo_root)
             url = f"{peer.base_url}/api/v3/write_lp?db=bench&precision=nanosecond"
             flush_wait = _flush_interval_s(peer.info["cmd"]) * 2 + 1.0
+        elif kind == "vm":
+            peer = peers.start_victoria_metrics(tmp)
+            log(f"  victoria-metrics {peer.version}; no fsync per write (rows buffered in memory)")
+            url = f"{peer.base_url}/write?db=bench&precision=ns"
+            flush_wait = 1.0
         else:
             peer = peers.start_influxdb1(tmp)
             log(f"  influxd version: {peer.version} (server {peer.info.get('server_version')}); "
@@ -164,7 +198,7 @@ def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body:
             url = f"{peer.base_url}/write?db=bench&precision=ns"
             flush_wait = 1.0
         log("  " + busy_check())
-        if name == "pe" and args.profile:
+        if kind == "pe" and args.profile and repo_root is None:
             profiler = start_profiler(peer, args)
 
         cpu0 = proc_cpu_seconds(peer.proc.pid)
@@ -186,13 +220,13 @@ def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body:
             f"sent={sent} elapsed={elapsed:.2f}s")
         log(f"  {name}: {lines_per_s:,.0f} lines/s  ({ok / elapsed if elapsed else 0:.1f} req/s, "
             f"{ok * args.avg_body_bytes / elapsed / 1e6 if elapsed else 0:.1f} MB/s of line protocol)")
-        if cpu0 is not None and cpu1 is not None and elapsed > 0:
+        if cpu0 is not None and cpu1 is not None and elapsed > 0 and ok:
             log(f"  {name}: server CPU {cpu1 - cpu0:.2f}s during the run ({100 * (cpu1 - cpu0) / elapsed:.0f}% of one core; "
                 f"{1000 * (cpu1 - cpu0) / ok:.1f} ms per request, "
                 f"{ok * lines_per_body / (cpu1 - cpu0) if cpu1 > cpu0 else 0:,.0f} lines per CPU-second)")
         log(f"  {name}: latency p50={lat['p50'] / 1000:.1f} ms p90={lat['p90'] / 1000:.1f} ms "
             f"p99={lat['p99'] / 1000:.1f} ms max={lat['max'] / 1000:.1f} ms mean={lat['mean'] / 1000:.1f} ms")
-        if name == "pe":
+        if kind == "pe":
             fi = _flush_interval_s(peer.info["cmd"])
             bound = args.connections * lines_per_body / fi
             log(f"  {name}: ceiling from the group commit alone: {args.connections} connections x {lines_per_body} lines "
@@ -208,14 +242,15 @@ def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body:
         # Acknowledged lines must all be there. Requests still in flight when wrk stopped
         # (at most one per connection) may also have been applied by the server.
         time.sleep(flush_wait)
-        count = pe_count(peer) if name == "pe" else influx_count(peer)
+        count = {"pe": pe_count, "influx": influx_count, "vm": vm_count}[kind](peer)
         in_flight = sent - ok
-        if name == "pe":  # pe keeps every row, repeats included
+        if kind in ("pe", "vm"):  # distinct bodies (no wrap) or every row kept
             lo, hi = ok * lines_per_body, sent * lines_per_body
         else:  # InfluxDB overwrites a repeated series+timestamp: count distinct bodies
             lo = sum(min(t["ok"], t["share"]) for t in w["threads"]) * lines_per_body
             hi = sum(min(t["sent"], t["share"]) for t in w["threads"]) * lines_per_body
-        what = "SELECT count(*) FROM cpu" if name == "pe" else "SELECT count(usage_user) FROM cpu"
+        what = {"pe": "SELECT count(*) FROM cpu", "influx": "SELECT count(usage_user) FROM cpu",
+                "vm": "sum(count_over_time(cpu_usage_user[2d]))"}[kind]
         extra = count - lo
         log(f"  {name}: {what} = {count:,}; acknowledged lines = {ok * lines_per_body:,}"
             + ("" if extra == 0 else f" (+{extra:,} = {extra / lines_per_body:g} bodies from the "
@@ -223,11 +258,16 @@ def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body:
         if wrapped:
             log(f"  {name}: note: bodies were re-sent (threads wrapped around their share of {n_bodies} bodies);"
                 " use --bodies to make more")
+        if kind == "pe" and wrapped and count < lo:
+            # pe with dedup keeps one row per point: re-sent bodies are not new rows
+            lo = sum(min(t["ok"], t["share"]) for t in w["threads"]) * lines_per_body
+        if kind == "vm" and wrapped:
+            lo = 0  # VictoriaMetrics keeps repeated samples (no dedup configured); only a smoke check
         if not lo <= count <= hi:
             fail(f"{name}: count {count} outside [{lo}, {hi}] (acknowledged .. sent lines)")
         if count % lines_per_body:
             fail(f"{name}: count {count} is not a whole number of {lines_per_body}-line bodies")
-        return {"name": name, "lines_per_s": lines_per_s, "ok": ok, "elapsed": elapsed, "lat": lat,
+        return {"name": name, "kind": kind, "lines_per_s": lines_per_s, "ok": ok, "elapsed": elapsed, "lat": lat,
                 "count": count, "wrapped": wrapped, "version": peer.version}
     finally:
         if profiler is not None:
@@ -362,6 +402,8 @@ def check_prereqs(systems: list[str], profile: bool) -> None:
         missing.append("wrk")
     if "influx" in systems and not os.access(peers.INFLUXD, os.X_OK):
         missing.append("influxdb (influxd 1.x)")
+    if "vm" in systems and not os.access(peers.VICTORIA_METRICS, os.X_OK):
+        missing.append("victoria-metrics")
     if missing:
         fail(f"missing {', '.join(missing)}. Install the benchmark prerequisites with:\n    {peers.APT_HINT}")
     if "pe" in systems:
@@ -374,7 +416,7 @@ def check_prereqs(systems: list[str], profile: bool) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=["pe", "influx"], help="run one system only (no ratio)")
+    ap.add_argument("--only", choices=["pe", "influx", "vm"], help="run one system only (no ratio)")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of load per system (default 10)")
     ap.add_argument("--connections", "-c", type=int, default=4, help="wrk connections (default 4)")
     ap.add_argument("--threads", "-t", type=int, default=2, help="wrk threads (default 2)")
@@ -390,7 +432,12 @@ def main(argv=None) -> int:
                     help="skip the informational pe run at the default 1 s flush interval")
     ap.add_argument("--profile", action="store_true", help="py-spy the pe run into benchmarks/results/")
     ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s (default 250)")
-    ap.add_argument("--order", default="pe,influx", help="run order (default pe,influx)")
+    ap.add_argument("--order", default="pe,influx,vm", help="run order (default pe,influx,vm)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the order this many times, every other round reversed (ABBA); "
+                         "RESULTs are medians, *_best the best round (default 1)")
+    ap.add_argument("--pe-before", metavar="REV",
+                    help="also run pe from a git worktree of REV (e.g. the commit before dedup), next to pe")
     args = ap.parse_args(argv)
     if args.quick:
         args.duration = min(args.duration, 3.0)
@@ -400,9 +447,9 @@ def main(argv=None) -> int:
     check_prereqs(systems, args.profile)
 
     # Enough distinct bodies that a fast system doesn't re-send them within the run
-    # (InfluxDB 1.x would overwrite repeats; counts are checked either way): InfluxDB 1.x
-    # does ~75 requests/s on a 2-CPU machine, so size for 100/s.
-    n_bodies = args.bodies or max(20, int(math.ceil(args.duration * 100)))
+    # (InfluxDB 1.x and pe with dedup overwrite repeats; counts are checked either way): pe
+    # does ~130 requests/s of 5,000 lines on a 2-CPU machine, so size for 160/s.
+    n_bodies = args.bodies or max(20, int(math.ceil(args.duration * 160)))
     n_bodies = max(n_bodies, args.threads)
     workdir = peers.make_tmpdir("pe-bench-ingest-bodies-")
     t0 = time.monotonic()
@@ -418,10 +465,32 @@ def main(argv=None) -> int:
         f"wrk -t {args.threads} -c {args.connections} -d {args.duration:g}s --timeout {args.timeout}s")
     log(f"machine: {os.cpu_count()} CPUs; wrk runs on the same machine as the server")
 
+    before_root = None
+    if args.pe_before:
+        before_root = before_worktree(args.pe_before)
+        if "pe" in systems:
+            systems.insert(systems.index("pe") + 1, "pe_before")
+        else:
+            systems.append("pe_before")
+    runs: dict[str, list[dict]] = {}
+    for rnd in range(max(1, args.rounds)):
+        order = systems if rnd % 2 == 0 else list(reversed(systems))
+        for name in order:
+            kind = "pe" if name == "pe_before" else name
+            title = {"pe": f"pe ({args.pe_args or 'defaults'})", "pe_before": f"pe at {args.pe_before} "
+                     f"({before_root}; {args.pe_args or 'defaults'})", "vm": "VictoriaMetrics",
+                     "influx": "InfluxDB 1.x"}[name]
+            log(f"\n== {title}, round {rnd + 1} ==")
+            r = bench_system(kind, args, workdir, n_bodies, args.lines_per_body,
+                             repo_root=before_root if name == "pe_before" else None)
+            r["name"] = name
+            runs.setdefault(name, []).append(r)
     results = {}
-    for name in systems:
-        log(f"\n== {name} ({args.pe_args or 'defaults'}) ==" if name == "pe" else f"\n== {name} ==")
-        results[name] = bench_system(name, args, workdir, n_bodies, args.lines_per_body)
+    for name, rs in runs.items():
+        rates = sorted(r["lines_per_s"] for r in rs)
+        med = statistics.median(rates)
+        results[name] = dict(min(rs, key=lambda r: abs(r["lines_per_s"] - med)), lines_per_s=med,
+                             best=rates[-1], worst=rates[0], n=len(rs))
     default_run = None
     if "pe" in systems and not args.skip_default_interval and args.pe_args:
         log("\n== pe (default 1s flush interval; informational) ==")
@@ -431,13 +500,14 @@ def main(argv=None) -> int:
         args.pe_args, args.profile = saved, profile
 
     log("")
-    pe, inf = results.get("pe"), results.get("influx")
-    for r in (pe, inf):
+    pe, inf, vm, before = (results.get(k) for k in ("pe", "influx", "vm", "pe_before"))
+    for r in (pe, before, inf, vm):
         if r:
-            label = "pe" if r["name"] == "pe" else "InfluxDB 1.x"
-            log(f"{label:13s} {r['lines_per_s']:>14,.0f} lines/s  p50 {r['lat']['p50'] / 1000:8.1f} ms  "
-                f"p99 {r['lat']['p99'] / 1000:8.1f} ms  ({r['ok']} requests in {r['elapsed']:.2f}s, "
-                f"count verified {r['count']:,})")
+            label = {"pe": "pe", "pe_before": f"pe@{args.pe_before}", "influx": "InfluxDB 1.x",
+                     "vm": "VictoriaMetrics"}[r["name"]]
+            log(f"{label:15s} {r['lines_per_s']:>12,.0f} lines/s (median of {r['n']}; "
+                f"range {r['worst']:,.0f}..{r['best']:,.0f})  p50 {r['lat']['p50'] / 1000:7.1f} ms  "
+                f"p99 {r['lat']['p99'] / 1000:7.1f} ms  (count verified {r['count']:,})")
     if default_run:
         log(f"pe at the 1 s default flush interval: {default_run['lines_per_s']:,.0f} lines/s "
             f"(bounded by connections x lines per body / interval)")
@@ -448,7 +518,50 @@ def main(argv=None) -> int:
         log(f"RESULT ingest_influxdb1_lines_per_s {inf['lines_per_s']:.0f} lines/s")
     if pe and inf:
         log(f"RESULT ingest_ratio_vs_influxdb1 {pe['lines_per_s'] / inf['lines_per_s']:.3f} ratio")
+    if vm:
+        log(f"RESULT ingest_vm_lines_per_s {vm['lines_per_s']:.0f} lines/s")
+    if pe and vm:
+        log(f"RESULT ingest_ratio_vs_vm {pe['lines_per_s'] / vm['lines_per_s']:.3f} ratio")
+    if before:
+        log(f"RESULT ingest_pe_before_lines_per_s {before['lines_per_s']:.0f} lines/s")
+    if pe and before:
+        log(f"RESULT ingest_pe_vs_before {pe['lines_per_s'] / before['lines_per_s']:.3f} ratio")
+    if max((r["n"] for r in results.values()), default=1) > 1:
+        for name, r in results.items():
+            log(f"RESULT ingest_{ {'pe': 'pe', 'pe_before': 'pe_before', 'influx': 'influxdb1', 'vm': 'vm'}[name]}"
+                f"_best_lines_per_s {r['best']:.0f} lines/s")
     return 0
+
+
+def before_worktree(rev: str) -> Path:
+    """A `git worktree` of rev at /tmp/pe-before-<short rev> (made once, reused), with the
+    compiled line-protocol parser copied in (it is not in git)."""
+    r = subprocess.run(["git", "rev-parse", "--short", rev], cwd=peers.REPO_ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"--pe-before {rev}: not a revision: {r.stderr.strip()}")
+    short = r.stdout.strip()
+    path = Path(f"/tmp/pe-before-{short}")
+    if not (path / "pe_engine").is_dir():
+        r = subprocess.run(["git", "worktree", "add", "--detach", str(path), short], cwd=peers.REPO_ROOT,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"git worktree add {path} {short} failed: {r.stderr.strip()}")
+    lp_here = peers.REPO_ROOT / "pe_engine" / "lineprotocol"
+    lp_there = path / "pe_engine" / "lineprotocol"
+    if not list(lp_there.glob("_lpparse*.so")):
+        same = (lp_there / "_lpparse.c").exists() and \
+            (lp_there / "_lpparse.c").read_bytes() == (lp_here / "_lpparse.c").read_bytes()
+        if same:  # the same C source: the compiled module of this tree fits
+            for so in lp_here.glob("_lpparse*.so"):
+                shutil.copy2(so, lp_there / so.name)
+        else:  # the parser changed since rev: build rev's own
+            log(f"pe before: {rev}'s _lpparse.c differs from this tree's; building it in {path}")
+            r = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=path,
+                               capture_output=True, text=True, timeout=600)
+            if r.returncode != 0 or not list(lp_there.glob("_lpparse*.so")):
+                fail(f"building the parser of {rev} failed:\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}")
+    log(f"pe before: {rev} = {short} in {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     start_influxdb1(tmpdir) -> Peer   InfluxDB 1.x (`influxd`), database `bench` created
     start_pe(tmpdir, extra_args=()) -> Peer   `python -m pe_engine.cli serve`
     start_postgres(tmpdir) -> Peer   PostgreSQL 15 (initdb + pg_ctl), fsync=on
+    start_victoria_metrics(tmpdir) -> Peer   VictoriaMetrics single node (`/write` = line protocol)
     create_plpython3u(peer)          CREATE EXTENSION plpython3u in the peer's database
 
 Every started peer is registered; it is stopped on Peer.stop(), at interpreter exit
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-APT_HINT = "apt-get install -y influxdb wrk postgresql-15 postgresql-plpython3-15"
+APT_HINT = "apt-get install -y influxdb victoria-metrics wrk postgresql-15 postgresql-plpython3-15"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 LOOPBACK = "127.0.0.1"
 
@@ -362,11 +363,11 @@ def start_influxdb1(tmpdir, database: str = "bench", ready_timeout: float = 60.0
 PE_READY = "pe serving on http://"
 
 
-def pe_version() -> str:
+def pe_version(root=None) -> str:
     """pe_engine.__version__ read from the source (no import: keeps DataFusion etc. out of us)."""
     import re
     try:
-        text = (REPO_ROOT / "pe_engine" / "__init__.py").read_text()
+        text = (Path(root or REPO_ROOT) / "pe_engine" / "__init__.py").read_text()
     except OSError:
         return ""
     m = re.search(r'^__version__\s*=\s*["\']([^"\']+)', text, re.M)
@@ -374,11 +375,14 @@ def pe_version() -> str:
 
 
 def start_pe(tmpdir, extra_args=(), ready_timeout: float = 60.0, python: str | None = None,
-             wrap: list[str] | None = None) -> Peer:
+             wrap: list[str] | None = None, repo_root=None) -> Peer:
     """`python -m pe_engine.cli serve` on 127.0.0.1:<free port>, waiting for its ready line.
 
     extra_args go after the defaults; `--wal-flush-interval 1s` is added unless given.
-    wrap: a command prefix (e.g. a profiler) to run pe under."""
+    wrap: a command prefix (e.g. a profiler) to run pe under.
+    repo_root: run the pe_engine of another checkout (e.g. a `git worktree` of an older
+    commit): it becomes the child's cwd and first PYTHONPATH entry."""
+    root = Path(repo_root) if repo_root else REPO_ROOT
     tmp = Path(tmpdir) / "pe"
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -393,10 +397,11 @@ def start_pe(tmpdir, extra_args=(), ready_timeout: float = 60.0, python: str | N
         cmd = list(wrap) + cmd
     log_path = tmp / "pe-serve.log"
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    proc = _spawn(cmd, log_path, env=env, cwd=REPO_ROOT)
-    peer = _register(Peer("pe", proc, LOOPBACK, port, tmp, log_path, "", {"cmd": cmd, "data_dir": str(data)}))
+    proc = _spawn(cmd, log_path, env=env, cwd=root)
+    peer = _register(Peer("pe", proc, LOOPBACK, port, tmp, log_path, "",
+                          {"cmd": cmd, "data_dir": str(data), "repo_root": str(root)}))
     try:
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -412,7 +417,7 @@ def start_pe(tmpdir, extra_args=(), ready_timeout: float = 60.0, python: str | N
                 raise PeerError(f"pe serve did not print '{PE_READY}...' within {ready_timeout:.0f}s\n"
                                 f"command: {' '.join(cmd)}\nstderr:\n{_tail(log_path)}")
             time.sleep(0.1)
-        peer.version = pe_version()
+        peer.version = pe_version(root)
     except BaseException:
         peer.stop()
         raise
@@ -533,6 +538,63 @@ def create_plpython3u(peer: Peer, db: str | None = None) -> str:
     return peer.psql("SELECT pe_bench_pyver()", db=db)
 
 
+# --------------------------------------------------------------------------- VictoriaMetrics
+VICTORIA_METRICS = "/usr/bin/victoria-metrics"
+
+
+def start_victoria_metrics(tmpdir, retention: str = "100y", ready_timeout: float = 60.0,
+                           extra_args=()) -> Peer:
+    """victoria-metrics (single node) on 127.0.0.1:<free port>, data in tmpdir.
+
+    Line protocol goes to `POST /write` on the HTTP port (measurement_field metric names).
+    VictoriaMetrics buffers incoming rows in memory and does not fsync per write; it
+    answers a write once the rows are parsed and queued. `/internal/force_flush` makes
+    buffered rows searchable (used before counting)."""
+    binary = require_binary(VICTORIA_METRICS, "VictoriaMetrics (victoria-metrics)")
+    tmp = Path(tmpdir) / "victoria-metrics"
+    data = tmp / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    cmd = [binary, f"-httpListenAddr={LOOPBACK}:{port}", f"-storageDataPath={data}",
+           f"-retentionPeriod={retention}", "-loggerLevel=WARN", "-search.latencyOffset=0s",
+           "-search.disableCache", *extra_args]
+    log_path = tmp / "victoria-metrics.log"
+    proc = _spawn(cmd, log_path, cwd=tmp)
+    peer = _register(Peer("victoria-metrics", proc, LOOPBACK, port, tmp, log_path, "",
+                          {"cmd": cmd, "data_dir": str(data), "retention": retention}))
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if proc.poll() is not None:
+                raise PeerError(f"victoria-metrics exited with {proc.returncode} during startup:\n{_tail(log_path)}")
+            try:
+                status, _, body = http("GET", peer.base_url + "/health", timeout=2)
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise PeerError(f"victoria-metrics did not answer /health within {ready_timeout:.0f}s:\n{_tail(log_path)}")
+            time.sleep(0.1)
+        try:
+            status, _, body = http("GET", peer.base_url + "/metrics", timeout=10)
+            for line in body.decode(errors="replace").splitlines():
+                if line.startswith("vm_app_version{"):
+                    peer.version = line.split('version="', 1)[1].split('"', 1)[0]
+                    break
+        except (OSError, IndexError):
+            pass
+        if not peer.version:
+            r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "victoria-metrics"],
+                               capture_output=True, text=True)
+            peer.version = f"{r.stdout.strip()} (Debian package)" if r.returncode == 0 else ""
+    except BaseException:
+        peer.stop()
+        raise
+    _log(f"victoria-metrics {peer.version} on {peer.base_url} (no fsync per write; data in {data})")
+    return peer
+
+
 def psycopg_available() -> bool:
     try:
         import psycopg  # noqa: F401
@@ -554,6 +616,10 @@ if __name__ == "__main__":
             elif w == "pe":
                 p = start_pe(tmp)
                 print("pe", p.base_url, json.dumps(p.info))
+                p.stop()
+            elif w == "vm":
+                p = start_victoria_metrics(tmp)
+                print("victoria-metrics", p.base_url, p.version, json.dumps(p.info))
                 p.stop()
             elif w == "postgres":
                 p = start_postgres(tmp)
