@@ -123,7 +123,7 @@ async def test_snapshot_to_parquet_then_restart(tmp_path):
     assert len(wal_files) >= 1
 
 
-async def test_orphan_parquet_from_a_crashed_snapshot_is_removed(tmp_path):
+async def test_unreadable_unknown_parquet_is_set_aside_never_deleted(tmp_path):
     c = cfg(tmp_path)
     async with Engine(c) as e:
         await e.write_lp("d", "m v=1 1")
@@ -132,7 +132,10 @@ async def test_orphan_parquet_from_a_crashed_snapshot_is_removed(tmp_path):
     orphan.write_bytes(b"junk")
     async with Engine(c) as e:
         assert await count(e, "d", "m") == 1
+        assert e.startup_problems.kinds() == ["parquet_set_aside"]
     assert not orphan.exists()
+    kept = tmp_path / "data" / "parquet" / "_orphaned" / "x" / "m" / "00000000000000000009.parquet"
+    assert kept.read_bytes() == b"junk"
 
 
 async def test_delete_database_survives_restart_and_name_can_be_reused(tmp_path):
