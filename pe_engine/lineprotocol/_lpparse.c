@@ -14,8 +14,9 @@
  *           every rejected line.
  *   limits: (database, max_tables, max_columns, known_tables, columns_of): stop
  *           a body at what the catalog can take. columns_of(table) gives the
- *           catalog's column names of a table (time included) or None for a new
- *           table. A line that would create a table past max_tables or give its
+ *           catalog's columns of a table (time included) or None for a new table;
+ *           a dict key -> kind (-1 tag, -2 time, else the field type) also fixes
+ *           the types, so a line that disagrees with the catalog is rejected here. A line that would create a table past max_tables or give its
  *           table more than max_columns columns is rejected (0 = no limit).
  *
  * The grammar is the one documented in parse.py; parse_lp_python is the
@@ -36,7 +37,7 @@
 #include <stdint.h>
 #include <string.h>
 
-enum { KIND_TAG = -1, FT_FLOAT = 0, FT_INT = 1, FT_UINT = 2, FT_STRING = 3, FT_BOOL = 4 };
+enum { KIND_TIME = -2, KIND_TAG = -1, FT_FLOAT = 0, FT_INT = 1, FT_UINT = 2, FT_STRING = 3, FT_BOOL = 4 };
 
 /* ---------------------------------------------------------------- classes */
 
@@ -1086,6 +1087,8 @@ static const char *kind_name(int kind)
     switch (kind) {
     case KIND_TAG:
         return "iox::column_type::tag";
+    case KIND_TIME:
+        return "iox::column_type::timestamp";
     case FT_FLOAT:
         return "iox::column_type::field::float";
     case FT_INT:
@@ -1294,22 +1297,12 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
             tk->col = find_col(t, tk->k, &hint);
             if (tk->col == -2)
                 return -1;
-            if (tk->col >= 0 && t->cols[tk->col].kind != KIND_TAG)
-                return error_dropped(c) ? 0 : add_error(c, raw, e,
-                                 PyUnicode_FromFormat("invalid column type for column '%U', expected %s, got %s",
-                                                      tk->k, kind_name(t->cols[tk->col].kind),
-                                                      kind_name(KIND_TAG)));
         }
         for (Py_ssize_t i = 0; i < c->nfields; i++) {
             FieldTok *f = &c->fields[i];
             f->col = find_col(t, f->k, &hint);
             if (f->col == -2)
                 return -1;
-            if (f->col >= 0 && t->cols[f->col].kind != f->type)
-                return error_dropped(c) ? 0 : add_error(c, raw, e,
-                                 PyUnicode_FromFormat("invalid column type for column '%U', expected %s, got %s",
-                                                      f->k, kind_name(t->cols[f->col].kind),
-                                                      kind_name(f->type)));
         }
     }
     else {
@@ -1340,6 +1333,49 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
                     Py_DECREF(r);
                     return -1;
                 }
+            }
+        }
+    }
+
+    /* types: a column this body has, else the catalog's (a dict key -> kind) decides */
+    {
+        PyObject *kn = ti >= 0 ? c->tables[ti].known : known;
+        int seeded = kn != NULL && PyDict_Check(kn);
+        for (Py_ssize_t i = 0; i < c->ntags + c->nfields; i++) {
+            int is_tag = i < c->ntags;
+            Py_ssize_t col = is_tag ? c->tags[i].col : c->fields[i - c->ntags].col;
+            PyObject *k = is_tag ? c->tags[i].k : c->fields[i - c->ntags].k;
+            int got = is_tag ? KIND_TAG : c->fields[i - c->ntags].type;
+            int have;
+            if (col >= 0) {
+                have = c->tables[ti].cols[col].kind;
+            }
+            else if (seeded) {
+                PyObject *v = PyDict_GetItemWithError(kn, k);
+                if (v == NULL) {
+                    if (PyErr_Occurred()) {
+                        Py_XDECREF(known);
+                        return -1;
+                    }
+                    continue;
+                }
+                long kv = PyLong_AsLong(v);
+                if (kv == -1 && PyErr_Occurred()) {
+                    Py_XDECREF(known);
+                    return -1;
+                }
+                have = (int)kv;
+            }
+            else {
+                continue;
+            }
+            if (have != got) {
+                Py_XDECREF(known);
+                if (error_dropped(c))
+                    return 0;
+                return add_error(c, raw, e,
+                                 PyUnicode_FromFormat("invalid column type for column '%U', expected %s, got %s", k,
+                                                      kind_name(have), kind_name(got)));
             }
         }
     }

@@ -405,7 +405,8 @@ def _line_error_message(stripped: bytes, factor: int) -> str | None:
 # --------------------------------------------------------------------------- #
 
 _TAG_KIND = -1  # column kind marker; field kinds are FieldType values
-_KIND_NAMES = {_TAG_KIND: "iox::column_type::tag"}
+_TIME_KIND = -2
+_KIND_NAMES = {_TAG_KIND: "iox::column_type::tag", _TIME_KIND: "iox::column_type::timestamp"}
 _KIND_NAMES.update({ft: f"iox::column_type::field::{ft.iox_name}" for ft in FieldType})
 
 
@@ -439,12 +440,19 @@ class _TableState:
         return n
 
     def conflict(self, tags: list[tuple[str, str]], fields: list[tuple[str, FieldType, object]]) -> str | None:
+        """A column's type is its first use in the body, or the catalog's when `known` maps
+        columns to kinds."""
+        seed = self.known if isinstance(self.known, dict) else None
         for key, _ in tags:
             have = self.kinds.get(key)
+            if have is None and seed is not None:
+                have = seed.get(key)
             if have is not None and have != _TAG_KIND:
                 return _conflict_message(key, have, _TAG_KIND)
         for key, ftype, _ in fields:
             have = self.kinds.get(key)
+            if have is None and seed is not None:
+                have = seed.get(key)
             if have is not None and have != ftype:
                 return _conflict_message(key, have, ftype)
         return None
@@ -566,12 +574,7 @@ def _parse_python(
             reject(line_number, raw, str(e))
             continue
         state = states.get(measurement)
-        if state is not None:
-            message = state.conflict(tags, fields)
-            if message is not None:
-                reject(line_number, raw, message)
-                continue
-        else:
+        if state is None:
             known = None
             if limits is not None and limits.columns_of is not None:
                 known = limits.columns_of(measurement)
@@ -579,6 +582,10 @@ def _parse_python(
                     reject(line_number, raw, _table_limit_message(measurement, limits))
                     continue
             state = _TableState(measurement, known)
+        message = state.conflict(tags, fields)
+        if message is not None:
+            reject(line_number, raw, message)
+            continue
         if max_columns > 0:
             fresh = state.fresh_columns(tags, fields)
             total = state.nknown + state.nfresh + fresh

@@ -127,7 +127,10 @@ class SchemaLimits:
     """What the catalog can still take, handed to the parser as plain data.
 
     `columns_of(table)` gives the catalog's column names of a table (time included), or
-    None when the catalog has no such table. Limits of 0 are off. The catalog stays the
+    None when the catalog has no such table. When it gives a dict of name -> kind (-1 a tag,
+    -2 time, else the FieldType), those types are the body's too: a line that disagrees with
+    the catalog is rejected by the parser, and the lines after it are judged by the catalog's
+    type, not by that line's. Limits of 0 are off. The catalog stays the
     final judge (it checks again on the loop); this only stops a body early.
     """
 

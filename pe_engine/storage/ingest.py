@@ -114,7 +114,9 @@ class Ingest:
 
         def columns_of(name: str) -> Collection[str] | None:
             tdef = tables.get(name)
-            return None if tdef is None else tdef.columns
+            if tdef is None:
+                return None
+            return {c: _KINDS.get(cd.kind, cd.field_type) for c, cd in list(tdef.columns.items())}
 
         return SchemaLimits(
             database=db,
@@ -123,6 +125,9 @@ class Ingest:
             known_tables=len(tables),
             columns_of=columns_of,
         )
+
+
+_KINDS = {"tag": -1, "time": -2}  # the parser's column kinds; a field's is its FieldType
 
 
 def known_columns(db: DatabaseDef, parsed: ParseResult) -> KnownColumns:

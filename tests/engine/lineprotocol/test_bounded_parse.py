@@ -132,8 +132,11 @@ def test_c_matches_python_on_sparse_bodies_with_limits(lines, max_errors, max_co
     known = {"n": {"time", "f0", "t1"}}
     limits = SchemaLimits("db", max_tables=max_tables, max_columns=max_columns, known_tables=len(known),
                           columns_of=known.get)
+    typed = {"n": {"time": -2, "f0": int(FieldType.INT), "t1": -1, "s": int(FieldType.STRING)}}
+    seeded = SchemaLimits("db", max_tables=max_tables, max_columns=max_columns, known_tables=1,
+                          columns_of=typed.get)
     body = render(lines)
-    for kw in ({}, {"max_errors": max_errors, "limits": limits}):
+    for kw in ({}, {"max_errors": max_errors, "limits": limits}, {"max_errors": max_errors, "limits": seeded}):
         c, py = run_c(body, **kw), run_py(body, **kw)
         assert stored(c) == stored(py)
         for t in py.tables.values():  # the dense view is the same with or without sparse storage
@@ -261,3 +264,22 @@ def test_write_response_reports_at_most_the_cap():
     assert len(doc["data"]) == MAX_REPORTED_ERRORS and doc["omitted_errors"] == 1050
     assert set(doc["data"][0]) == {"original_line", "line_number", "error_message"}
     assert len(resp.body) < 200_000  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("parse", IMPLS)
+def test_the_catalog_types_judge_the_body(parse):
+    """With the catalog's types, a first line that disagrees with it is rejected alone and the
+    lines after it are judged by the catalog (not rejected for disagreeing with that line)."""
+    typed = {"m": {"time": -2, "v": int(FieldType.FLOAT), "h": -1}}
+    limits = SchemaLimits("db", columns_of=typed.get, known_tables=1)
+    body = b"m v=1i 1\n" + b"".join(b"m,h=a v=%d.5 %d\n" % (i, i + 2) for i in range(300)) + b"m h=1 9\nm,v=x y=1 9\n"
+    r = parse(body, max_errors=MAX_REPORTED_ERRORS, limits=limits)
+    assert r.tables["m"].rows == 300
+    assert [(e.line_number, e.message) for e in r.errors] == [
+        (1, "invalid column type for column 'v', expected iox::column_type::field::float, "
+            "got iox::column_type::field::integer"),
+        (302, "invalid column type for column 'h', expected iox::column_type::tag, "
+              "got iox::column_type::field::float"),
+        (303, "invalid column type for column 'v', expected iox::column_type::field::float, "
+              "got iox::column_type::tag"),
+    ]
