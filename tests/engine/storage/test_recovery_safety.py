@@ -324,3 +324,53 @@ async def test_one_failing_table_does_not_hold_back_the_others(tmp_path, monkeyp
         assert await values(e, "good") == list(range(1, 11))
         assert await values(e, "bad") == list(range(11, 21))
         assert kinds(e) == []
+
+
+# ----------------------------------------------------------------------------- compaction leftovers
+async def _two_files(tmp_path):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 10)
+        await e.snapshot()
+        await write(e, 11, 20)
+        await e.snapshot()
+        recs = await e.store.parquet_file_records()
+    assert len(recs) == 2 and recs[0].partition == recs[1].partition
+    return c, recs
+
+
+def _merge(c, recs):
+    from pe_engine.storage.parquet_meta import read_file_meta
+    from pe_engine.storage.partitions import file_path, write_file
+    import dataclasses
+    import pyarrow.fs as pafs
+
+    fs = pafs.LocalFileSystem()
+    metas = [read_file_meta(fs, r.path) for r in recs]
+    table = pa.concat_tables([pq.read_table(r.path) for r in recs])
+    meta = dataclasses.replace(metas[0], min_seq=metas[0].min_seq, max_seq=metas[1].max_seq, rows=table.num_rows,
+                               max_time=metas[1].max_time)
+    root, _, rest = recs[0].path.partition("/parquet/")
+    db_id, table_dir = rest.split("/")[:2]
+    path = file_path(root + "/parquet", db_id, table_dir, meta.partition, meta.min_seq, meta.max_seq)
+    return write_file(fs, path, table, meta)
+
+
+async def test_compaction_output_never_swapped_in_is_set_aside(tmp_path):
+    c, recs = await _two_files(tmp_path)
+    out = _merge(c, recs)
+    async with Engine(c) as e:
+        assert await values(e) == list(range(1, 21))
+        assert kinds(e) == ["parquet_set_aside"]
+    assert not Path(out.path).exists() and len(orphaned(c.data_dir)) == 1
+
+
+async def test_compaction_inputs_left_after_the_swap_are_set_aside(tmp_path):
+    c, recs = await _two_files(tmp_path)
+    async with Engine(c) as e:  # the swap is recorded, then the kill lands before the inputs go
+        out = _merge(c, recs)
+        await e.store.replace_files([r.path for r in recs], [out])
+    async with Engine(c) as e:
+        assert await values(e) == list(range(1, 21))
+        assert kinds(e) == ["parquet_set_aside", "parquet_set_aside"]
+    assert parquet_files(c.data_dir) == [Path(out.path)]
