@@ -374,3 +374,21 @@ async def test_compaction_inputs_left_after_the_swap_are_set_aside(tmp_path):
         assert await values(e) == list(range(1, 21))
         assert kinds(e) == ["parquet_set_aside", "parquet_set_aside"]
     assert parquet_files(c.data_dir) == [Path(out.path)]
+
+
+async def test_store_failing_integrity_check_is_set_aside_and_rebuilt(tmp_path):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 10)
+        await e.snapshot()
+        await write(e, 11, 12)
+    db = c.data_dir / "pe.sqlite"
+    raw = bytearray(db.read_bytes())
+    page = int.from_bytes(raw[16:18], "big") or 65536
+    assert len(raw) >= 3 * page
+    raw[page:len(raw)] = b"\x5a" * (len(raw) - page)  # header intact, every other page garbage
+    db.write_bytes(bytes(raw))
+    async with Engine(c) as e:
+        assert await values(e) == list(range(1, 13))
+        assert {"catalog_corrupt", "catalog_rebuilt"} <= set(kinds(e))
+    assert list(c.data_dir.glob("pe.sqlite.corrupt-*"))
