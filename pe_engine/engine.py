@@ -206,7 +206,7 @@ class Engine:
                 problems.add("WARN", "wal_corrupt", wal_dir, text, log=False)
         found = await loop.run_in_executor(
             self._cpu_pool, reconcile_parquet, fs, self.config.data_dir / "parquet", records, persisted, report,
-            set(self.catalog.deleted_ids), problems,
+            set(self.catalog.deleted_ids), problems, dict(self.catalog.deleted_tables),
         )
         new = adopt_recovered(self.catalog, self.buffers, found.recovered, problems)
         if new:

@@ -265,6 +265,7 @@ def reconcile_parquet(
     wal: ReplayReport,
     deleted_db_ids: set[str],
     problems: StartupProblems,
+    deleted_tables: dict[tuple[str, str], int] | None = None,
 ) -> Reconciled:
     """Thread: recover or set aside every Parquet file the store does not list (module doc)."""
     out = Reconciled()
@@ -317,6 +318,8 @@ def reconcile_parquet(
         why = None
         if c.db_id in deleted_db_ids:
             why = "its database was deleted"
+        elif (deleted_tables or {}).get((c.db_id, c.table), -1) >= c.max_seq:
+            why = "its table was deleted after these rows were written"
         elif any(lo <= c.min_seq and c.max_seq <= hi for lo, hi in have):
             why = "its WAL range is already covered by a recorded file (left over from a compaction)"
         elif inside and min(lo for lo, _ in inside) == c.min_seq and max(hi for _, hi in inside) == c.max_seq:

@@ -392,3 +392,21 @@ async def test_store_failing_integrity_check_is_set_aside_and_rebuilt(tmp_path):
         assert await values(e) == list(range(1, 13))
         assert {"catalog_corrupt", "catalog_rebuilt"} <= set(kinds(e))
     assert list(c.data_dir.glob("pe.sqlite.corrupt-*"))
+
+
+async def test_file_of_a_deleted_table_is_not_resurrected(tmp_path):
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await write(e, 1, 5, table="gone")
+        await write(e, 6, 7)
+        await e.snapshot()
+        files = [p for p in parquet_files(c.data_dir) if "gone" in str(p)]
+        saved = [(p, p.read_bytes()) for p in files]
+        await e.delete_table(DB, "gone")
+    for p, data in saved:  # a kill between the tombstone and removing the directory
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    async with Engine(c) as e:
+        assert "gone" not in e.catalog.databases[DB].tables
+        assert kinds(e) == ["parquet_set_aside"] * len(saved)
+        assert await values(e) == [6, 7]
