@@ -410,3 +410,59 @@ async def test_file_of_a_deleted_table_is_not_resurrected(tmp_path):
         assert "gone" not in e.catalog.databases[DB].tables
         assert kinds(e) == ["parquet_set_aside"] * len(saved)
         assert await values(e) == [6, 7]
+
+
+# ----------------------------------------------------------------------------- the WAL's own report
+def _wal_with(tmp_path: Path, n: int, per_segment: int):
+    from pe_engine.storage.wal import Wal, WalEntry, WalRecord
+
+    w = Wal(tmp_path / "wal", segment_bytes=10**9)
+    w.open_for_append()
+    for seq in range(1, n + 1):
+        b = pa.record_batch({"v": pa.array([seq], pa.int64())})
+        w.append(WalRecord(seq, [WalEntry("id", "db", "t", b)]))
+        if seq % per_segment == 0:
+            w.rotate()
+    w.close()
+    return sorted((tmp_path / "wal").glob("*.wal"))
+
+
+def _replay(tmp_path: Path):
+    from pe_engine.storage.wal import Wal
+
+    w = Wal(tmp_path / "wal")
+    seqs = [r.seq for r in w.replay()]
+    w.open_for_append()
+    w.close()
+    return seqs, w.report
+
+
+def test_garbage_inside_an_old_segment_is_a_gap_and_the_rest_replays(tmp_path):
+    segs = _wal_with(tmp_path, 6, 3)  # 1..3 | 4..6
+    raw = bytearray(segs[0].read_bytes())
+    mid = len(raw) // 2
+    raw[mid:mid + 16] = b"\xff" * 16
+    segs[0].write_bytes(bytes(raw))
+    seqs, rep = _replay(tmp_path)
+    assert seqs[-3:] == [4, 5, 6] and 1 in seqs and len(seqs) < 6
+    assert rep.gaps and rep.gaps[0][1] == 3 and rep.gaps[0][2] == segs[1].name
+    assert not rep.covers(1, 6) and rep.covers(4, 6)
+
+
+def test_unreadable_segment_is_reported_and_new_segments_sort_after_it(tmp_path):
+    segs = _wal_with(tmp_path, 4, 2)  # 1..2 | 3..4
+    segs[1].unlink()
+    segs[1].mkdir()
+    seqs, rep = _replay(tmp_path)
+    assert seqs == [1, 2]
+    assert [n for n, _ in rep.unreadable] == [segs[1].name]
+    from pe_engine.storage.wal import Wal, WalEntry, WalRecord
+
+    w = Wal(tmp_path / "wal")
+    list(w.replay())
+    w.open_for_append()
+    w.append(WalRecord(5, [WalEntry("id", "db", "t", pa.record_batch({"v": pa.array([5], pa.int64())}))]))
+    w.close()
+    assert max(p.name for p in (tmp_path / "wal").glob("*.wal") if p.is_file()) > segs[1].name
+    seqs, rep = _replay(tmp_path)
+    assert seqs == [1, 2, 5] and rep.gaps == [(3, 4, w.segments[-1])]
