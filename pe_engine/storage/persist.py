@@ -81,6 +81,7 @@ class Persister:
         self._cpu_pool = cpu_pool
         self._flushes_since = 0
         self._task: asyncio.Task | None = None
+        self._one_at_a_time = asyncio.Lock()  # an explicit snapshot never runs beside a background one
         # Set by the writer it serves: its lock and its last written sequence number.
         self._lock: asyncio.Lock | None = None
         self._last_seq: Callable[[], int] = lambda: 0
@@ -140,6 +141,12 @@ class Persister:
 
     # ------------------------------------------------------------------ how
     async def snapshot(self) -> int:
+        """One snapshot at a time (`Engine.snapshot` waits for a background one and the other way
+        round), so a cut is never written twice; see `_snapshot`."""
+        async with self._one_at_a_time:
+            return await self._snapshot()
+
+    async def _snapshot(self) -> int:
         """Persist everything flushed so far to Parquet, then drop the WAL it came from."""
         assert self._lock is not None, "Persister.attach was not called"
         loop = asyncio.get_running_loop()

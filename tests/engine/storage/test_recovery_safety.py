@@ -466,3 +466,14 @@ def test_unreadable_segment_is_reported_and_new_segments_sort_after_it(tmp_path)
     assert max(p.name for p in (tmp_path / "wal").glob("*.wal") if p.is_file()) > segs[1].name
     seqs, rep = _replay(tmp_path)
     assert seqs == [1, 2, 5] and rep.gaps == [(3, 4, w.segments[-1])]
+
+
+async def test_concurrent_snapshots_write_a_cut_once(tmp_path):
+    import asyncio
+
+    async with Engine(cfg(tmp_path)) as e:
+        await write(e, 1, 10)
+        await asyncio.gather(e.snapshot(), e.snapshot(), e.snapshot())
+        recs = await e.store.parquet_file_records()
+        assert len(recs) == 1 and recs[0].rows == 10
+        assert len(parquet_files(e.config.data_dir)) == 1
