@@ -34,6 +34,7 @@ Ends with:
     RESULT ingest_ratio_vs_influxdb1 <pe/influx> ratio
     RESULT ingest_vm_lines_per_s <v> lines/s
     RESULT ingest_ratio_vs_vm <pe/vm> ratio
+    RESULT ingest_pe_vs_before, ingest_pe_cpu_per_line_vs_before   (with --pe-before)
 
 Prerequisites: apt-get install -y influxdb victoria-metrics wrk
 """
@@ -267,7 +268,9 @@ def bench_system(name: str, args, body_dir: Path, n_bodies: int, lines_per_body:
             fail(f"{name}: count {count} outside [{lo}, {hi}] (acknowledged .. sent lines)")
         if count % lines_per_body:
             fail(f"{name}: count {count} is not a whole number of {lines_per_body}-line bodies")
+        cpu_s = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
         return {"name": name, "kind": kind, "lines_per_s": lines_per_s, "ok": ok, "elapsed": elapsed, "lat": lat,
+                "lines_per_cpu_s": ok * lines_per_body / cpu_s if cpu_s else None,
                 "count": count, "wrapped": wrapped, "version": peer.version}
     finally:
         if profiler is not None:
@@ -489,8 +492,10 @@ def main(argv=None) -> int:
     for name, rs in runs.items():
         rates = sorted(r["lines_per_s"] for r in rs)
         med = statistics.median(rates)
+        per_cpu = [r["lines_per_cpu_s"] for r in rs if r.get("lines_per_cpu_s")]
         results[name] = dict(min(rs, key=lambda r: abs(r["lines_per_s"] - med)), lines_per_s=med,
-                             best=rates[-1], worst=rates[0], n=len(rs))
+                             best=rates[-1], worst=rates[0], n=len(rs),
+                             lines_per_cpu_s=statistics.median(per_cpu) if per_cpu else None)
     default_run = None
     if "pe" in systems and not args.skip_default_interval and args.pe_args:
         log("\n== pe (default 1s flush interval; informational) ==")
@@ -526,6 +531,9 @@ def main(argv=None) -> int:
         log(f"RESULT ingest_pe_before_lines_per_s {before['lines_per_s']:.0f} lines/s")
     if pe and before:
         log(f"RESULT ingest_pe_vs_before {pe['lines_per_s'] / before['lines_per_s']:.3f} ratio")
+        if pe["lines_per_cpu_s"] and before["lines_per_cpu_s"]:
+            # on a shared machine throughput can be capped by others; server CPU per line is the other view
+            log(f"RESULT ingest_pe_cpu_per_line_vs_before {before['lines_per_cpu_s'] / pe['lines_per_cpu_s']:.3f} ratio")
     if max((r["n"] for r in results.values()), default=1) > 1:
         for name, r in results.items():
             log(f"RESULT ingest_{ {'pe': 'pe', 'pe_before': 'pe_before', 'influx': 'influxdb1', 'vm': 'vm'}[name]}"

@@ -215,6 +215,9 @@ def main(argv=None) -> int:
                 f"first count(*) {r['query'] if r['query'] is None else round(r['query'], 3)}s = "
                 f"{r['count'] if r['count'] is None else format(r['count'], ',')}; exit {r['rc']}; "
                 f"Parquet files {n_files} -> {left} under parquet/ ({moved} elsewhere)")
+            for ln in r["log"].splitlines():
+                if "WAL replay:" in ln:
+                    log(f"    log: {ln.strip()[:200]}")
             if case == "rebuild" and i == 0:
                 loud = [ln.rstrip() for ln in r["log"].splitlines()
                         if any(w in ln for w in ("WARN", "ERROR", "rebuil", "orphan", "recover"))]
