@@ -1284,7 +1284,7 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
     }
     PyObject *known = NULL; /* a table new to the body: owned catalog columns, or NULL */
     Py_ssize_t nknown = 1, nfresh = 0;
-    int catalog_new = 0;
+    int catalog_new = 0, any_new = 0; /* any_new: a column this body does not have yet */
     if (ti >= 0) {
         Table *t = &c->tables[ti];
         c->last_name = name;
@@ -1297,15 +1297,30 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
             tk->col = find_col(t, tk->k, &hint);
             if (tk->col == -2)
                 return -1;
+            if (tk->col < 0)
+                any_new = 1;
+            else if (t->cols[tk->col].kind != KIND_TAG)
+                return error_dropped(c) ? 0 : add_error(c, raw, e,
+                                 PyUnicode_FromFormat("invalid column type for column '%U', expected %s, got %s",
+                                                      tk->k, kind_name(t->cols[tk->col].kind),
+                                                      kind_name(KIND_TAG)));
         }
         for (Py_ssize_t i = 0; i < c->nfields; i++) {
             FieldTok *f = &c->fields[i];
             f->col = find_col(t, f->k, &hint);
             if (f->col == -2)
                 return -1;
+            if (f->col < 0)
+                any_new = 1;
+            else if (t->cols[f->col].kind != f->type)
+                return error_dropped(c) ? 0 : add_error(c, raw, e,
+                                 PyUnicode_FromFormat("invalid column type for column '%U', expected %s, got %s",
+                                                      f->k, kind_name(t->cols[f->col].kind),
+                                                      kind_name(f->type)));
         }
     }
     else {
+        any_new = 1;
         for (Py_ssize_t i = 0; i < c->ntags; i++)
             c->tags[i].col = -1;
         for (Py_ssize_t i = 0; i < c->nfields; i++)
@@ -1337,10 +1352,9 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
         }
     }
 
-    /* types: a column this body has, else the catalog's (a dict key -> kind) decides */
-    {
-        PyObject *kn = ti >= 0 ? c->tables[ti].known : known;
-        int seeded = kn != NULL && PyDict_Check(kn);
+    /* types of the columns new to the body: the catalog's (a dict key -> kind) decide */
+    PyObject *kn = ti >= 0 ? c->tables[ti].known : known;
+    if (any_new && kn != NULL && PyDict_Check(kn)) {
         for (Py_ssize_t i = 0; i < c->ntags + c->nfields; i++) {
             int is_tag = i < c->ntags;
             Py_ssize_t col = is_tag ? c->tags[i].col : c->fields[i - c->ntags].col;
@@ -1348,9 +1362,9 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
             int got = is_tag ? KIND_TAG : c->fields[i - c->ntags].type;
             int have;
             if (col >= 0) {
-                have = c->tables[ti].cols[col].kind;
+                continue;
             }
-            else if (seeded) {
+            else {
                 PyObject *v = PyDict_GetItemWithError(kn, k);
                 if (v == NULL) {
                     if (PyErr_Occurred()) {
@@ -1366,9 +1380,6 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
                 }
                 have = (int)kv;
             }
-            else {
-                continue;
-            }
             if (have != got) {
                 Py_XDECREF(known);
                 if (error_dropped(c))
@@ -1382,8 +1393,7 @@ static int handle_line(Ctx *c, const char *raw, const char *s, const char *e)
 
     /* the column limit: count the columns this line adds to what the catalog has */
     Py_ssize_t fresh = 0;
-    if (c->max_columns > 0) {
-        PyObject *kn = ti >= 0 ? c->tables[ti].known : known;
+    if (any_new && c->max_columns > 0) {
         for (Py_ssize_t i = 0; i < c->ntags + c->nfields; i++) {
             Py_ssize_t col = i < c->ntags ? c->tags[i].col : c->fields[i - c->ntags].col;
             if (col >= 0)
@@ -1547,6 +1557,8 @@ static void ctx_free(Ctx *c)
     PyMem_Free(c->fields);
 }
 
+#define YIELD_LINES 4096 /* lines between two offers of the GIL to other threads */
+
 static PyObject *lp_parse(PyObject *self, PyObject *args)
 {
     PyObject *body, *errcb, *limits = Py_None;
@@ -1587,6 +1599,11 @@ static PyObject *lp_parse(PyObject *self, PyObject *args)
     const char *end = p + PyBytes_GET_SIZE(body);
     for (;;) {
         c.lineno++;
+        if ((c.lineno & (YIELD_LINES - 1)) == 0) {
+            /* let the event loop's thread run: a 64 MiB body parses for a good fraction of a second */
+            Py_BEGIN_ALLOW_THREADS
+            Py_END_ALLOW_THREADS
+        }
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
         const char *raw = p;

@@ -442,19 +442,22 @@ class _TableState:
     def conflict(self, tags: list[tuple[str, str]], fields: list[tuple[str, FieldType, object]]) -> str | None:
         """A column's type is its first use in the body, or the catalog's when `known` maps
         columns to kinds."""
-        seed = self.known if isinstance(self.known, dict) else None
+        kinds = self.kinds
         for key, _ in tags:
-            have = self.kinds.get(key)
-            if have is None and seed is not None:
-                have = seed.get(key)
+            have = kinds.get(key)
             if have is not None and have != _TAG_KIND:
                 return _conflict_message(key, have, _TAG_KIND)
         for key, ftype, _ in fields:
-            have = self.kinds.get(key)
-            if have is None and seed is not None:
-                have = seed.get(key)
+            have = kinds.get(key)
             if have is not None and have != ftype:
                 return _conflict_message(key, have, ftype)
+        seed = self.known if isinstance(self.known, dict) else None
+        if seed is not None:  # then the columns new to the body, against the catalog
+            for key, got in [*((k, _TAG_KIND) for k, _ in tags), *((k, ft) for k, ft, _ in fields)]:
+                if key not in kinds:
+                    have = seed.get(key)
+                    if have is not None and have != got:
+                        return _conflict_message(key, have, got)
         return None
 
     def append(self, line_number: int, ts: int, tags: list, fields: list) -> None:
