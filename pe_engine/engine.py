@@ -39,7 +39,7 @@ from .storage.startup import (
     set_aside_store,
     store_file_problem,
 )
-from .storage.retention import parse_retention_period
+from .storage.retention import RetentionSweeper, parse_retention_period
 from .storage.stats import EngineStats
 from .storage.system_tables import SystemTables
 from .storage.wal import Wal
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "EngineStats", "FlushedWrites", "WriteResult"]
 
 log = logging.getLogger("pe.engine")
+
+RETENTION_SWEEP_SECONDS = 60.0  # how often expired Parquet files are looked for
 
 
 class Engine:
@@ -73,6 +75,7 @@ class Engine:
         self.processing = None  # ProcessingEngine, when a plugin directory is configured
         self._running = False
         self._lock_fd: int | None = None
+        self._retention_task: asyncio.Task | None = None
         self._wal_pool = ThreadPoolExecutor(1, thread_name_prefix="pe-wal")
         self._cpu_pool = ThreadPoolExecutor(max(1, c.parse_workers), thread_name_prefix="pe-parse")
         self._query_pool = ThreadPoolExecutor(4, thread_name_prefix="pe-query")
@@ -92,6 +95,11 @@ class Engine:
             recorder=self.store, bus=self.bus, stats=self.stats, wal_pool=self._wal_pool,
             cpu_pool=self._cpu_pool, every_flushes=c.snapshot_every_flushes,
             max_buffer_rows=c.snapshot_max_buffer_rows,
+        )
+        # expired Parquet files (whole files past their database's retention) go in the background
+        self.retention = RetentionSweeper(
+            catalog=self.catalog, buffers=self.buffers, swapper=self.store, fs=self.persister.fs,
+            grace=c.query_timeout, report=self._log,
         )
         self.writer = Writer(
             catalog=self.catalog, buffers=self.buffers, wal=self.wal, persister=self.persister,
@@ -122,6 +130,7 @@ class Engine:
         await self.value_caches.start()  # definitions + refill from the data just replayed
         self._running = True
         self.writer.start()
+        self._retention_task = asyncio.create_task(self.retention.run(RETENTION_SWEEP_SECONDS), name="pe-retention")
         if c.plugin_dir is not None:
             from .processing.manager import ProcessingConfig, ProcessingEngine
 
@@ -262,6 +271,11 @@ class Engine:
         self._running = False
         await self.writer.stop()  # ends the flush loop, flushes what is pending
         await self.persister.wait()
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            await asyncio.gather(self._retention_task, return_exceptions=True)
+            self._retention_task = None
+        self.retention.delete_all_now()  # no query runs any more
         try:
             await self.store.save_catalog(self.catalog)
         finally:

@@ -32,6 +32,7 @@ from .catalog import Catalog, DatabaseDef
 from .parquet_meta import FileMeta, FileRecord
 from .partitions import fsync_path, write_partitions  # noqa: F401 (fsync_path: re-exported)
 from .ports import SnapshotRecorder
+from .retention import cutoff_ns, unexpired
 from .stats import EngineStats
 from .wal import Wal
 
@@ -164,7 +165,9 @@ class Persister:
                     if mems and tname in db.tables:
                         tdef = db.tables[tname]
                         meta = FileMeta(db.name, db.id, tname, "", 0, 0, 0, 0, 0, FileMeta.columns_of(tdef))
-                        work.append((db, tname, tdef.arrow_schema, meta, [(m.batch, m.seq) for m in mems]))
+                        # rows past the database's retention are never shown: they are not persisted
+                        kept = unexpired(mems, cutoff_ns(db, time.time_ns()))
+                        work.append((db, tname, tdef.arrow_schema, meta, kept))
         if not work:
             self._cut_done(through)
             return 0

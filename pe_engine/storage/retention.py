@@ -11,20 +11,35 @@ parser (`pe_engine/durations.py`); InfluxDB's documented `mo` for months is acce
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
 
 from ..durations import format_duration_ns, parse_duration_ns
 from ..errors import BadRequest
+from .buffer import BufferStore
+from .catalog import Catalog, DatabaseDef
+from .parquet_meta import FileRecord
+from .ports import FileSwapper
 
 if TYPE_CHECKING:
     from datafusion import SessionContext
     from datafusion.catalog import Table
 
 __all__ = [
-    "RetentionError", "parse_retention_period", "format_retention_period", "cutoff_ns", "is_expired", "retained_view",
+    "RetentionError", "RetentionSweeper", "cutoff_ns", "format_retention_period", "is_expired",
+    "parse_retention_period", "retained_view", "unexpired",
 ]
+
+log = logging.getLogger("pe.engine")
 
 _NO_EXPIRY = {"none", "infinite", "inf", "indefinite"}
 _MONTHS_MO = re.compile(r"(?<=[0-9])\s*mo(?![a-zA-Z])")  # InfluxDB's docs write months as `mo`
@@ -102,3 +117,134 @@ def retained_view(helper: SessionContext, provider: Table, period_ns: int) -> Ta
         return df.into_view()
     finally:
         helper.deregister_table(name)
+
+
+# ---------------------------------------------------------------------- enforcement
+class _Mem(Protocol):  # buffer.MemBatch
+    @property
+    def batch(self) -> pa.RecordBatch: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def min_time(self) -> int: ...
+    @property
+    def max_time(self) -> int: ...
+
+
+def unexpired(mems: Sequence[_Mem], cutoff: int | None) -> list[tuple[pa.RecordBatch, int]]:
+    """(batch, seq) for a snapshot, without the rows older than the cutoff (they are never shown)."""
+    out: list[tuple[pa.RecordBatch, int]] = []
+    for m in mems:
+        if cutoff is None or m.min_time >= cutoff:
+            out.append((m.batch, m.seq))
+        elif m.max_time >= cutoff:
+            t = m.batch.column(m.batch.schema.get_field_index("time")).cast(pa.int64())
+            out.append((m.batch.filter(pc.greater_equal(t, pa.scalar(cutoff, pa.int64()))), m.seq))
+    return out
+
+
+class RetentionSweeper:
+    """Removes whole Parquet files whose newest row is past their database's retention.
+
+    A pass lists the expired files of every table, drops them from the store in one transaction
+    per table, then from the buffers (new queries stop reading them), and deletes them from disk
+    once `grace` seconds passed, so queries planned before the swap can finish reading. It runs
+    after snapshots (`kick`) and every `interval` seconds (`run`), since data expires with time.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        buffers: BufferStore,
+        swapper: FileSwapper,
+        fs: pafs.FileSystem,
+        grace: float = 300.0,
+        clock: Callable[[], int] = time.time_ns,
+        report: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.buffers = buffers
+        self.swapper = swapper
+        self.fs = fs
+        self.grace = grace
+        self.clock = clock
+        self.removed = 0  # files removed since start
+        self._report = report or (lambda level, msg: log.log(logging.getLevelName(level), msg))
+        self._doomed: list[tuple[float, str]] = []
+        self._task: asyncio.Task | None = None
+        self._last_error: str | None = None
+
+    def expired(self, now_ns: int | None = None) -> list[tuple[DatabaseDef, str, list[FileRecord]]]:
+        now = self.clock() if now_ns is None else now_ns
+        out = []
+        for db in list(self.catalog.databases.values()):
+            cutoff = cutoff_ns(db, now)
+            if cutoff is None:
+                continue
+            for tname, td in list(self.buffers.dbs.get(db.name, {}).items()):
+                files = [f for f in td.files if f.known_range and is_expired(f.max_time, cutoff)]
+                if files:
+                    out.append((db, tname, files))
+        return out
+
+    async def sweep(self) -> int:
+        """One pass; returns how many files were dropped."""
+        n = 0
+        for db, tname, files in self.expired():
+            paths = sorted(f.path for f in files)
+            await self.swapper.replace_files(paths, [])
+            td = self.buffers.dbs.get(db.name, {}).get(tname)
+            if td is not None:
+                td.replace_files(set(paths), [])
+            self._doomed.extend((time.monotonic() + self.grace, p) for p in paths)
+            n += len(paths)
+            self._report("INFO", f"retention: {db.name}.{tname}: {len(paths)} expired file(s) removed")
+        self.removed += n
+        self.delete_due()
+        return n
+
+    def kick(self) -> None:
+        """Start a background pass unless one is running."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._guarded(), name="pe-retention")
+
+    async def run(self, interval: float) -> None:
+        """Sweep every `interval` seconds until cancelled."""
+        while True:
+            await self._guarded()
+            await asyncio.sleep(interval)
+
+    async def _guarded(self) -> None:
+        try:
+            await self.sweep()
+            self._last_error = None
+        except Exception as e:  # never kill the engine: the next pass retries
+            cause = f"{type(e).__name__}: {e}"
+            if cause != self._last_error:
+                self._report("ERROR", f"retention sweep failed (will retry): {cause}")
+                self._last_error = cause
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def delete_due(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        due = [p for t, p in self._doomed if t <= now]
+        self._doomed = [(t, p) for t, p in self._doomed if t > now]
+        self._delete(due)
+
+    def delete_all_now(self) -> None:
+        """At stop: no query runs any more."""
+        self._delete([p for _, p in self._doomed])
+        self._doomed = []
+
+    def _delete(self, paths: list[str]) -> None:
+        for p in paths:
+            try:
+                self.fs.delete_file(p)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                self._report("WARN", f"retention could not delete {p}: {e}")

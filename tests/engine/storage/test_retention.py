@@ -119,3 +119,50 @@ async def test_system_databases_in_internal(tmp_path):
             {"database_name": "keep", "retention_period_ns": None, "deleted": False},
             {"database_name": "r", "retention_period_ns": 30 * DAY, "deleted": False},
         ]
+
+
+# ------------------------------------------------------------------ enforcement: snapshots and files
+def parquet_files(tmp_path, e, db):
+    return sorted((tmp_path / "data" / "parquet" / e.catalog.databases[db].id).rglob("*.parquet"))
+
+
+async def test_snapshot_does_not_persist_expired_rows(tmp_path):
+    now = time.time_ns()
+    async with Engine(cfg(tmp_path)) as e:
+        await e.create_database("r", "1d")
+        await e.write_lp("r", lines(now))
+        await e.snapshot()
+        td = e.buffers.dbs["r"]["cpu"]
+        assert td.rows_in_memory == 0 and td.rows_in_parquet == 2  # the 3-day-old row was dropped
+        assert all(f.min_time >= now - DAY for f in td.files)
+        assert await hosts(e, "r") == ["edge", "new"]
+        await e.write_lp("r", f"cpu,host=gone v=1 {now - 5 * DAY}\n")  # a batch wholly past retention
+        await e.snapshot()
+        assert e.buffers.dbs["r"]["cpu"].rows_in_memory == 0
+        assert await hosts(e, "r") == ["edge", "new"]
+
+
+async def test_sweeper_removes_whole_expired_files_store_buffers_disk(tmp_path):
+    async with Engine(cfg(tmp_path)) as e:
+        await e.create_database("r", "2s")
+        await e.create_database("keep")
+        now = time.time_ns()
+        await e.write_lp("r", f"cpu,host=a v=1 {now}\n")
+        await e.write_lp("keep", f"cpu,host=a v=1 {now - 10 * DAY}\n")
+        await e.snapshot()
+        assert len(parquet_files(tmp_path, e, "r")) == 1
+        assert await e.retention.sweep() == 0  # not expired yet
+        deadline = time.monotonic() + 10
+        while not e.retention.expired() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert await e.retention.sweep() == 1
+        assert e.buffers.dbs["r"]["cpu"].files == ()
+        assert [f for f in await e.store.parquet_file_records() if f.db_id == e.catalog.databases["r"].id] == []
+        assert len(parquet_files(tmp_path, e, "r")) == 1  # still on disk for queries already planned
+        e.retention.delete_due(time.monotonic() + 10_000)
+        assert parquet_files(tmp_path, e, "r") == []
+        assert len(parquet_files(tmp_path, e, "keep")) == 1  # no retention: never swept
+        assert await hosts(e, "keep") == ["a"]
+    async with Engine(cfg(tmp_path)) as e:  # the removal was durable
+        assert "cpu" not in e.buffers.dbs.get("r", {}) or e.buffers.dbs["r"]["cpu"].files == ()
+        assert await hosts(e, "keep") == ["a"]
