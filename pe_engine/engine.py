@@ -25,6 +25,7 @@ from .storage.buffer import BufferStore
 from .storage.caches import ValueCaches
 from .storage.catalog import Catalog
 from .storage.catalog_tables import databases_provider, tables_provider
+from .storage.compaction import Compactor
 from .storage.flush import FlushedWrites, FlushSubscriber
 from .storage.ingest import Ingest
 from .storage.partitions import fill_time_ranges
@@ -101,6 +102,13 @@ class Engine:
             catalog=self.catalog, buffers=self.buffers, swapper=self.store, fs=self.persister.fs,
             grace=c.query_timeout, report=self._log,
         )
+        self.compactor = Compactor(
+            root=str(c.data_dir / "parquet"), fs=self.persister.fs, catalog=self.catalog, buffers=self.buffers,
+            swapper=self.store, cpu_pool=self._cpu_pool, table_dir=safe_name,
+            min_files=c.compaction_min_files, grace=c.query_timeout, report=self._log,
+            in_use=self.query_engine.files_in_use,
+        )
+        self.persister.after_snapshot = self.compactor.kick
         self.writer = Writer(
             catalog=self.catalog, buffers=self.buffers, wal=self.wal, persister=self.persister,
             catalog_saver=self.store, bus=self.bus, stats=self.stats, wal_pool=self._wal_pool,
@@ -276,6 +284,8 @@ class Engine:
             await asyncio.gather(self._retention_task, return_exceptions=True)
             self._retention_task = None
         self.retention.delete_all_now()  # no query runs any more
+        await self.compactor.wait()
+        self.compactor.delete_all_now()  # no query runs any more
         try:
             await self.store.save_catalog(self.catalog)
         finally:
