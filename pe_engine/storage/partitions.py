@@ -182,8 +182,8 @@ def fill_time_ranges(fs: pafs.FileSystem, records: list[FileRecord]) -> tuple[li
         if lo is None or hi is None:
             out.append(r)
             continue
-        part = partition_of(lo) if partition_of(lo) == partition_of(hi) else None
-        new = FileRecord(r.path, r.db_id, r.table, part, r.rows, lo, hi, r.min_seq, r.max_seq, size)
+        # The partition stays unknown: an old file may repeat a point, so queries deduplicate it.
+        new = FileRecord(r.path, r.db_id, r.table, None, r.rows, lo, hi, r.min_seq, r.max_seq, size)
         out.append(new)
         changed.append(new)
     return out, changed

@@ -104,3 +104,29 @@ async def test_missing_file_fails_only_queries_that_need_it(tmp_path):
         assert t.column("v").to_pylist() == [2.0]
         with pytest.raises(QueryError, match=re.escape(first.path)):
             await e.query("d", "SELECT * FROM cpu")
+
+
+async def test_a_data_dir_from_before_partitioning_still_loads(tmp_path):
+    """Files recorded without partition or time range (and possibly with repeated points)."""
+    import sqlite3
+
+    import pyarrow as pa
+
+    c = cfg(tmp_path)
+    async with Engine(c) as e:
+        await e.write_lp("d", f"cpu,host=a v=1 {HOUR}\ncpu,host=b v=2 {2 * HOUR}")
+        await e.snapshot()
+        f = e.buffers.table("d", "cpu").files[0]
+    # rewrite it the old way: no pe metadata, a repeated point, unsorted
+    t = pq.read_table(f.path).replace_schema_metadata(None)
+    pq.write_table(pa.concat_tables([t, t.slice(0, 1)]), f.path)
+    con = sqlite3.connect(tmp_path / "data" / "pe.sqlite")
+    con.execute("UPDATE parquet_files SET partition=NULL, min_time=NULL, max_time=NULL, rows=3")
+    con.commit()
+    con.close()
+    async with Engine(c) as e:
+        assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 2}]
+        [rec] = await e.store.parquet_file_records()
+        assert (rec.min_time, rec.max_time, rec.partition) == (HOUR, 2 * HOUR, None)
+        sql = f"SELECT count(*) AS n FROM cpu WHERE time > arrow_cast({3 * HOUR}, 'Timestamp(Nanosecond, None)')"
+        assert (await e.query("d", sql)).to_pylist() == [{"n": 0}]
