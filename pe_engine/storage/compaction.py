@@ -1,6 +1,7 @@
 """Background compaction: a partition's small files merged into one (DESIGN §9).
 
-After each snapshot, any (table, day) with at least `min_files` files is merged, one partition at
+After each snapshot, a table's newest day with at least `min_files` files, and any older day
+with two or more, is merged, one partition at
 a time in the CPU pool: rows of the files in WAL order (each file is deduplicated inside, a later
 file has a higher seq), deduplicated again, sorted by series key and time, written as one new
 file whose seq range is the union of the old ones (so the new file supersedes them: see
@@ -131,8 +132,11 @@ class Compactor:
                 for f in td.files:
                     if f.partition is not None and f.known_range:
                         parts.setdefault(f.partition, []).append(f)
-                for files in parts.values():
-                    if len(files) >= self.min_files:
+                newest = max(parts, default=None)
+                for part, files in parts.items():
+                    # The newest day still takes writes: merge it at min_files; an older day as
+                    # soon as it has two files, so settled history is one file per day.
+                    if len(files) >= (self.min_files if part == newest else 2):
                         out.append((db, tname, files))
         return out
 
