@@ -31,7 +31,7 @@ from .retention import retained_view
 from .file_cache import DEFAULT_PARQUET_MEM_CACHE_BYTES, DecodedFiles
 from .parquet_meta import FileRecord
 from .partitions import DAY_NS
-from .sources import ProviderBuilder, build_sources, seq_column
+from .sources import SEQ, ProviderBuilder, build_sources, seq_column
 from .system_tables import SystemTables
 
 CATALOG_NAME = "public"
@@ -328,7 +328,7 @@ class QueryEngine:
             hit = state.seqd.get(id(m.batch))
             if hit is None:
                 w = wide(m)
-                hit = state.seqd[id(m.batch)] = (m.batch, w.append_column("_seq", seq_column(w, m.seq)))
+                hit = state.seqd[id(m.batch)] = (m.batch, w.append_column(SEQ, seq_column(w, m.seq)))
             return hit[1]
 
         return self._builder.build(state.schema, sources, wide, with_seq)

@@ -29,6 +29,7 @@ from datafusion.catalog import Table
 from .buffer import MemBatch
 from .parquet_meta import FileRecord
 
+SEQ = "__pe_seq"  # the ordering column of the dedup step (a name no user column is likely to have)
 MIN_TIME = -(2**63)
 MAX_TIME = 2**63 - 1
 _TS = pa.timestamp("ns")
@@ -181,7 +182,7 @@ class ProviderBuilder:
             inner: list[str] = []
             if dirty_mem:
                 seq_schema = dirty_mem[0].schema
-                inner.append(f"SELECT {cols}, _seq FROM {self._register_batches(names, seq_schema, dirty_mem)}")
+                inner.append(f"SELECT {cols}, {SEQ} FROM {self._register_batches(names, seq_schema, dirty_mem)}")
             for kind, payload in dirty_parts:
                 assert isinstance(payload, Source) and payload.file is not None
                 name = self._name(names)
@@ -191,14 +192,14 @@ class ProviderBuilder:
                     self.helper.register_record_batches(name, [bs[i::n] for i in range(n)])
                 else:
                     self.helper.register_dataset(name, file_dataset(self.fs, schema, [payload.file]))
-                inner.append(f"SELECT {cols}, CAST({payload.seq} AS BIGINT) AS _seq FROM {name}")
+                inner.append(f"SELECT {cols}, CAST({payload.seq} AS BIGINT) AS {SEQ} FROM {name}")
             keys = [f.name for f in schema if pa.types.is_dictionary(f.type) or f.name == "time"]
             select = []
             for f in schema:
                 if f.name in keys:
                     select.append(_q(f.name))
                 else:
-                    select.append(f"last_value({_q(f.name)} ORDER BY _seq) IGNORE NULLS AS {_q(f.name)}")
+                    select.append(f"last_value({_q(f.name)} ORDER BY {SEQ}) IGNORE NULLS AS {_q(f.name)}")
             group = ", ".join(_q(k) for k in keys)
             parts.append(
                 f"SELECT {', '.join(select)} FROM ({' UNION ALL '.join(inner)}) AS d GROUP BY {group}"

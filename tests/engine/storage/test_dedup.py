@@ -114,3 +114,10 @@ def test_dedup_keeps_last_non_null_per_field_and_sorts():
     assert out.schema == t.schema
     got = out.set_column(3, "time", out.column("time").cast(pa.int64())).to_pydict()
     assert got == {"t": ["a", "b", None], "f": [2.0, 1.0, 5.0], "g": [3, None, None], "time": [1, 1, 2]}
+
+
+async def test_a_field_named_like_the_internal_ordering_column_is_just_a_field(tmp_path):
+    async with Engine(cfg(tmp_path)) as e:
+        await e.write_lp("d", "m,t=a _seq=1,v=1 5\nm,t=a _seq=2 5")
+        t = await e.query("d", "SELECT t, _seq, v FROM m")
+        assert t.to_pylist() == [{"t": "a", "_seq": 2.0, "v": 1.0}]
