@@ -31,7 +31,7 @@ from .retention import retained_view
 from .file_cache import DEFAULT_PARQUET_MEM_CACHE_BYTES, DecodedFiles
 from .parquet_meta import FileRecord
 from .partitions import DAY_NS
-from .sources import SEQ, ProviderBuilder, build_sources, seq_column
+from .sources import SEQ, ProviderBuilder, build_sources, keys_disjoint, seq_column
 from .system_tables import SystemTables
 
 CATALOG_NAME = "public"
@@ -98,6 +98,7 @@ class _TableState:
     memory: dict[int, tuple[pa.RecordBatch, pa.RecordBatch]] = field(default_factory=dict)  # id(narrow) -> (narrow, wide)
     seqd: dict[int, tuple[pa.RecordBatch, pa.RecordBatch]] = field(default_factory=dict)  # id(narrow) -> (narrow, wide + _seq)
     parquet: dict[str, tuple[pa.RecordBatch, ...] | None] = field(default_factory=dict)  # None = streamed from disk
+    disjoint: dict[frozenset[int], bool] = field(default_factory=dict)  # overlapping batches without a common point
 
 
 @dataclass
@@ -295,6 +296,9 @@ class QueryEngine:
         prev_memory = old.memory if reuse and old is not None else {}
         prev_seqd = old.seqd if reuse and old is not None else {}
         prev_parquet = old.parquet if reuse and old is not None else {}
+        if reuse and old is not None:
+            live = {id(m.batch) for m in view.mem}
+            state.disjoint = {k: v for k, v in old.disjoint.items() if k <= live}
         for m in view.mem:
             batch = m.batch
             hit = prev_memory.get(id(batch))
@@ -331,7 +335,14 @@ class QueryEngine:
                 hit = state.seqd[id(m.batch)] = (m.batch, w.append_column(SEQ, seq_column(w, m.seq)))
             return hit[1]
 
-        return self._builder.build(state.schema, sources, wide, with_seq)
+        def disjoint(mems: list[MemBatch]) -> bool:
+            key = frozenset(id(m.batch) for m in mems)
+            hit = state.disjoint.get(key)
+            if hit is None:  # once per set of overlapping batches, not per query
+                hit = state.disjoint[key] = keys_disjoint([wide(m) for m in mems])
+            return hit
+
+        return self._builder.build(state.schema, sources, wide, with_seq, disjoint)
 
     def _memtable(self, schema: pa.Schema, batches: list[pa.RecordBatch]) -> Table:
         return self._builder.memtable(schema, batches)

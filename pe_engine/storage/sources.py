@@ -116,7 +116,10 @@ class ProviderBuilder:
         sources: Sequence[Source],
         wide: Callable[[MemBatch], pa.RecordBatch],
         with_seq: Callable[[MemBatch], pa.RecordBatch],
+        disjoint: Callable[[list[MemBatch]], bool] | None = None,
     ) -> Table:
+        """`disjoint(batches)`: True when overlapping memory batches share no point (checked
+        once per set of batches by the caller, e.g. `keys_disjoint` with a cache)."""
         clean_batches: list[pa.RecordBatch] = []
         clean_files: list[FileRecord] = []
         dirty_mem: list[pa.RecordBatch] = []
@@ -130,6 +133,11 @@ class ProviderBuilder:
                     clean_batches.extend(s.decoded)
                 elif s.file is not None:
                     clean_files.append(s.file)
+                continue
+            mems = [s.mem for s in group if s.mem is not None]
+            if (disjoint is not None and len(mems) == len(group) and not any(s.dirty for s in group)
+                    and disjoint(mems)):
+                clean_batches.extend(wide(m) for m in mems)  # overlapping times, no common point
                 continue
             for s in group:
                 if s.mem is not None:
@@ -213,6 +221,16 @@ class ProviderBuilder:
             return self.helper.catalog().schema().table(name)
         finally:
             self.helper.deregister_table(name)
+
+
+def keys_disjoint(batches: Sequence[pa.RecordBatch]) -> bool:
+    """True when no (tags, time) appears twice across (and within) the widened batches."""
+    if not batches:
+        return True
+    schema = batches[0].schema
+    keys = [f.name for f in schema if pa.types.is_dictionary(f.type) or f.name == "time"]
+    t = pa.Table.from_batches(batches, schema=schema).select(keys).unify_dictionaries()
+    return t.group_by(keys).aggregate([]).num_rows == t.num_rows
 
 
 def seq_column(batch: pa.RecordBatch, seq: int) -> pa.Array:

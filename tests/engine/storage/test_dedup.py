@@ -121,3 +121,23 @@ async def test_a_field_named_like_the_internal_ordering_column_is_just_a_field(t
         await e.write_lp("d", "m,t=a _seq=1,v=1 5\nm,t=a _seq=2 5")
         t = await e.query("d", "SELECT t, _seq, v FROM m")
         assert t.to_pylist() == [{"t": "a", "_seq": 2.0, "v": 1.0}]
+
+
+def test_keys_disjoint_sees_points_shared_across_batches():
+    from pe_engine.storage.sources import keys_disjoint
+
+    def b(hosts, times):
+        return pa.record_batch({"host": pa.array(hosts).dictionary_encode(), "v": pa.array([1.0] * len(hosts)),
+                                "time": pa.array(times, pa.timestamp("ns"))})
+
+    assert keys_disjoint([b(["a", "b"], [1, 5]), b(["b", "a"], [2, 3])])  # overlapping times, no common point
+    assert not keys_disjoint([b(["a", "b"], [1, 5]), b(["c", "b"], [2, 5])])
+
+
+async def test_overlapping_writes_without_a_common_point_keep_every_row(tmp_path):
+    async with Engine(cfg(tmp_path)) as e:
+        await e.write_lp("d", "m,t=a v=1 1\nm,t=a v=2 9")
+        await e.write_lp("d", "m,t=b v=3 5\nm,t=a v=4 6")
+        assert (await e.query("d", "SELECT count(*) AS n, sum(v) AS s FROM m")).to_pylist() == [{"n": 4, "s": 10.0}]
+        await e.write_lp("d", "m,t=b v=5 5")  # now one point repeats
+        assert (await e.query("d", "SELECT count(*) AS n, sum(v) AS s FROM m")).to_pylist() == [{"n": 4, "s": 12.0}]
