@@ -439,6 +439,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1,
                     help="run the order this many times, every other round reversed (ABBA); "
                          "RESULTs are medians, *_best the best round (default 1)")
+    ap.add_argument("--shared-timestamps", action="store_true",
+                    help="every host at the same timestamps (1 ms apart) instead of one timestamp per line: "
+                         "the batch has repeated times, so pe's per-batch duplicate check does real work")
     ap.add_argument("--pe-before", metavar="REV",
                     help="also run pe from a git worktree of REV (e.g. the commit before dedup), next to pe")
     args = ap.parse_args(argv)
@@ -458,7 +461,9 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     start_ns = lpgen.default_start_ns()
     total_bytes = 0
-    for k, b in enumerate(lpgen.bodies(n_bodies, args.lines_per_body, start_ns=start_ns, hosts=args.hosts)):
+    gen_kw = {"step_ns": 1_000_000, "shared_times": True} if args.shared_timestamps else {}
+    for k, b in enumerate(lpgen.bodies(n_bodies, args.lines_per_body, start_ns=start_ns, hosts=args.hosts,
+                                       **gen_kw)):
         (workdir / f"body_{k:05d}.lp").write_bytes(b)
         total_bytes += len(b)
     args.avg_body_bytes = total_bytes / n_bodies

@@ -49,9 +49,13 @@ def cpu_lines(
     seed: int = 0,
     step_ns: int = DEFAULT_STEP_NS,
     first_index: int = 0,
+    shared_times: bool = False,
 ) -> list[str]:
     """``n`` lines; line i (counting from ``first_index``) has time start_ns + i*step_ns
-    and host i % hosts. Deterministic for a given (seed, first_index)."""
+    and host i % hosts. Deterministic for a given (seed, first_index).
+
+    shared_times: line i has time start_ns + (i // hosts) * step_ns instead, so every host
+    reports at the same timestamps (like a collector scraping all hosts at once)."""
     if n < 0 or hosts < 1 or step_ns < 1:
         raise ValueError("need n >= 0, hosts >= 1, step_ns >= 1")
     rnd = random.Random(seed * 1_000_003 + first_index)
@@ -67,7 +71,7 @@ def cpu_lines(
         append(
             f"{keys[i % hosts]} usage_user={user:.3f},usage_system={system:.3f},"
             f"usage_idle={idle:.3f},usage_iowait={randrange(0, 50)}i,"
-            f"usage_steal={rand() * 2.0:.3f} {start_ns + i * step_ns}"
+            f"usage_steal={rand() * 2.0:.3f} {start_ns + (i // hosts if shared_times else i) * step_ns}"
         )
     return out
 
@@ -79,6 +83,7 @@ def bodies(
     hosts: int = 1000,
     seed: int = 0,
     step_ns: int = DEFAULT_STEP_NS,
+    shared_times: bool = False,
 ) -> list[bytes]:
     """``n_bodies`` newline-terminated request bodies of ``lines_per_body`` lines each,
     consecutive slices of one stream (distinct timestamps across all bodies)."""
@@ -86,7 +91,8 @@ def bodies(
         start_ns = default_start_ns()
     out = []
     for k in range(n_bodies):
-        lines = cpu_lines(lines_per_body, start_ns, hosts, seed, step_ns, first_index=k * lines_per_body)
+        lines = cpu_lines(lines_per_body, start_ns, hosts, seed, step_ns, first_index=k * lines_per_body,
+                          shared_times=shared_times)
         out.append(("\n".join(lines) + "\n").encode())
     return out
 
