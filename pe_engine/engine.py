@@ -334,17 +334,42 @@ class Engine:
         self.bus.publish(DatabaseChanged(database=name, action="created"))
 
     async def delete_database(self, name: str) -> None:
-        db = self.catalog.delete_db(name)
-        await self.store.save_catalog(self.catalog)  # the tombstone must be durable before we answer
+        """Remove a database, its data, triggers and caches, all or nothing.
+
+        Rows already accepted are flushed first; then, under the writer's lock (no flush in
+        flight), one store transaction makes the tombstone, the database's file rows and its
+        triggers durable together, and only then does the database leave the catalog's memory and
+        the buffers, so a write that comes after creates a new, empty database of that name. If
+        the transaction fails nothing has changed. What follows (triggers stopped, files removed)
+        is cleanup: each step runs whatever an earlier one raised (logged), so no failure leaves
+        old rows queryable, old triggers running or the database back after a restart.
+        """
+        self.catalog.get_db(name)  # 404 before any work
+        await self.writer.flush()
+        async with self.writer.lock:
+            db = self.catalog.delete_db(name)
+            try:
+                await self.store.delete_database(self.catalog, db.id, name)
+            except BaseException:
+                self.catalog.deleted_ids.discard(db.id)
+                if name not in self.catalog.databases:
+                    self.catalog.restore_db(db)
+                self.catalog.version += 1
+                raise
+            self.buffers.drop_db(name)
+            self.query_engine.forget(name)
         if self.processing is not None:
-            await self.processing.drop_database(name)
-        self.buffers.drop_db(name)
-        self.query_engine.forget(name)
-        await self.store.forget_parquet(db.id)
+            try:
+                await self.processing.drop_database(name)
+            except Exception as e:
+                self._log("ERROR", f"deleting database {name}: stopping its triggers failed: {e!r}")
         root = self.config.data_dir / "parquet" / db.id
-        await asyncio.get_running_loop().run_in_executor(
-            self._cpu_pool, lambda: shutil.rmtree(root, ignore_errors=True)
-        )
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._cpu_pool, lambda: shutil.rmtree(root, ignore_errors=True)
+            )
+        except Exception as e:  # the rows are unreachable already (no file row, id tombstoned)
+            self._log("ERROR", f"deleting database {name}: removing {root} failed: {e!r}")
         self.bus.publish(DatabaseChanged(database=name, action="deleted"))
 
     # ------------------------------------------------------------------ tables

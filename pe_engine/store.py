@@ -167,6 +167,25 @@ class Store:
         version = catalog.version
         if version == self.saved_catalog_version:
             return
+        await self._tx(self._catalog_statements(catalog))
+        self.saved_catalog_version = version
+
+    async def delete_database(self, catalog: Catalog, db_id: str, name: str) -> None:
+        """A deleted database, durably, in one transaction: the catalog with its tombstone, its
+        Parquet file rows, and its triggers with their schedule state. Either all of it is gone
+        after a restart or none of it is (Engine.delete_database)."""
+        assert self.db is not None
+        version = catalog.version
+        await self._tx([
+            *self._catalog_statements(catalog),
+            ("DELETE FROM parquet_files WHERE db_id=?", (db_id,)),
+            ("DELETE FROM triggers WHERE database=?", (name,)),
+            ("DELETE FROM schedule_state WHERE database=?", (name,)),
+        ])
+        self.saved_catalog_version = version
+
+    @staticmethod
+    def _catalog_statements(catalog: Catalog) -> list[tuple[str, list[tuple] | tuple]]:
         db_rows = [(d.id, d.name, d.created_at, 0, d.retention_period_ns) for d in catalog.databases.values()]
         db_rows += [(i, "", 0.0, 1, None) for i in catalog.deleted_ids]
         tombstones = [(d, t, seq) for (d, t), seq in catalog.deleted_tables.items()]
@@ -176,7 +195,7 @@ class Store:
             for t in d.tables.values()
             for pos, c in enumerate(t.columns.values())
         ]
-        await self._tx([
+        return [
             ("DELETE FROM databases WHERE deleted=0", ()),
             (
                 "INSERT INTO databases(id, name, created_at, deleted, retention_period_ns) VALUES(?,?,?,?,?) "
@@ -197,8 +216,7 @@ class Store:
                 "AND parquet_files.through_seq <= d.through_seq)",
                 (),
             ),
-        ])
-        self.saved_catalog_version = version
+        ]
 
     # -- snapshots -----------------------------------------------------------
     async def record_snapshot(self, through_seq: int, files: list[FileRecord]) -> None:

@@ -298,15 +298,24 @@ class ProcessingEngine:
         self._changed(trig, TriggerAction.DELETED)
 
     async def drop_database(self, database: str) -> None:
-        """A deleted database takes its triggers and their caches with it (as in InfluxDB)."""
-        for (db, name), trig in list(self.triggers.items()):
-            if db != database:
-                continue
-            self._stop_trigger(trig)
-            await self.host.store.delete_trigger(db, name)
-            del self.triggers[(db, name)]
+        """A deleted database takes its triggers and their caches with it (as in InfluxDB).
+
+        The store rows are already gone (`Store.delete_database`, in the tombstone's transaction);
+        this is the in-memory side, and it never stops half-way: every trigger of the database
+        leaves the table first, then each is stopped on its own, a failure logged and skipped."""
+        doomed = [trig for (db, _), trig in self.triggers.items() if db == database]
+        for trig in doomed:
+            del self.triggers[(trig.database, trig.name)]
+        for trig in doomed:
+            try:
+                self._stop_trigger(trig)
+            except Exception:
+                log.exception("deleting database %s: stopping trigger %s failed", database, trig.name)
             self._changed(trig, TriggerAction.DELETED, "database deleted")
-        self.caches.drop_database(database)
+        try:
+            self.caches.drop_database(database)
+        except Exception:
+            log.exception("deleting database %s: dropping its plugin caches failed", database)
         self._update_users()
 
     async def enable_trigger(self, database: str, name: str) -> TriggerDef:
@@ -386,7 +395,7 @@ class ProcessingEngine:
             if rt.running:
                 self._draining[key] = rt
         spec = trig.spec
-        if isinstance(spec, RequestSpec) and self.routes.get(spec.path) is rt:
+        if isinstance(spec, RequestSpec) and rt is not None and self.routes.get(spec.path) is rt:
             del self.routes[spec.path]
         if spec.is_schedule and self.scheduler is not None:
             self.scheduler.remove(*key)

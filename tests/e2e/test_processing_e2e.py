@@ -406,6 +406,30 @@ def test_deleting_database_stops_its_triggers(plugin_http: Http):
     assert plugin_http.rows(db, "SELECT trigger_name FROM system.processing_engine_triggers") == []
 
 
+def test_deleting_a_disabled_request_trigger_and_then_its_database(plugin_server_factory, admin_token, tmp_path):
+    base = tmp_path / "dropdisabled"
+    srv = plugin_server_factory(base, admin_token)
+    http = Http(srv.url, admin_token)
+    db = "dropme"
+    create_db(http, db)
+    assert http.write(db, "m v=1 1").status == 204
+    create_trigger(http, db, "off", "echo_request.py", "request:dropme_off", disabled=True)
+    r = http.request("DELETE", "/api/v3/configure/processing_engine_trigger", {"db": db, "trigger_name": "off"})
+    assert r.status == 200, r.text
+    assert triggers(http, db) == {}
+    create_trigger(http, db, "off2", "echo_request.py", "request:dropme_off2", disabled=True)
+    r = http.request("DELETE", "/api/v3/configure/database", {"db": db})
+    assert r.status == 200, r.text
+    assert http.write(db, "m v=2 2").status == 204  # a new database of the same name
+    assert http.rows(db, "SELECT v FROM m") == [{"v": 2.0}]
+    assert triggers(http, db) == {}
+    assert srv.stop() == 0, srv.stderr
+    srv2 = plugin_server_factory(base, admin_token)
+    http2 = Http(srv2.url, admin_token)
+    assert http2.rows(db, "SELECT v FROM m") == [{"v": 2.0}]
+    assert triggers(http2, db) == {}
+
+
 # --------------------------------------------------------------------- plugin uploads
 def test_plugin_upload_endpoints(plugin_server, plugin_http: Http):
     db = uid("up")

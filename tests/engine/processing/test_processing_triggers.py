@@ -18,7 +18,7 @@ from pe_engine.engine import Engine
 from pe_engine.errors import AlreadyExists, BadRequest, NotFound, PeError
 from pe_engine.processing.manager import TriggerRunning
 from pe_engine.processing.triggers import TriggerSettings
-from support.engines import PLUGINS, acts, gget, plugin, poll_rows, rows, wait_acts, wait_for
+from support.engines import PLUGINS, acts, gget, make_engine, plugin, poll_rows, rows, wait_acts, wait_for
 
 SPEC_FORMS = (
     "expect one of the following forms: 'table:<TABLE_NAME>', 'all_tables', "
@@ -374,6 +374,65 @@ async def test_deleting_a_database_stops_and_removes_its_triggers(eng: Engine) -
     await eng.create_database("doomed")
     await pe.create_trigger("doomed", "hello", "hello_request.py", "request:doomed_hello")
     assert json.loads((await pe.handle_request("doomed_hello", {}, {}, b"")).body)["calls"] == 1
+
+
+async def test_deleting_a_disabled_request_trigger_then_its_database(tmp_path: Path) -> None:
+    e = make_engine(tmp_path)
+    await e.start()
+    try:
+        pe = e.processing
+        await e.create_database("gone")
+        await e.write_lp("gone", "m v=1 1")
+        await pe.create_trigger("gone", "off", "hello_request.py", "request:gone_off", disabled=True)
+        await pe.delete_trigger("gone", "off")  # was a KeyError: no runtime, no route
+        assert pe.list_triggers("gone") == [] and "gone_off" not in pe.routes
+        await pe.create_trigger("gone", "off2", "hello_request.py", "request:gone_off2", disabled=True)
+        await pe.create_trigger("gone", "tick", "downsample_schedule.py", "every:1h")
+        await e.delete_database("gone")
+        assert "gone" not in e.list_databases() and pe.list_triggers("gone") == []
+        await e.write_lp("gone", "m v=2 2")  # a new database: none of the old rows
+        assert await rows(e, "gone", "SELECT v FROM m") == [{"v": 2.0}]
+    finally:
+        await e.stop()
+    e = make_engine(tmp_path)
+    await e.start()
+    try:
+        assert e.processing.list_triggers("gone") == [] and await e.store.load_triggers() == []
+        assert await rows(e, "gone", "SELECT v FROM m") == [{"v": 2.0}]
+    finally:
+        await e.stop()
+
+
+async def test_deleting_a_database_is_whole_even_when_stopping_a_trigger_fails(tmp_path: Path, monkeypatch) -> None:
+    e = make_engine(tmp_path)
+    await e.start()
+    try:
+        pe = e.processing
+        await e.create_database("gone")
+        await e.write_lp("gone", "m v=1 1")
+        await e.snapshot()  # rows in a Parquet file too, not only the WAL
+        await e.write_lp("gone", "m v=3 3")
+        await pe.create_trigger("gone", "a", "hello_request.py", "request:gone_a")
+        await pe.create_trigger("gone", "b", "hello_request.py", "request:gone_b")
+
+        def broken(trig) -> None:
+            raise RuntimeError("teardown failed")
+        monkeypatch.setattr(pe, "_stop_trigger", broken)
+        await e.delete_database("gone")  # answers: the durable part is done
+        monkeypatch.undo()
+        assert "gone" not in e.list_databases() and pe.list_triggers("gone") == []
+        await e.write_lp("gone", "m v=2 2")
+        assert await rows(e, "gone", "SELECT v FROM m") == [{"v": 2.0}]
+    finally:
+        await e.stop()
+    e = make_engine(tmp_path)
+    await e.start()
+    try:
+        assert "gone" in e.list_databases()
+        assert e.processing.list_triggers("gone") == [] and await e.store.load_triggers() == []
+        assert await rows(e, "gone", "SELECT v FROM m") == [{"v": 2.0}]
+    finally:
+        await e.stop()
 
 
 # ----------------------------------------------------------------- official-style plugins, end to end
