@@ -43,6 +43,7 @@ async def upload_directory(request: web.Request) -> web.Response:
         raise BadRequest("files must be a list of {relative_path, content} objects")
     pe = processing_engine(request)
     trig = pe.find_trigger(name, a.get("db"))
+    pe.refuse_upload_over_repository(trig)
     pe.registry.replace_directory(trig.plugin_filename.rstrip("/"), [(f["relative_path"], f["content"]) for f in files])
     pe.registry.load(trig.plugin_filename)
     return web.Response(status=200)

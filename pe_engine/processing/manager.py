@@ -353,12 +353,23 @@ class ProcessingEngine:
     async def update_trigger_plugin(self, database: str, name: str, content: str) -> None:
         """PUT /api/v3/plugins/files: replace a trigger's plugin code (file, or __init__.py of a directory)."""
         trig = self.get(database, name)
+        self.refuse_upload_over_repository(trig)
         path = self.registry.resolve(trig.plugin_filename)
         rel = trig.plugin_filename.rstrip("/")
         target = f"{rel}/__init__.py" if path.is_dir() else rel
         self.registry.write_file(target, content)
         self.registry.load(trig.plugin_filename)
         self._changed(trig, TriggerAction.UPDATED)
+
+    @staticmethod
+    def refuse_upload_over_repository(trig: TriggerDef) -> None:
+        """A `gh:` plugin is fetched from the plugin repository: an upload cannot replace it
+        (it would only write a stray file named `gh:...` into the plugin directory)."""
+        if trig.plugin_filename.startswith(GH_PREFIX):
+            raise BadRequest(
+                f"trigger {trig.name}'s plugin {trig.plugin_filename} comes from a repository and cannot be "
+                "replaced by upload: change it in the repository, or point the trigger at a local plugin file"
+            )
 
     def _start_trigger(self, trig: TriggerDef, restart: bool = False) -> None:
         key = (trig.database, trig.name)

@@ -507,6 +507,38 @@ def test_plugin_upload_endpoints(plugin_server, plugin_http: Http):
     ]
 
 
+def test_uploads_cannot_replace_a_repository_plugin(plugin_server_factory, admin_token, tmp_path):
+    def req_plugin(v: str) -> str:
+        return ("def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):\n"
+                f"    return {{'v': {v!r}}}\n")
+    repo = tmp_path / "plugin-repo"
+    repo.mkdir()
+    (repo / "ok.py").write_text(req_plugin("from-repo"))
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=pe tests", "-c", "user.email=pe@example.invalid",
+                        "-c", "init.defaultBranch=main", *args], cwd=repo, check=True, capture_output=True)
+    git("init", "--quiet")
+    git("add", "-A")
+    git("commit", "--quiet", "-m", "v1")
+    srv = plugin_server_factory(tmp_path / "ghsrv", admin_token, ["--plugin-repo", str(repo)])
+    http = Http(srv.url, admin_token)
+    db = "ghdb"
+    create_db(http, db)
+    create_trigger(http, db, "fromrepo", "gh:ok.py", "request:ghdb_ok")
+    assert http.request("GET", "/api/v3/engine/ghdb_ok").json() == {"v": "from-repo"}
+    r = post_json(http, "/api/v3/plugins/files", {"plugin_name": "fromrepo", "content": req_plugin("uploaded")},
+                  method="PUT")
+    assert r.status == 400, r.text
+    assert "comes from a repository and cannot be replaced by upload" in r.json()["error"]
+    r = post_json(http, "/api/v3/plugins/directory", {"plugin_name": "fromrepo", "db": db,
+                  "files": [{"relative_path": "__init__.py", "content": req_plugin("uploaded")}]}, method="PUT")
+    assert r.status == 400, r.text
+    assert "comes from a repository" in r.json()["error"]
+    assert [p.name for p in srv.plugin_dir.rglob("*") if ":" in p.name] == []  # no stray gh:ok.py
+    assert http.request("GET", "/api/v3/engine/ghdb_ok").json() == {"v": "from-repo"}
+
+
 def test_non_admin_token_is_forbidden(plugin_server_factory, admin_token, tmp_path):
     """A second, non-admin token (as auth.json records it) may write and query, not upload plugins."""
     import hashlib
