@@ -20,6 +20,7 @@ class EngineConfig:
     snapshot_max_buffer_rows: int = 5_000_000  # or sooner when the buffer holds this many rows
     parquet_mem_cache_size: int = 256 * 1024 * 1024  # decoded recent Parquet kept in memory (bytes)
     compaction_min_files: int = 4  # a partition with this many files is merged into one
+    compaction_idle_interval: float = 5.0  # seconds between idle compaction passes; 0 = none
     max_databases: int = 100
     max_tables_per_database: int = 4000
     max_columns_per_table: int = 500

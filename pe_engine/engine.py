@@ -106,9 +106,11 @@ class Engine:
             root=str(c.data_dir / "parquet"), fs=self.persister.fs, catalog=self.catalog, buffers=self.buffers,
             swapper=self.store, cpu_pool=self._cpu_pool, table_dir=safe_name,
             min_files=c.compaction_min_files, grace=c.query_timeout, report=self._log,
-            in_use=self.query_engine.files_in_use,
+            in_use=self.query_engine.files_in_use, idle_interval=c.compaction_idle_interval,
+            activity=lambda: self.stats.flushes,
         )
-        self.persister.after_snapshot = self.compactor.kick
+        self.persister.after_snapshot = self.compactor.snapshot_done
+        self._compaction_task: asyncio.Task | None = None
         self.writer = Writer(
             catalog=self.catalog, buffers=self.buffers, wal=self.wal, persister=self.persister,
             catalog_saver=self.store, bus=self.bus, stats=self.stats, wal_pool=self._wal_pool,
@@ -139,6 +141,7 @@ class Engine:
         self._running = True
         self.writer.start()
         self._retention_task = asyncio.create_task(self.retention.run(RETENTION_SWEEP_SECONDS), name="pe-retention")
+        self._compaction_task = asyncio.create_task(self.compactor.run(), name="pe-compaction-timer")
         if c.plugin_dir is not None:
             from .processing.manager import ProcessingConfig, ProcessingEngine
 
@@ -251,6 +254,9 @@ class Engine:
         if self.processing is not None:
             steps.append(self.processing.stop)
         steps.append(self.writer.stop)
+        if self._compaction_task is not None:  # the timer only; a running pass ends with the pools
+            self._compaction_task.cancel()
+            self._compaction_task = None
         for step in steps:
             try:
                 await step()
@@ -284,6 +290,10 @@ class Engine:
             await asyncio.gather(self._retention_task, return_exceptions=True)
             self._retention_task = None
         self.retention.delete_all_now()  # no query runs any more
+        if self._compaction_task is not None:
+            self._compaction_task.cancel()
+            await asyncio.gather(self._compaction_task, return_exceptions=True)
+            self._compaction_task = None
         await self.compactor.wait()
         self.compactor.delete_all_now()  # no query runs any more
         try:

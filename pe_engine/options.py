@@ -119,6 +119,9 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     _o("--parquet-mem-cache-size", type=size,
        help="memory for decoded recent Parquet files, e.g. 512MiB (default 256MiB); the rest is read from disk"),
     _o("--compaction-min-files", type=int, help="merge a day's Parquet files once it has this many (default 4)"),
+    _o("--compaction-idle-interval", type=duration,
+       help="how often compaction also runs without snapshots, so days settle to one file once writes stop "
+            "(default 5s; 0 = only after snapshots)"),
     _o("--max-databases", type=int),
     _o("--max-tables-per-database", type=int),
     _o("--max-columns-per-table", type=int),

@@ -1,8 +1,12 @@
 """Background compaction: a partition's small files merged into one (DESIGN §9).
 
-After each snapshot, a table's newest day with at least `min_files` files, and any older day
-with two or more, is merged, one partition at
-a time in the CPU pool: rows of the files in WAL order (each file is deduplicated inside, a later
+When: after each snapshot, and on a low-rate timer (`run`, every `idle_interval` seconds) so
+days settle once writes stop. What: a table's newest day (still written) with at least
+`min_files` files; any older day with two or more; any day whose files overlap in time (such a
+day makes every query run the dedup step over it, `storage/sources.py`) as soon as it has two;
+and, on a tick with no write and no snapshot since the previous one (the engine is idle), the
+newest day too at two. A partition is always merged whole (its files' seq ranges stay disjoint), one at a
+time in the CPU pool: rows of the files in WAL order (each file is deduplicated inside, a later
 file has a higher seq), deduplicated again, sorted by series key and time, written as one new
 file whose seq range is the union of the old ones (so the new file supersedes them: see
 `FileMeta.supersedes`; its `merged_files` says how many it replaced). Crash-safe in this order:
@@ -14,7 +18,8 @@ file whose seq range is the union of the old ones (so the new file supersedes th
    pins), at the latest after `grace` seconds (a crash first leaves files the store no longer
    lists, each superseded by the recorded compacted file).
 
-A failure is logged once per distinct cause and retried at the next snapshot, with back-off.
+A failure is logged once per distinct cause and retried at the next snapshot or tick, with
+back-off. A kick while a pass runs is not lost: the pass runs once more when it ends.
 """
 from __future__ import annotations
 
@@ -63,6 +68,16 @@ def merge_files(
     return write_file(fs, path, rows, m)
 
 
+def overlapping(files: list[FileRecord]) -> bool:
+    """True when two of the files' time ranges overlap (queries then deduplicate them)."""
+    hi: int | None = None
+    for f in sorted(files, key=lambda f: f.min_time):
+        if hi is not None and f.min_time <= hi:
+            return True
+        hi = f.max_time if hi is None else max(hi, f.max_time)
+    return False
+
+
 class Compactor:
     def __init__(
         self,
@@ -78,6 +93,8 @@ class Compactor:
         grace: float = 300.0,
         report: Report | None = None,
         in_use: Callable[[], set[str] | None] | None = None,
+        idle_interval: float = 5.0,
+        activity: Callable[[], int] | None = None,
     ) -> None:
         self.root = root
         self.fs = fs
@@ -85,6 +102,7 @@ class Compactor:
         self.buffers = buffers
         self.swapper = swapper
         self.min_files = max(2, min_files)
+        self.idle_interval = idle_interval  # seconds between ticks of `run`; <= 0: no timer
         self.grace = grace
         self._in_use = in_use
         self._cpu_pool = cpu_pool
@@ -96,35 +114,74 @@ class Compactor:
         self._failures = 0
         self._not_before = 0.0
         self.merged = 0  # partitions merged since start
+        self._again = False  # kicked while a pass ran: run once more
+        self._settle = False  # the (next) pass also merges the newest day at two files
+        self._kicks = 0  # snapshots that kicked since start
+        self._activity = activity or (lambda: 0)  # a counter that moves on every write (WAL flushes)
+        self._seen_at_tick: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ when
-    def kick(self) -> None:
-        """After a snapshot: start a background pass unless one runs or a failure backs off."""
+    def kick(self, settle: bool = False) -> None:
+        """After a snapshot (or from `tick`): start a background pass unless a failure backs
+        off; while one runs, it runs once more when it ends. `settle`: the engine is idle, so
+        the newest day is merged at two files too."""
+        self._settle = self._settle or settle
         if self._task is not None and not self._task.done():
+            self._again = True
             return
         if time.monotonic() < self._not_before:
             return
         self._task = asyncio.create_task(self._run(), name="pe-compaction")
+
+    def snapshot_done(self) -> None:
+        """The persister's hook: a snapshot wrote files."""
+        self._kicks += 1
+        self.kick()
+
+    def tick(self) -> None:
+        """The timer's pass: with no write and no snapshot since the previous tick the engine is
+        idle and the newest day settles too; otherwise a plain pass (older days, overlaps, a
+        retry after a back-off). Under steady writes the newest day keeps waiting for min_files."""
+        seen = (self._kicks, self._activity())
+        idle = seen == self._seen_at_tick
+        self._seen_at_tick = seen
+        self.kick(settle=idle)
+
+    async def run(self) -> None:
+        """`tick` every `idle_interval` seconds until cancelled (the engine runs it)."""
+        if self.idle_interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(self.idle_interval)
+            self.tick()
 
     async def wait(self) -> None:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        try:
-            await self.compact()
-            self._failures = 0
-            self._last_error = None
-        except Exception as e:  # never kill the engine: retry at a later snapshot
-            self._failures += 1
-            self._not_before = time.monotonic() + min(300.0, 2.0 ** self._failures)
-            cause = f"{type(e).__name__}: {e}"
-            if cause != self._last_error:
-                self._report("ERROR", f"compaction failed (will retry): {cause}")
-                self._last_error = cause
+        while True:
+            self._again = False
+            settle, self._settle = self._settle, False
+            try:
+                await self.compact(settle=settle)
+                self._failures = 0
+                self._last_error = None
+            except Exception as e:  # never kill the engine: retry at a later snapshot or tick
+                self._failures += 1
+                self._not_before = time.monotonic() + min(300.0, 2.0 ** self._failures)
+                cause = f"{type(e).__name__}: {e}"
+                if cause != self._last_error:
+                    self._report("ERROR", f"compaction failed (will retry): {cause}")
+                    self._last_error = cause
+                self._settle = self._settle or settle
+                return  # backing off: a later kick retries
+            if not self._again:
+                return
 
     # ------------------------------------------------------------------ what
-    def candidates(self) -> list[tuple[DatabaseDef, str, list[FileRecord]]]:
+    def candidates(self, settle: bool = False) -> list[tuple[DatabaseDef, str, list[FileRecord]]]:
+        """Partitions to merge (whole). `settle`: the newest day too at two files."""
         out = []
         for db in list(self.catalog.databases.values()):
             for tname, td in self.buffers.dbs.get(db.name, {}).items():
@@ -134,17 +191,21 @@ class Compactor:
                         parts.setdefault(f.partition, []).append(f)
                 newest = max(parts, default=None)
                 for part, files in parts.items():
-                    # The newest day still takes writes: merge it at min_files; an older day as
-                    # soon as it has two files, so settled history is one file per day.
-                    if len(files) >= (self.min_files if part == newest else 2):
+                    # The newest day still takes writes: merge it at min_files (at two when the
+                    # engine is idle); an older day as soon as it has two files, so settled
+                    # history is one file per day; a day whose files overlap in time at two
+                    # (every query deduplicates it until then).
+                    if len(files) < 2:
+                        continue
+                    if part != newest or settle or len(files) >= self.min_files or overlapping(files):
                         out.append((db, tname, files))
         return out
 
-    async def compact(self) -> int:
+    async def compact(self, settle: bool = False) -> int:
         """Merge every partition that has enough files; returns how many were merged."""
         loop = asyncio.get_running_loop()
         done = 0
-        for db, tname, files in self.candidates():
+        for db, tname, files in self.candidates(settle):
             tdef = db.tables.get(tname)
             if tdef is None:
                 continue

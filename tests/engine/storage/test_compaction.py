@@ -1,5 +1,6 @@
 """Compaction: a partition's files merged into one, deduplicated and sorted, crash-safe order,
-queries planned before the swap still answer, failures retried and logged once."""
+queries planned before the swap still answer, failures retried and logged once; files that
+overlap in time merged at two; idle ticks settle the newest day without more writes."""
 from __future__ import annotations
 
 import os
@@ -26,9 +27,19 @@ async def snapshots(e, n, base=0):
         await e.snapshot()
 
 
+async def held(e, n, base=0):
+    """`snapshots` with compaction not kicked (these files overlap, so it would merge at two)."""
+    hook, e.persister.after_snapshot = e.persister.after_snapshot, None
+    try:
+        await snapshots(e, n, base)
+    finally:
+        e.persister.after_snapshot = hook
+
+
 async def test_three_files_of_a_day_become_one_deduplicated_sorted_file(tmp_path):
     async with Engine(cfg(tmp_path, query_timeout=0.0)) as e:
-        await snapshots(e, 3)
+        await held(e, 3)
+        e.compactor.kick()
         await e.compactor.wait()
         files = e.buffers.table("d", "cpu").files
         assert len(files) == 1 and e.compactor.merged == 1
@@ -52,7 +63,7 @@ async def test_three_files_of_a_day_become_one_deduplicated_sorted_file(tmp_path
 
 async def test_old_files_stay_while_a_query_planned_before_the_swap_reads_them(tmp_path):
     async with Engine(cfg(tmp_path, query_timeout=3600.0)) as e:
-        await snapshots(e, 2)
+        await held(e, 2)
         old = [f.path for f in e.buffers.table("d", "cpu").files]
         assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 4}]
         running = object()  # a query still reading what it planned before the swap
@@ -98,7 +109,7 @@ async def test_an_unrecorded_compacted_file_is_recognisable_as_superseding(tmp_p
     """Crash between 'new file durable' and the store transaction: the file's seq range covers
     the recorded ones of its partition (what start-up recovery checks)."""
     async with Engine(cfg(tmp_path, compaction_min_files=100)) as e:
-        await snapshots(e, 3)
+        await held(e, 3)
         files = list(e.buffers.table("d", "cpu").files)
         db = e.catalog.databases["d"]
         from pe_engine.storage.compaction import merge_files
@@ -115,3 +126,78 @@ async def test_an_unrecorded_compacted_file_is_recognisable_as_superseding(tmp_p
         for f in files:
             m_old = read_file_meta(fs, f.path)
             assert m_old is not None and m_new.supersedes(m_old)
+
+
+async def test_files_that_overlap_in_time_are_merged_at_two_regardless_of_min_files(tmp_path):
+    async with Engine(cfg(tmp_path, compaction_min_files=100, compaction_idle_interval=0)) as e:
+        await snapshots(e, 2)  # both files hold HOUR: they overlap
+        await e.compactor.wait()
+        files = e.buffers.table("d", "cpu").files
+        assert len(files) == 1 and e.compactor.merged == 1
+        assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 4}]
+
+
+async def test_files_of_the_newest_day_that_do_not_overlap_wait_for_min_files(tmp_path):
+    async with Engine(cfg(tmp_path, compaction_min_files=100, compaction_idle_interval=0)) as e:
+        for i in range(3):
+            await e.write_lp("d", f"cpu,host=a v={i} {HOUR + i}")
+            await e.snapshot()
+        await e.compactor.wait()
+        assert len(e.buffers.table("d", "cpu").files) == 3 and e.compactor.merged == 0
+
+
+async def test_idle_ticks_bring_every_day_to_one_file_without_more_writes(tmp_path):
+    """Driven by `tick` (the timer is off): the first tick after writes is a plain pass (the
+    newest day, not overlapping, keeps its files below min_files); a tick with no write and no
+    snapshot since the previous one settles it."""
+    day = 24 * HOUR
+    async with Engine(cfg(tmp_path, compaction_min_files=100, compaction_idle_interval=0)) as e:
+        for d in range(3):
+            for i in range(3):
+                await e.write_lp("d", f"cpu,host=a v={i} {d * day + HOUR + i}")
+                await e.snapshot()
+        await e.compactor.wait()
+        # the older days had two or more files: merged after the snapshots; the newest waits
+        by_day: dict = {}
+        for f in e.buffers.table("d", "cpu").files:
+            by_day[f.partition] = by_day.get(f.partition, 0) + 1
+        assert by_day == {"1970-01-01": 1, "1970-01-02": 1, "1970-01-03": 3}
+        e.compactor.tick()  # snapshots since the last tick: not idle yet
+        await e.compactor.wait()
+        assert len(e.buffers.table("d", "cpu").files) == 5
+        e.compactor.tick()  # nothing written since: idle, the newest day settles
+        await e.compactor.wait()
+        files = e.buffers.table("d", "cpu").files
+        assert sorted(f.partition for f in files) == ["1970-01-01", "1970-01-02", "1970-01-03"]
+        assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 9}]
+        recorded = await e.store.parquet_file_records()
+        assert sorted(r.path for r in recorded) == sorted(f.path for f in files)
+        e.compactor.tick()  # settled: nothing more to do
+        await e.compactor.wait()
+        assert len(e.buffers.table("d", "cpu").files) == 3
+        # a write in between: that tick is not idle, the newest day waits for min_files again
+        await e.write_lp("d", f"cpu,host=a v=9 {2 * day + HOUR + 9}")
+        await e.snapshot()
+        e.compactor.tick()
+        await e.compactor.wait()
+        assert len(e.buffers.table("d", "cpu").files) == 4
+        e.compactor.tick()
+        await e.compactor.wait()
+        assert len(e.buffers.table("d", "cpu").files) == 3
+
+
+async def test_the_engine_timer_settles_the_newest_day(tmp_path):
+    """The engine's own timer (a short interval): wait on the condition, no timing assert."""
+    import asyncio
+
+    async with Engine(cfg(tmp_path, compaction_min_files=100, compaction_idle_interval=0.01)) as e:
+        for i in range(3):
+            await e.write_lp("d", f"cpu,host=a v={i} {HOUR + i}")
+            await e.snapshot()
+        for _ in range(2000):
+            if len(e.buffers.table("d", "cpu").files) == 1:
+                break
+            await asyncio.sleep(0.005)
+        await e.compactor.wait()
+        assert len(e.buffers.table("d", "cpu").files) == 1
+        assert (await e.query("d", "SELECT count(*) AS n FROM cpu")).to_pylist() == [{"n": 3}]
