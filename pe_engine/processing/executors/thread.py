@@ -15,6 +15,8 @@ from ..enums import ActivationStatus, TriggerKind
 from ..executor import ActivationRequest, Executor, Limits, Outcome
 from ..limits import ActivationInterrupted, Running, Watchdog, WorkerPool, thread_cpu_clock
 from ..plugins.loading import entry_point, instantiate
+from ..plugin_warnings import install as install_warning_hook
+from ..plugin_warnings import routed_to
 from ..plugins.model import LoadedPlugin, PluginError
 from ..ports import PluginHost
 from ..py_api.local import PluginApi
@@ -58,6 +60,7 @@ class ThreadExecutor(Executor):
         self.watchdog = watchdog
         self.new_id = new_id
         self.loop = loop
+        install_warning_hook()  # plugins' `warnings` go to their trigger's log
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The engine loop, where plugins' synchronous writes are run."""
@@ -143,7 +146,10 @@ class ThreadExecutor(Executor):
         try:
             self.watchdog.register(running)
             try:
-                result = self._call(req, api, lambda: note(inv.start_note()) if req.notes_only_when_called else None)
+                with routed_to(log):
+                    result = self._call(
+                        req, api, lambda: note(inv.start_note()) if req.notes_only_when_called else None
+                    )
                 if inv.kind == TriggerKind.REQUEST:
                     response = to_response(result)
             finally:

@@ -20,7 +20,7 @@ from pe_engine.engine import Engine
 from pe_engine.processing.py_api import TableBatch, table_to_rows
 from pe_engine.processing.dry_run import run_schedule_test, run_wal_test
 from pe_engine.storage.flush import FlushCallback
-from support.engines import GLOBAL, acts, gget, plugin, poll_rows, rows, wait_for
+from support.engines import GLOBAL, acts, gget, plugin, poll_rows, rows, wait_acts, wait_for
 
 
 async def call(e: Engine, name: str, source: str, *, db: str = "db", query: dict | None = None) -> Any:
@@ -39,6 +39,66 @@ async def seed(e: Engine) -> None:
 
 
 # ------------------------------------------------------------------------------------- logging
+
+
+WARNS = """
+import threading
+import warnings
+
+def process_writes(influxdb3_local, table_batches, args=None):
+    barrier = influxdb3_local.cache.get("barrier", None, use_global=True)
+    if barrier is not None:
+        barrier.wait(5)  # both triggers warn at the same time, in two worker threads
+    warnings.warn("careful from " + args["me"])
+    warnings.warn("odd in " + args["me"], RuntimeWarning)
+"""
+
+
+async def test_plugin_warnings_go_to_their_own_trigger_log_as_warn(eng: Engine, capfd) -> None:
+    import threading
+
+    pe = eng.processing
+    plugin(eng, "warns_a.py", WARNS)
+    plugin(eng, "warns_b.py", WARNS)  # two modules, so each location warns once in each
+    barrier = threading.Barrier(2)
+    pe.caches.trigger_cache("test", "harness").put("barrier", barrier, use_global=True)
+    await pe.create_trigger("db", "wa", "warns_a.py", "table:cpu", arguments={"me": "wa"})
+    await pe.create_trigger("db", "wb", "warns_b.py", "table:cpu", arguments={"me": "wb"})
+    await eng.write_lp("db", "cpu,host=a usage=1i 1")
+    await wait_acts(eng, "wa", 1, "ok")
+    await wait_acts(eng, "wb", 1, "ok")
+    for me in ("wa", "wb"):
+        got = await rows(eng, "db", "SELECT log_level, log_text FROM system.processing_engine_logs "
+                                    f"WHERE trigger_name = '{me}' AND log_level = 'WARN' ORDER BY event_time")
+        texts = [r["log_text"] for r in got]
+        assert len(texts) == 2, texts
+        assert texts[0].startswith(f"UserWarning: careful from {me} (") and "warns_" in texts[0]
+        assert texts[1].startswith(f"RuntimeWarning: odd in {me} (")
+        [a] = acts(eng, me)
+        assert any(line.startswith(f"WARN: UserWarning: careful from {me}") for line in a.logs)
+    assert "careful from" not in capfd.readouterr().err
+
+
+def test_warnings_outside_plugin_threads_go_to_the_previous_hook(monkeypatch) -> None:
+    import threading
+    import warnings
+
+    from pe_engine.processing import plugin_warnings
+
+    seen: list[str] = []
+    monkeypatch.setattr(warnings, "showwarning", lambda m, c, f, n, file=None, line=None: seen.append(str(m)))
+    plugin_warnings.install()
+    plugin_warnings.install()  # once: the previous hook stays the fallback, not itself
+    routed: list[tuple[str, str]] = []
+
+    def in_plugin() -> None:
+        with plugin_warnings.routed_to(lambda level, text: routed.append((level, text))):
+            warnings.warn_explicit("inside", UserWarning, "p.py", 1)
+    t = threading.Thread(target=in_plugin)
+    t.start()
+    t.join()
+    warnings.warn_explicit("outside", UserWarning, "q.py", 2)
+    assert routed == [("WARN", "UserWarning: inside (p.py:1)")] and seen == ["outside"]
 
 
 async def test_log_methods_join_args_with_spaces_into_the_logs_table(eng: Engine) -> None:
