@@ -112,11 +112,7 @@ class ProcessingEngine:
         store = self.host.store
         restored = await self.state.restore()
         if self.config.virtual_env is not None:
-            import sys
-
-            for sp in self.installer.site_packages():  # like InfluxDB: the venv's packages become importable
-                if sp not in sys.path:
-                    sys.path.append(sp)
+            await self._use_virtual_env(self.config.virtual_env)
         self.scheduler = Scheduler(self._fire_schedule, self.clock)
         self.scheduler.start()
         for d in await store.load_triggers():
@@ -137,6 +133,22 @@ class ProcessingEngine:
         self.started = True
         if restored:
             self.logs.add("", "", "INFO", f"restored {restored} plugin cache entries from the last snapshot")
+
+    async def _use_virtual_env(self, venv: Path) -> None:
+        """Like InfluxDB: a missing environment is created (`python -m venv`, in a thread: it
+        takes seconds), then its site-packages become importable by plugins."""
+        import sys
+
+        from .packages import venv_python
+
+        loop = asyncio.get_running_loop()
+        if not venv_python(venv).exists():
+            log.info("creating the plugin virtual environment at %s", venv)
+            await loop.run_in_executor(None, self.installer.ensure_venv)
+            log.info("created the plugin virtual environment at %s", venv)
+        for sp in await loop.run_in_executor(None, self.installer.site_packages):
+            if sp not in sys.path:
+                sys.path.append(sp)
 
     async def stop(self) -> None:
         if not self.started:

@@ -784,6 +784,29 @@ def test_bad_plugins_never_stop_writes(plugin_server_factory, admin_token, tmp_p
 
 
 # --------------------------------------------------------------------- packages
+def test_virtual_env_location_that_does_not_exist_is_created(plugin_server_factory, admin_token, tmp_path):
+    venv = tmp_path / "not" / "yet" / "venv"
+    dist = tmp_path / "dist"
+    wheel = build_wheel(dist, "pe_e2e_fresh", "0.1", "fresh-venv")
+    srv = plugin_server_factory(tmp_path / "freshvenv", admin_token, ["--virtual-env-location", str(venv)],
+                                env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(dist),
+                                     "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    assert (venv / "bin" / "python").exists() and "created the plugin virtual environment" in srv.stderr
+    http = Http(srv.url, admin_token)
+    r = post_json(http, "/api/v3/configure/plugin_environment/install_packages", {"packages": [str(wheel)]})
+    assert r.status == 200, r.text
+    db = uid("freshvenv")
+    create_db(http, db)
+    create_trigger(http, db, "imp", "import_package.py", "request:fresh_import")
+    got = wait_until(lambda: (x := http.request("GET", "/api/v3/engine/fresh_import",
+                                                {"module": "pe_e2e_fresh"})).status == 200 and x.json(),
+                     timeout=10, what="the package in the new venv to be importable")
+    assert got["value"] == "fresh-venv" and got["file"].startswith(str(venv)), got
+    assert srv.stop() == 0, srv.stderr  # and a restart uses the environment as it is
+    srv2 = plugin_server_factory(tmp_path / "freshvenv", admin_token, ["--virtual-env-location", str(venv)])
+    assert "creating the plugin virtual environment" not in srv2.stderr
+
+
 def test_install_package_into_virtual_env(venv_plugin_server):
     srv = venv_plugin_server
     http = Http(srv.url, srv.token)
