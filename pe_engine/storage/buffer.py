@@ -1,14 +1,14 @@
 """In-memory Arrow buffers: the queryable data that is not yet (only) in Parquet.
 
 A table's data is a list of Parquet files (already snapshotted, `FileRecord`s) plus a list of
-narrow record batches that arrived since (`MemBatch`: the batch, its WAL seq, its time range and
-whether it repeats a point, found once off the loop). Readers get a consistent view via
-`TableData.view()`; writers only append. Everything here runs on the engine's
+narrow record batches that arrived since (`MemBatch`: the batch, its WAL seq, its time range,
+found off the loop, and whether it repeats a point, found when a query first asks). Readers get
+a consistent view via `TableData.view()`; writers only append. Everything here runs on the engine's
 event loop, so no locks are needed; views are immutable snapshots.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,22 +30,39 @@ class MemBatch:
     seq: int
     min_time: int
     max_time: int
-    has_dups: bool  # two rows with the same series key and time (found once, when it arrives)
+    # Whether two rows share a series key and time: None until a query first asks (`has_dups`),
+    # so the write path pays only for the time range.
+    dups: bool | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, batch: pa.RecordBatch, seq: int) -> MemBatch:
-        """Bulk checks over the batch; call off the event loop (WAL or parse thread)."""
-        n = batch.num_rows
-        if n == 0:
+        """The batch's time range (one pass); call off the event loop (WAL or parse thread)."""
+        if batch.num_rows == 0:
             return cls(batch, seq, 1, 0, False)
-        t = batch.column(batch.schema.get_field_index("time")).cast(pa.int64())
-        mm = pc.min_max(t)
-        lo, hi = mm["min"].as_py(), mm["max"].as_py()
-        dups = False
-        if n > 1 and pc.count_distinct(t).as_py() < n:  # unique times cannot repeat a point
-            keys = tag_names_of(batch.schema) + ["time"]
-            dups = pa.Table.from_batches([batch]).group_by(keys).aggregate([]).num_rows < n
-        return cls(batch, seq, lo, hi, dups)
+        mm = pc.min_max(batch.column(batch.schema.get_field_index("time")).cast(pa.int64()))
+        return cls(batch, seq, mm["min"].as_py(), mm["max"].as_py())
+
+    @property
+    def has_dups(self) -> bool:
+        """Two rows with the same series key and time. Found on first use (a query thread) and
+        kept; two threads asking at once both compute the same answer."""
+        dups = self.dups
+        if dups is None:
+            dups = repeats_point(self.batch)
+            object.__setattr__(self, "dups", dups)
+        return dups
+
+
+def repeats_point(batch: pa.RecordBatch) -> bool:
+    """True when two rows of the batch have the same tags (dictionary columns) and time."""
+    n = batch.num_rows
+    if n < 2:
+        return False
+    t = batch.column(batch.schema.get_field_index("time")).cast(pa.int64())
+    if pc.count_distinct(t).as_py() == n:  # unique times cannot repeat a point
+        return False
+    keys = tag_names_of(batch.schema) + ["time"]
+    return pa.Table.from_batches([batch]).group_by(keys).aggregate([]).num_rows < n
 
 
 @dataclass(frozen=True, slots=True)

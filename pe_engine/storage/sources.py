@@ -1,9 +1,9 @@
 """A table's query provider from its sources: memory batches and Parquet files, one point per key.
 
 Every source knows its time range and WAL seq. Sources whose time ranges overlap form a
-cluster; a source alone in its cluster with no repeated point inside (a memory batch checked
-when it arrived, a file pe wrote) is read as it is. Every other row goes through one dedup
-step in DataFusion — `GROUP BY tags, time` with each field's `last_value(f ORDER BY _seq)
+cluster; a source alone in its cluster with no repeated point inside (a memory batch, checked
+by the first query that reads it; a file pe wrote) is read as it is. Every other row goes
+through one dedup step in DataFusion — `GROUP BY tags, time` with each field's `last_value(f ORDER BY _seq)
 IGNORE NULLS` — where `_seq` is (WAL seq << 32) + row for memory rows and (file max_seq << 32)
 for file rows (a file is deduplicated inside; a later file has a higher seq). The provider is
 a view: the clean memory rows, the clean files (one `pyarrow.dataset` whose per-file time

@@ -98,9 +98,12 @@ def test_mem_batch_finds_repeated_points_once():
     tags = pa.array(["a", "a", "b"]).dictionary_encode()
     b = pa.record_batch({"t": tags, "v": pa.array([1.0, 2.0, 3.0]), "time": pa.array([1, 2, 1], pa.timestamp("ns"))})
     m = MemBatch.of(b, 7)
+    assert m.dups is None  # the write path leaves the check to the first query
     assert (m.min_time, m.max_time, m.has_dups, m.seq) == (1, 2, False, 7)
+    assert m.dups is False  # kept
     b2 = pa.record_batch({"t": tags, "v": pa.array([1.0, 2.0, 3.0]), "time": pa.array([1, 1, 9], pa.timestamp("ns"))})
-    assert MemBatch.of(b2, 1).has_dups
+    m2 = MemBatch.of(b2, 1)
+    assert m2.has_dups and m2.dups is True
 
 
 def test_dedup_keeps_last_non_null_per_field_and_sorts():
