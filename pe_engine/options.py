@@ -138,7 +138,7 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     _o("--disable-package-management", dest="package_install_disabled", action="store_true", group=PROCESSING,
        help="refuse package installs (HTTP 403)"),
     _o("--virtual-env-location", dest="virtual_env", type=Path, group=PROCESSING,
-       help="install plugin packages into this virtualenv (default: the one pe runs in)"),
+       help="install plugin packages into this virtualenv, created at start if missing (default: the one pe runs in)"),
     _o("--no-watch-plugins", dest="watch_plugins", action="store_false", group=PROCESSING,
        help="do not reload plugins when their files change"),
     # Arrow Flight (flight.py reads these fields)
