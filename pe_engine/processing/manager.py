@@ -443,16 +443,21 @@ class ProcessingEngine:
         if not self.runtimes:
             return
         for fw in flushed:
+            # A WalCall is immutable: triggers that want the same tables of a flush share one.
+            calls: dict[tuple[str, ...], WalCall] = {}
             for (db, _), rt in self.runtimes.items():
                 if db != fw.database:
                     continue
                 spec = rt.trigger.spec
                 # Only the tables this trigger wants; none (or not a WAL trigger): no call for
                 # this flush, like InfluxDB 3.11.
-                tables = {name: batch for name, batch in fw.tables.items() if spec.matches_table(name)}
-                if not tables:
+                wanted = tuple(name for name in fw.tables if spec.matches_table(name))
+                if not wanted:
                     continue
-                rt.submit(Job.of(WalCall(fw.seq, fw.database, tables)))
+                call = calls.get(wanted)
+                if call is None:
+                    call = calls[wanted] = WalCall(fw.seq, fw.database, {name: fw.tables[name] for name in wanted})
+                rt.submit(Job.of(call))
 
     def _fire_schedule(self, database: str, name: str, fire_ns: int) -> bool:
         """The scheduler's callback: a tick is due. False when the trigger no longer runs."""
