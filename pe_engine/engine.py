@@ -100,7 +100,7 @@ class Engine:
         # expired Parquet files (whole files past their database's retention) go in the background
         self.retention = RetentionSweeper(
             catalog=self.catalog, buffers=self.buffers, swapper=self.store, fs=self.persister.fs,
-            grace=c.query_timeout, report=self._log,
+            grace=c.query_timeout, report=self._log, in_use=self.query_engine.files_in_use,
         )
         self.compactor = Compactor(
             root=str(c.data_dir / "parquet"), fs=self.persister.fs, catalog=self.catalog, buffers=self.buffers,

@@ -39,6 +39,7 @@ from .buffer import BufferStore
 from .catalog import Catalog, DatabaseDef
 from .parquet_meta import FileMeta, FileRecord
 from .partitions import dedup, file_path, sort_by_key, time_range, write_file
+from .doomed import DoomedFiles
 from .ports import FileSwapper
 
 log = logging.getLogger("pe.engine")
@@ -109,7 +110,7 @@ class Compactor:
         self._table_dir = table_dir
         self._report = report or (lambda level, msg: log.log(logging.getLevelName(level), msg))
         self._task: asyncio.Task | None = None
-        self._doomed: list[tuple[float, str]] = []  # (delete after monotonic time, path)
+        self.doomed = DoomedFiles(fs, grace=grace, report=self._report, what="compaction", in_use=in_use)
         self._last_error: str | None = None
         self._failures = 0
         self._not_before = 0.0
@@ -217,13 +218,13 @@ class Compactor:
             old = {f.path for f in files}
             td = self.buffers.dbs.get(db.name, {}).get(tname)
             if db.id in self.catalog.deleted_ids or td is None or not old <= {f.path for f in td.files}:
-                self._delete([new.path])  # the table or some of its files went meanwhile: nothing to swap
+                self.doomed.delete_now([new.path])  # the table or some of its files went meanwhile: nothing to swap
                 continue
             await self.swapper.replace_files(sorted(old), [new])
             td = self.buffers.dbs.get(db.name, {}).get(tname)
             if td is not None:
                 td.replace_files(old, [new])
-            self._doomed.extend((time.monotonic() + self.grace, p) for p in sorted(old))
+            self.doomed.add(sorted(old))
             done += 1
             self.merged += 1
             self._report(
@@ -235,24 +236,8 @@ class Compactor:
         return done
 
     def delete_due(self, now: float | None = None) -> None:
-        """Old files no running query reads, or whose grace period passed."""
-        now = time.monotonic() if now is None else now
-        busy = self._in_use() if self._in_use is not None else None  # None: assume all busy
-        due = [p for t, p in self._doomed if t <= now or (busy is not None and p not in busy)]
-        gone = set(due)
-        self._doomed = [(t, p) for t, p in self._doomed if p not in gone]
-        self._delete(due)
+        self.doomed.delete_due(now)
 
     def delete_all_now(self) -> None:
         """At stop: no query runs any more."""
-        self._delete([p for _, p in self._doomed])
-        self._doomed = []
-
-    def _delete(self, paths: list[str]) -> None:
-        for p in paths:
-            try:
-                self.fs.delete_file(p)
-            except FileNotFoundError:
-                pass
-            except OSError as e:
-                self._report("WARN", f"compaction could not delete {p}: {e}")
+        self.doomed.delete_all_now()

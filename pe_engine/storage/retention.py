@@ -26,6 +26,7 @@ import pyarrow.fs as pafs
 from ..durations import format_duration_ns, parse_duration_ns
 from ..errors import BadRequest
 from .buffer import BufferStore
+from .doomed import DoomedFiles
 from .catalog import Catalog, DatabaseDef
 from .parquet_meta import FileRecord
 from .ports import FileSwapper
@@ -148,7 +149,7 @@ class RetentionSweeper:
 
     A pass lists the expired files of every table, drops them from the store in one transaction
     per table, then from the buffers (new queries stop reading them), and deletes them from disk
-    once `grace` seconds passed, so queries planned before the swap can finish reading. It runs
+    once no running query reads them (storage/doomed.py), at the latest after `grace` seconds. It runs
     after snapshots (`kick`) and every `interval` seconds (`run`), since data expires with time.
     """
 
@@ -162,6 +163,7 @@ class RetentionSweeper:
         grace: float = 300.0,
         clock: Callable[[], int] = time.time_ns,
         report: Callable[[str, str], None] | None = None,
+        in_use: Callable[[], set[str] | None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.buffers = buffers
@@ -171,7 +173,7 @@ class RetentionSweeper:
         self.clock = clock
         self.removed = 0  # files removed since start
         self._report = report or (lambda level, msg: log.log(logging.getLevelName(level), msg))
-        self._doomed: list[tuple[float, str]] = []
+        self.doomed = DoomedFiles(fs, grace=grace, report=self._report, what="retention", in_use=in_use)
         self._task: asyncio.Task | None = None
         self._last_error: str | None = None
 
@@ -197,7 +199,7 @@ class RetentionSweeper:
             td = self.buffers.dbs.get(db.name, {}).get(tname)
             if td is not None:
                 td.replace_files(set(paths), [])
-            self._doomed.extend((time.monotonic() + self.grace, p) for p in paths)
+            self.doomed.add(paths)
             n += len(paths)
             self._report("INFO", f"retention: {db.name}.{tname}: {len(paths)} expired file(s) removed")
         self.removed += n
@@ -230,21 +232,8 @@ class RetentionSweeper:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def delete_due(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        due = [p for t, p in self._doomed if t <= now]
-        self._doomed = [(t, p) for t, p in self._doomed if t > now]
-        self._delete(due)
+        self.doomed.delete_due(now)
 
     def delete_all_now(self) -> None:
         """At stop: no query runs any more."""
-        self._delete([p for _, p in self._doomed])
-        self._doomed = []
-
-    def _delete(self, paths: list[str]) -> None:
-        for p in paths:
-            try:
-                self.fs.delete_file(p)
-            except FileNotFoundError:
-                pass
-            except OSError as e:
-                self._report("WARN", f"retention could not delete {p}: {e}")
+        self.doomed.delete_all_now()
