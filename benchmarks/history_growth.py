@@ -52,6 +52,7 @@ sys.path.insert(0, str(HERE))
 
 import lpgen  # noqa: E402
 import peers  # noqa: E402
+from _harness import fail, log, run_main
 
 DB = "bench"
 HOSTS = 10
@@ -60,15 +61,6 @@ BATCH_NS = int(2.4 * 3600) * 10**9  # 2.4 h of data per body
 GROUPBY_SQL = ("SELECT host, avg(usage_user) AS u FROM cpu WHERE time >= now() - interval '1 hour' "
                "GROUP BY host")
 COUNT_SQL = "SELECT count(*) AS n FROM cpu WHERE time >= now() - interval '1 hour'"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def fail(msg: str) -> "NoReturn":  # noqa: F821
-    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 # --------------------------------------------------------------------------- what pe has
@@ -379,10 +371,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except peers.PeerError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping peers", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -60,18 +60,10 @@ sys.path.insert(0, str(HERE))
 
 import lpgen  # noqa: E402
 import peers  # noqa: E402
+from _harness import fail, log, run_main
 
 RESULTS_DIR = HERE / "results"
 LUA = HERE / "wrk_post.lua"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def fail(msg: str) -> "NoReturn":  # noqa: F821
-    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 # --------------------------------------------------------------------------- wrk
@@ -578,10 +570,4 @@ def before_worktree(rev: str) -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except peers.PeerError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping peers", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

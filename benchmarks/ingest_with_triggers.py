@@ -48,6 +48,7 @@ sys.path.insert(0, str(HERE))
 import ingest  # noqa: E402  (run_wrk, busy_check, proc_cpu_seconds, pe_count, _flush_interval_s)
 import lpgen  # noqa: E402
 import peers  # noqa: E402
+from _harness import fail, run_main
 
 PLUGIN = HERE / "plugins" / "noop.py"
 TARGET = 0.9
@@ -55,11 +56,6 @@ TARGET = 0.9
 
 def log(msg: str = "") -> None:
     print(msg, flush=True)
-
-
-def fail(msg: str) -> "NoReturn":  # noqa: F821
-    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def api(peer, method: str, path: str, obj=None) -> tuple[int, bytes]:
@@ -271,10 +267,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except peers.PeerError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping peers", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -45,21 +45,13 @@ import peers  # noqa: E402
 
 from pe_engine.config import EngineConfig  # noqa: E402
 from pe_engine.engine import Engine  # noqa: E402
+from _harness import fail, log
 
 DB = "bench"
 LINES_PER_BODY = 5_000
 HOSTS = 1_000
 GROUPBY_SQL = "SELECT host, avg(usage_user) AS u FROM cpu GROUP BY host ORDER BY host"
 COUNT_SQL = "SELECT count(*) AS n FROM cpu"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def fail(msg: str) -> "NoReturn":  # noqa: F821
-    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def parse_option(text: str) -> tuple[str, object]:

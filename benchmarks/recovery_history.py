@@ -44,20 +44,12 @@ sys.path.insert(0, str(HERE))
 import history_growth as hg  # noqa: E402
 import lpgen  # noqa: E402
 import peers  # noqa: E402
+from _harness import fail, log, run_main
 
 DB = "bench"
 LINES_PER_BODY = 5_000
 NO_SNAPSHOT_ARGS = ["--snapshot-every-flushes", str(10**9), "--snapshot-max-buffer-rows", str(10**12)]
 COUNT_SQL = "SELECT count(*) AS n FROM cpu"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def fail(msg: str) -> "NoReturn":  # noqa: F821
-    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def serve_env() -> dict:
@@ -250,10 +242,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except peers.PeerError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping peers", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -59,6 +59,7 @@ for p in (str(REPO), str(HERE), str(PLUGINS)):
 import bench_probe  # noqa: E402
 import lpgen  # noqa: E402
 import peers  # noqa: E402
+from _harness import fail
 
 PG_APT = "apt-get install -y postgresql-15 postgresql-plpython3-15"
 TARGET_RATIO = 0.5
@@ -66,11 +67,6 @@ TARGET_RATIO = 0.5
 
 def log(msg: str = "") -> None:
     print(msg, flush=True)
-
-
-def fail(msg: str) -> "NoReturn":  # noqa: F821
-    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def check_postgres() -> None:

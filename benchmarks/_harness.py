@@ -1,0 +1,29 @@
+"""What every benchmark script shares: progress lines, a failure exit, and the __main__ wrapper
+that stops the peers it started when interrupted."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def fail(msg: str) -> NoReturn:
+    print(f"\nFAIL: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """`sys.exit(main())`, with a peer that failed to start reported as a FAIL line."""
+    import peers
+
+    try:
+        sys.exit(main())
+    except peers.PeerError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping peers", file=sys.stderr)
+        sys.exit(130)
