@@ -108,6 +108,7 @@ class LogsPane(Pane):
         self.counts = {lv: 0 for lv in LEVELS}
         self.skipped_total = 0
         self.match_at: int | None = None  # line of the current search match (n / N)
+        self.match_label = ""  # "match 2/5" after n/N; kept across repaints until the search changes
 
     def compose(self) -> ComposeResult:
         yield Static(id="logs-info", classes="pane-info")
@@ -172,7 +173,7 @@ class LogsPane(Pane):
     def _paint_info(self) -> None:
         self.query_one("#logs-info", Static).update(self._info_text(), layout=False)
 
-    def _info_text(self, match: str = "") -> Text:
+    def _info_text(self) -> Text:
         t = Text(no_wrap=True)
         for lv in LEVELS:
             on_ = self.levels[lv]
@@ -183,7 +184,7 @@ class LogsPane(Pane):
         t.append(" · search ", style="dim")
         if self.search:
             t.append(self.search, style="bold black on yellow")
-            t.append(f" ({match or str(self._matches()) + ' lines'}, n/N)", style="dim")
+            t.append(f" ({self.match_label or str(self._matches()) + ' lines'}, n/N)", style="dim")
         else:
             t.append("-")
         t.append(" · ")
@@ -201,6 +202,7 @@ class LogsPane(Pane):
 
     def rebuild(self) -> None:
         """Filters changed: rewrite the view from the kept lines (user action, never on a timer)."""
+        self.match_label = ""  # the lines moved: the last n/N position no longer holds
         tz = self.console.tz
         log = self.log_widget
         log.clear()
@@ -222,6 +224,8 @@ class LogsPane(Pane):
     def _filter_changed(self, event: FilterBar.Changed) -> None:
         value = event.value.strip()
         if event.bar.mode == "search":
+            if value != self.search:
+                self.match_label = ""
             self.search = value
             self.log_widget.set_search(value)
             self._paint_info()
@@ -262,7 +266,8 @@ class LogsPane(Pane):
         self.match_at = target
         log.scroll_to(y=max(0, target - log.size.height // 2), animate=False)
         pos = matches.index(target) + 1
-        self.query_one("#logs-info", Static).update(self._info_text(f"match {pos}/{len(matches)}"), layout=False)
+        self.match_label = f"match {pos}/{len(matches)}"
+        self._paint_info()
         return True
 
     def action_next_match(self) -> None:
@@ -297,6 +302,7 @@ class LogsPane(Pane):
 
     def action_clear_filter(self) -> None:
         self.search = ""
+        self.match_label = ""
         self.log_widget.set_search("")
         if self.trigger_filter:
             self.trigger_filter = ""
