@@ -2,8 +2,8 @@
 
 Compaction and the retention sweeper both swap files out of the store and the buffers first,
 so new queries stop reading them; a query planned before the swap may still be streaming one.
-A doomed file is deleted as soon as no running query pins it, and at the latest `grace`
-seconds after it was doomed (when pins are unknown, only then).
+A doomed file is deleted as soon as no running query pins it; while pins are unknown (a query
+is being planned, or no pin source was given) it waits `grace` seconds instead.
 """
 from __future__ import annotations
 
@@ -41,8 +41,12 @@ class DoomedFiles:
 
     def delete_due(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        busy = self._in_use() if self._in_use is not None else None  # None: assume all busy
-        due = [p for t, p in self._doomed if t <= now or (busy is not None and p not in busy)]
+        busy = self._in_use() if self._in_use is not None else None  # None: pins unknown
+        # A file a running query pinned stays; `grace` bounds the wait only while pins are unknown.
+        if busy is None:
+            due = [p for t, p in self._doomed if t <= now]
+        else:
+            due = [p for _, p in self._doomed if p not in busy]
         gone = set(due)
         self._doomed = [(t, p) for t, p in self._doomed if p not in gone]
         self.delete_now(due)

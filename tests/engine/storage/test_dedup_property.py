@@ -53,7 +53,8 @@ def apply(model: dict, p) -> None:
 
 
 async def run(data: Path, ops) -> None:
-    c = EngineConfig(data_dir=data, wal_flush_interval=0.002, compaction_min_files=2, query_timeout=0.0)
+    c = EngineConfig(data_dir=data, wal_flush_interval=0.002, compaction_min_files=2, query_timeout=0.0,
+                     compaction_idle_interval=0.0)  # the test drives compaction; no timer beside it
     model: dict = {}
     e = Engine(c)
     await e.start()
