@@ -31,9 +31,11 @@ def query(url: str, sql: str) -> list[dict]:
         return pq.read_table(io.BytesIO(resp.read())).to_pylist()
 
 
-def seed(data: Path) -> None:
-    """A data directory with rows 1..20 of table t, in Parquet and in (small) WAL segments."""
-    srv = start_server(data, None, ["--without-auth", "--wal-segment-bytes", "1KiB", "--snapshot-every-flushes", "1"])
+def seed(data: Path, snapshots: bool = True) -> None:
+    """A data directory with rows 1..20 of table t, in Parquet and in (small) WAL segments;
+    without `snapshots` every row stays in the WAL (a snapshot may otherwise remove every segment)."""
+    every = "1" if snapshots else str(10**9)
+    srv = start_server(data, None, ["--without-auth", "--wal-segment-bytes", "1KiB", "--snapshot-every-flushes", every])
     try:
         write(srv.url, "".join(f"t,k=a v={i}i {i}\n" for i in range(1, 11)))
         write(srv.url, "".join(f"t,k=a v={i}i {i}\n" for i in range(11, 21)))
@@ -68,7 +70,7 @@ def test_corrupt_store_starts_with_a_rebuild(tmp_path):
 
 def test_wal_segment_that_is_a_directory_starts_reports_and_serves(tmp_path):
     data = tmp_path / "data"
-    seed(data)
+    seed(data, snapshots=False)
     segs = sorted((data / "wal").glob("*.wal"))
     assert segs
     bad = data / "wal" / f"{99999:020d}.wal"
