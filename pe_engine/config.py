@@ -30,6 +30,8 @@ class EngineConfig:
     # processing engine (active when plugin_dir is set, as in InfluxDB)
     plugin_repo: str | None = None
     plugin_threads: int = 8
+    plugin_isolation: str = "thread"  # or "process": see README, "Plugin isolation"
+    plugin_processes: int = 4  # most plugin worker processes at once (process isolation)
     restrict_trigger_types: tuple[str, ...] | None = None
     package_install_disabled: bool = False
     virtual_env: Path | None = None
@@ -39,6 +41,10 @@ class EngineConfig:
         self.data_dir = Path(self.data_dir)
         if self.plugin_dir is not None:
             self.plugin_dir = Path(self.plugin_dir)
+        if self.plugin_isolation not in ("thread", "process"):
+            raise ValueError(f"plugin_isolation must be thread or process, got {self.plugin_isolation!r}")
+        if self.plugin_processes < 1:
+            raise ValueError("plugin_processes must be at least 1")
         if not (0.001 <= self.wal_flush_interval <= 3600):
             raise ValueError("wal_flush_interval must be between 1 ms and 1 hour")
 

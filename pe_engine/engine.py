@@ -152,6 +152,8 @@ class Engine:
                     plugin_dir=c.plugin_dir,
                     plugin_repo=c.plugin_repo,
                     plugin_threads=c.plugin_threads,
+                    plugin_isolation=c.plugin_isolation,
+                    plugin_processes=c.plugin_processes,
                     restrict_trigger_types=c.restrict_trigger_types,
                     package_install_disabled=c.package_install_disabled,
                     virtual_env=c.virtual_env,

@@ -80,6 +80,7 @@ class Option:
     default: Any = None  # None: EngineConfig's own default applies
     action: str | None = None  # "store_true" / "store_false" for switches
     group: str | None = None  # None: the parser's main option group
+    choices: tuple[str, ...] | None = None
 
     def parser_default(self, environ: Mapping[str, str]) -> Any:
         """The default argparse sees: the environment variable when set (a switch: when truthy)."""
@@ -133,6 +134,12 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     _o("--plugin-repo", group=PROCESSING,
        help="base URL or git repository for gh: plugins (env INFLUXDB3_PLUGIN_REPO)"),
     _o("--plugin-threads", type=int, group=PROCESSING, help="worker threads running plugins (default 8)"),
+    _o("--plugin-isolation", choices=("thread", "process"), env="PE_PLUGIN_ISOLATION", group=PROCESSING,
+       help="where plugins run: thread (in the server, lowest latency) or process (worker processes: a "
+            "crashing plugin takes only its worker down); a trigger's isolation setting overrides it "
+            "(env PE_PLUGIN_ISOLATION; default thread)"),
+    _o("--plugin-processes", type=int, group=PROCESSING,
+       help="most plugin worker processes at once with process isolation (default 4)"),
     _o("--restrict-plugin-triggers-to", dest="restrict_trigger_types", type=trigger_types, group=PROCESSING,
        help="only allow these trigger types: wal,schedule,request"),
     _o("--disable-package-management", dest="package_install_disabled", action="store_true", group=PROCESSING,
@@ -173,6 +180,8 @@ def add_arguments(
             kw["action"] = o.action
         if o.type is not None:
             kw["type"] = o.type
+        if o.choices is not None:
+            kw["choices"] = o.choices
         target.add_argument(o.flag, **kw)
 
 

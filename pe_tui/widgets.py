@@ -310,7 +310,7 @@ def right(value: Any, style: str = "") -> Text:
 STATE_STYLE = {"enabled": "green", "disabled": "dim", "disabled_by_error": "bold red"}
 STATE_TEXT = {"enabled": "● enabled", "disabled": "○ disabled", "disabled_by_error": "✖ disabled by error"}
 STATUS_STYLE = {"ok": "green", "error": "bold red", "timeout": "bold red", "memory_limit": "bold red",
-                "cpu_limit": "bold red", "skipped": "yellow", "dropped": "yellow"}
+                "cpu_limit": "bold red", "crashed": "bold red", "skipped": "yellow", "dropped": "yellow"}
 LEVEL_STYLE = {"INFO": "cyan", "WARN": "bold yellow", "ERROR": "bold red"}
 
 

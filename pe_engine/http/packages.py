@@ -42,6 +42,7 @@ async def _install(request: web.Request, run: Install) -> web.StreamResponse:
             raise Forbidden(str(e)) from None
         if not result.ok:
             return web.json_response({"error": result.message, "output": result.output_tail}, status=500)
+        await pe.packages_changed()
         return web.json_response({"output": result.output_tail})
     resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain; charset=utf-8"})
     await resp.prepare(request)
@@ -52,6 +53,8 @@ async def _install(request: web.Request, run: Install) -> web.StreamResponse:
         await resp.write((line.rstrip("\n") + "\n").encode())
     try:
         result = task.result()
+        if result.ok:
+            await pe.packages_changed()
         tail = "pe: ok\n" if result.ok else f"pe: pip failed with exit code {result.returncode}\n"
     except Exception as e:
         tail = f"pe: pip failed: {e}\n"

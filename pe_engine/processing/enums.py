@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ActivationStatus", "TriggerState", "TriggerKind", "PluginType", "ErrorBehavior", "CatchUp", "TriggerAction"]
+__all__ = ["ActivationStatus", "TriggerState", "TriggerKind", "PluginType", "ErrorBehavior", "CatchUp", "TriggerAction", "Isolation"]
 
 
 class ActivationStatus(StrEnum):
@@ -16,6 +16,7 @@ class ActivationStatus(StrEnum):
     TIMEOUT = "timeout"
     MEMORY_LIMIT = "memory_limit"
     CPU_LIMIT = "cpu_limit"
+    CRASHED = "crashed"  # process isolation: the worker died (exit code or signal)
     SKIPPED = "skipped"
     DROPPED = "dropped"
 
@@ -69,3 +70,10 @@ class TriggerAction(StrEnum):
     DISABLED = "disabled"
     DISABLED_BY_ERROR = "disabled_by_error"
     UPDATED = "updated"
+
+
+class Isolation(StrEnum):
+    """Where plugin code runs: the server's interpreter, or a pool of worker processes."""
+
+    THREAD = "thread"
+    PROCESS = "process"

@@ -5,7 +5,8 @@ triggers) and dry runs submit an `ActivationRequest`; the executor loads the
 plugin, builds `influxdb3_local`, calls the entry point under the request's
 limits, measures it and hands back an `Outcome` holding the `ActivationRecord`.
 It records nothing itself: where the outcome goes is the caller's business.
-Implementations live in `executors/` (today `thread`; a process pool later).
+Implementations live in `executors/`: `thread` (one interpreter), `process` (a pool of
+worker processes) and `routing` (picks one per request).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from .activations import ActivationRecord
+from .enums import Isolation
 from .invocations import Job
 from .py_api.cache import TriggerCache
 from .responses import PluginResponse
@@ -61,6 +63,7 @@ class ActivationRequest:
     # "finished execution" only after a success; triggers log both around every attempt.
     notes_only_when_called: bool = False
     on_api: Callable[["PluginApi", bool], None] | None = None  # (api, started?): lets stop() cancel it
+    isolation: Isolation | None = None  # the trigger's setting; None: the server's default
 
 
 @dataclass(slots=True)

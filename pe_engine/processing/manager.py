@@ -24,8 +24,10 @@ from ..lineprotocol.builder import LineBuilder
 from .activations import ActivationLog, ActivationRecord, TriggerStats
 from .cache.store import PluginCacheStore
 from .dry_run import DryRunContext
-from .enums import ActivationStatus, TriggerAction, TriggerKind
+from .enums import ActivationStatus, Isolation, TriggerAction, TriggerKind
 from .executor import Outcome
+from .executors.process import PoolSettings, ProcessExecutor
+from .executors.routing import RoutingExecutor
 from .executors.thread import ThreadExecutor
 from .invocations import Job, RequestCall, ScheduleCall, WalCall
 from .limits import Watchdog, WorkerPool
@@ -54,6 +56,8 @@ class ProcessingConfig:
     plugin_dir: Path | None = None
     plugin_repo: str | None = None
     plugin_threads: int = 8
+    plugin_isolation: str = "thread"  # Isolation; a trigger's `isolation` setting overrides it
+    plugin_processes: int = 4
     restrict_trigger_types: tuple[str, ...] | None = None  # e.g. ("wal", "schedule")
     package_install_disabled: bool = False
     cache_snapshot_interval: float = 30.0
@@ -81,8 +85,18 @@ class ProcessingEngine:
         self.pool = WorkerPool(self.config.plugin_threads)
         self.watchdog = Watchdog()
         self.installer = _installer(self.config)
-        self.executor = ThreadExecutor(
+        threads = ThreadExecutor(
             host=host, plugins=self.registry, pool=self.pool, watchdog=self.watchdog, new_id=self.activations.new_id
+        )
+        self.executor = RoutingExecutor(
+            Isolation(self.config.plugin_isolation),
+            threads,
+            lambda: ProcessExecutor(
+                host=host,
+                plugins=self.registry,
+                new_id=self.activations.new_id,
+                settings=PoolSettings(max_workers=self.config.plugin_processes),
+            ),
         )
         self.dry_runs = DryRunContext(
             executor=self.executor,
@@ -113,6 +127,7 @@ class ProcessingEngine:
         restored = await self.state.restore()
         if self.config.virtual_env is not None:
             await self._use_virtual_env(self.config.virtual_env)
+        self.executor.start()  # process isolation: warm workers, after the plugin env is on sys.path
         self.scheduler = Scheduler(self._fire_schedule, self.clock)
         self.scheduler.start()
         for d in await store.load_triggers():
@@ -137,8 +152,6 @@ class ProcessingEngine:
     async def _use_virtual_env(self, venv: Path) -> None:
         """Like InfluxDB: a missing environment is created (`python -m venv`, in a thread: it
         takes seconds), then its site-packages become importable by plugins."""
-        import sys
-
         from .packages import venv_python
 
         loop = asyncio.get_running_loop()
@@ -146,9 +159,21 @@ class ProcessingEngine:
             log.info("creating the plugin virtual environment at %s", venv)
             await loop.run_in_executor(None, self.installer.ensure_venv)
             log.info("created the plugin virtual environment at %s", venv)
+        await self.packages_changed()
+
+    async def packages_changed(self) -> None:
+        """After the plugin environment is set up or a package install: plugins in threads see
+        the new packages (numpy included, for pyarrow), worker processes are replaced."""
+        import sys
+
+        from .numpy_bridge import enable_numpy
+
+        loop = asyncio.get_running_loop()
         for sp in await loop.run_in_executor(None, self.installer.site_packages):
             if sp not in sys.path:
                 sys.path.append(sp)
+        await loop.run_in_executor(None, enable_numpy)
+        self.executor.recycle()
 
     async def stop(self) -> None:
         if not self.started:

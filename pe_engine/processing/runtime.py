@@ -129,6 +129,7 @@ class TriggerRuntime:
             cache=self.cache,
             log=self._log_line,
             on_api=self._on_api,
+            isolation=t.settings.isolation,
         )
 
     def _log(self, level: str, text: str) -> None:

@@ -17,7 +17,8 @@ ActivationKind = Literal["wal", "schedule", "request", "test"]
 
 #: statuses that count as errors (a plugin that ran and failed or was stopped)
 ERROR_STATUSES = frozenset(
-    str(s) for s in (ActivationStatus.ERROR, ActivationStatus.TIMEOUT, ActivationStatus.MEMORY_LIMIT, ActivationStatus.CPU_LIMIT)
+    str(s) for s in (ActivationStatus.ERROR, ActivationStatus.TIMEOUT, ActivationStatus.MEMORY_LIMIT, ActivationStatus.CPU_LIMIT,
+                   ActivationStatus.CRASHED)
 )
 #: statuses of activations that never ran the plugin; they count in by_status only
 NOT_RUN_STATUSES = frozenset(str(s) for s in (ActivationStatus.SKIPPED, ActivationStatus.DROPPED))

@@ -10,9 +10,9 @@ import traceback
 from typing import Any, Callable, Protocol
 
 from ...durations import format_duration
-from ..activations import ActivationRecord
 from ..enums import ActivationStatus, TriggerKind
 from ..executor import ActivationRequest, Executor, Limits, Outcome
+from .common import MAX_ACTIVATION_LOG_LINES, count_lines_out, open_record, record_logger
 from ..limits import ActivationInterrupted, Running, Watchdog, WorkerPool, thread_cpu_clock
 from ..plugins.loading import entry_point, instantiate
 from ..plugin_warnings import install as install_warning_hook
@@ -23,8 +23,6 @@ from ..py_api.local import PluginApi
 from ..responses import PluginResponse, UnsupportedReturn, to_response
 
 __all__ = ["MAX_ACTIVATION_LOG_LINES", "PluginSource", "ThreadExecutor", "limit_message"]
-
-MAX_ACTIVATION_LOG_LINES = 50
 
 
 class PluginSource(Protocol):
@@ -81,25 +79,9 @@ class ThreadExecutor(Executor):
     def _run(self, req: ActivationRequest, done: Callable[[Outcome], None], loop: asyncio.AbstractEventLoop) -> None:
         started = time.perf_counter()
         started_wall = time.time()
-        job = req.job
-        inv = job.invocation
-        rec = ActivationRecord(
-            id=self.new_id() if req.record_id is None else req.record_id,
-            database=req.database,
-            trigger=req.trigger,
-            kind=inv.kind,
-            plugin=req.plugin,
-            scheduled_at=job.scheduled_at,
-            dispatched_at=job.dispatched_wall,
-            started_at=started_wall,
-            dispatch_latency=started - job.dispatched_at,
-            attempt=job.attempt,
-            rows_in=job.rows_in,
-        )
-
-        def log(level: str, text: str) -> None:
-            rec.add_log(f"{level}: {text}", MAX_ACTIVATION_LOG_LINES)  # counts the lines it leaves out
-            req.log(level, text)
+        inv = req.job.invocation
+        rec = open_record(req, self.new_id, started, started_wall)
+        log = record_logger(rec, req)
 
         def note(text: str) -> None:
             log("INFO", text)  # the engine's own start/finish lines, as InfluxDB writes them
@@ -182,9 +164,7 @@ class ThreadExecutor(Executor):
             outcome.captured_writes = api.captured_writes()
         elif status == ActivationStatus.OK:
             outcome.queued_writes = api.take_queued()
-            rec.lines_out = api.lines_written + sum(
-                text.count("\n") + 1 for lines in outcome.queued_writes.values() for text in lines
-            )
+            rec.lines_out = count_lines_out(outcome, api.lines_written)
         done(outcome)
 
     def _call(self, req: ActivationRequest, api: PluginApi, found: Callable[[], None]) -> Any:

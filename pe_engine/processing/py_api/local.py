@@ -15,7 +15,7 @@ from ..ports import PluginHost
 from .batches import table_to_rows
 from .cache import TriggerCache
 
-__all__ = ["SHUTDOWN_MESSAGE", "QueryError", "PluginApi"]
+__all__ = ["SHUTDOWN_MESSAGE", "QueryError", "PluginApi", "build_line", "target_database"]
 
 SHUTDOWN_MESSAGE = "influxdb3 is shutting down; aborting plugin execution"
 
@@ -24,7 +24,7 @@ class QueryError(Exception):
     """Raised by `influxdb3_local.query`. Like InfluxDB, plugins can't import it; they test the name."""
 
 
-def _build(line: Any) -> str:
+def build_line(line: Any) -> str:
     build = getattr(line, "build", None)
     if build is None:
         raise TypeError("write() expects a LineBuilder (an object with a build() method)")
@@ -32,6 +32,15 @@ def _build(line: Any) -> str:
     if not isinstance(text, str):
         raise TypeError("build() must return a str of line protocol")
     return text
+
+
+def target_database(db_name: Any) -> str:
+    """The database a `*_to_db` write names, checked as InfluxDB checks it."""
+    if not isinstance(db_name, str) or not db_name:
+        raise ValueError("database name must be a non-empty str")
+    if db_name == "_internal":
+        raise ValueError("writes to the _internal database are not allowed")
+    return db_name
 
 
 class PluginApi:
@@ -102,32 +111,25 @@ class PluginApi:
         return self._run_query(query, args, database)
 
     # -- writes ----------------------------------------------------------------
-    def _target(self, db_name: str) -> str:
-        if not isinstance(db_name, str) or not db_name:
-            raise ValueError("database name must be a non-empty str")
-        if db_name == "_internal":
-            raise ValueError("writes to the _internal database are not allowed")
-        return db_name
-
     def write(self, line: Any) -> None:
         self._check()
-        self._queued.setdefault(self._db, []).append(_build(line))
+        self._queued.setdefault(self._db, []).append(build_line(line))
 
     def write_to_db(self, db_name: str, line: Any) -> None:
         self._check()
-        self._queued.setdefault(self._target(db_name), []).append(_build(line))
+        self._queued.setdefault(target_database(db_name), []).append(build_line(line))
 
     def write_sync(self, line: Any, no_sync: bool) -> None:
         self._write_now(self._db, line, no_sync)
 
     def write_sync_to_db(self, db_name: str, line: Any, no_sync: bool) -> None:
-        self._write_now(self._target(db_name), line, no_sync)
+        self._write_now(target_database(db_name), line, no_sync)
 
     def _write_now(self, db: str, line: Any, no_sync: bool) -> None:
         self._check()
         if not isinstance(no_sync, bool):
             raise TypeError("no_sync is required and must be a bool")
-        text = _build(line)
+        text = build_line(line)
         if self._capture:
             self._sync_writes.setdefault(db, []).append(text)
             return
@@ -148,6 +150,11 @@ class PluginApi:
         return self._cache
 
     # -- used by the executor after the call -------------------------------------
+    def queue_texts(self, queued: dict[str, list[str]]) -> None:
+        """Writes a worker process queued (already built and checked there), in their order."""
+        for db, texts in queued.items():
+            self._queued.setdefault(db, []).extend(texts)
+
     def take_queued(self) -> dict[str, list[str]]:
         q, self._queued = self._queued, {}
         return q

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...durations import parse_duration
-from ..enums import CatchUp, ErrorBehavior
+from ..enums import CatchUp, ErrorBehavior, Isolation
 from .errors import TriggerSpecError
 
-__all__ = ["ERROR_BEHAVIORS", "CATCH_UP_MODES", "parse_error_behavior", "parse_catch_up", "TriggerSettings"]
+__all__ = ["ERROR_BEHAVIORS", "CATCH_UP_MODES", "parse_error_behavior", "parse_catch_up", "parse_isolation", "ISOLATION_MODES", "TriggerSettings"]
 
 ERROR_BEHAVIORS = tuple(str(b) for b in ErrorBehavior)  # ("log", "retry", "disable")
 CATCH_UP_MODES = tuple(str(c) for c in CatchUp)  # ("skip", "once", "all")
+ISOLATION_MODES = tuple(str(i) for i in Isolation)  # ("thread", "process")
 
 
 def parse_error_behavior(text: Any) -> ErrorBehavior:
@@ -28,6 +29,15 @@ def parse_catch_up(text: Any) -> CatchUp:
     if isinstance(text, str) and text.strip().lower() in CATCH_UP_MODES:
         return CatchUp(text.strip().lower())
     raise TriggerSpecError(f"invalid catch_up {text}: expected one of skip, once, all")
+
+
+def parse_isolation(text: Any) -> Isolation | None:
+    """`thread|process` (case-insensitive); None keeps the server's `--plugin-isolation`."""
+    if text is None:
+        return None
+    if isinstance(text, str) and text.strip().lower() in ISOLATION_MODES:
+        return Isolation(text.strip().lower())
+    raise TriggerSpecError(f"invalid isolation {json.dumps(text)}: expected one of thread, process")
 
 
 def _bool(key: str, v: Any) -> bool:
@@ -72,6 +82,7 @@ class TriggerSettings:
     memory_limit_bytes: int | None = None
     cpu_limit_seconds: float | None = None
     catch_up: str = "skip"
+    isolation: Isolation | None = None  # None: the server's --plugin-isolation
 
     def __post_init__(self) -> None:
         self.run_async = _bool("run_async", self.run_async)
@@ -84,6 +95,7 @@ class TriggerSettings:
         if self.cpu_limit_seconds is not None:
             self.cpu_limit_seconds = _seconds("cpu_limit_seconds", self.cpu_limit_seconds)
         self.catch_up = parse_catch_up(self.catch_up)
+        self.isolation = parse_isolation(self.isolation)
 
     @classmethod
     def from_json(cls, obj: Any) -> "TriggerSettings":
@@ -101,7 +113,7 @@ class TriggerSettings:
                 raise TriggerSpecError(f"trigger_settings is not valid JSON: {obj[:80]!r}") from None
         if not isinstance(obj, dict):
             raise TriggerSpecError(f"trigger_settings must be a JSON object, got {type(obj).__name__}")
-        optional = {"memory_limit_bytes", "cpu_limit_seconds"}
+        optional = {"memory_limit_bytes", "cpu_limit_seconds", "isolation"}
         kwargs = {
             k: v for k, v in obj.items()
             if k in cls.__dataclass_fields__ and (v is not None or k in optional)  # null = default
@@ -109,7 +121,7 @@ class TriggerSettings:
         return cls(**kwargs)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "run_async": self.run_async,
             "error_behavior": self.error_behavior,
             "deadline_seconds": self.deadline_seconds,
@@ -119,6 +131,9 @@ class TriggerSettings:
             "cpu_limit_seconds": self.cpu_limit_seconds,
             "catch_up": self.catch_up,
         }
+        if self.isolation is not None:  # unset: follows the server's --plugin-isolation
+            out["isolation"] = str(self.isolation)
+        return out
 
     def catalog_json(self) -> str:
         """InfluxDB's `trigger_settings` form (system tables, HTTP listings)."""
