@@ -14,13 +14,14 @@ import shutil
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
 from .config import EngineConfig
 from .errors import StorageError, TableNotFound
 from .events import DatabaseChanged, EngineLog, EventBus
+from .fork_guard import guard_after_fork
 from .storage.buffer import BufferStore
 from .storage.caches import ValueCaches
 from .storage.catalog import Catalog
@@ -76,6 +77,7 @@ class Engine:
         self.processing = None  # ProcessingEngine, when a plugin directory is configured
         self._running = False
         self._lock_fd: int | None = None
+        self._fork_guarded = False
         self._retention_task: asyncio.Task | None = None
         self._wal_pool = ThreadPoolExecutor(1, thread_name_prefix="pe-wal")
         self._cpu_pool = ThreadPoolExecutor(max(1, c.parse_workers), thread_name_prefix="pe-parse")
@@ -329,6 +331,9 @@ class Engine:
                 f"data directory {self.config.data_dir} is in use by another pe process"
             ) from None
         self._lock_fd = fd
+        if not self._fork_guarded:
+            self._fork_guarded = True
+            guard_after_fork(self, lambda e: cast(Engine, e)._lock_fd)
 
     def _log(self, level: str, message: str) -> None:
         getattr(log, {"INFO": "info", "WARN": "warning", "ERROR": "error"}[level])(message)
