@@ -46,6 +46,9 @@ def register(tree: CommandTree) -> None:
     p.add_argument("--memory-limit", type=size, help="fail an activation that grows memory past this, e.g. 512MiB")
     p.add_argument("--cpu-limit", type=_seconds, help="fail an activation that uses more CPU time, e.g. 10s")
     p.add_argument("--catch-up", choices=["skip", "once", "all"], help="schedules missed while down (default skip)")
+    p.add_argument("--isolation", choices=["thread", "process"],
+                   help="run this trigger's plugin in the server (thread) or in a worker process (process); "
+                        "default: the server's --plugin-isolation")
     p.add_argument("--upload", action="store_true", help="upload the local file/directory given by --path first")
 
     for verb, func, help_ in (
@@ -95,6 +98,7 @@ def cmd_create_trigger(args: argparse.Namespace) -> int:
     for key, val in (
         ("deadline_seconds", args.deadline), ("concurrency", args.concurrency), ("max_retries", args.max_retries),
         ("memory_limit_bytes", args.memory_limit), ("cpu_limit_seconds", args.cpu_limit), ("catch_up", args.catch_up),
+        ("isolation", args.isolation),
     ):
         if val is not None:
             settings[key] = val
