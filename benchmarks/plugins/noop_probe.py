@@ -18,9 +18,9 @@ def process_writes(influxdb3_local, table_batches, args=None):
         if "k" in arrow.schema.names and arrow.num_rows:
             k = arrow.column("k")[0].as_py()
             break
-    bench_probe.wal_entries.append((args.get("i") if args else None, t, k))
+    bench_probe.record("wal", (args.get("i") if args else None, t, k))
 
 
 def process_scheduled_call(influxdb3_local, call_time, args=None):
     w, t = time(), perf_counter()
-    bench_probe.schedule_entries.append((args.get("i") if args else None, w, t, call_time.timestamp()))
+    bench_probe.record("schedule", (args.get("i") if args else None, w, t, call_time.timestamp()))

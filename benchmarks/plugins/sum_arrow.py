@@ -14,4 +14,4 @@ def process_writes(influxdb3_local, table_batches, args=None):
         batch = tb["arrow"]
         total += pc.sum(batch.column("usage_user")).as_py() or 0.0
         n += batch.num_rows
-    bench_probe.sums.append(("arrow", t0, perf_counter(), total, n))
+    bench_probe.record("sums", ("arrow", t0, perf_counter(), total, n))

@@ -12,4 +12,4 @@ def process_writes(influxdb3_local, table_batches, args=None):
         rows = tb["rows"]
         total += sum(r["usage_user"] for r in rows)
         n += len(rows)
-    bench_probe.sums.append(("rows", t0, perf_counter(), total, n))
+    bench_probe.record("sums", ("rows", t0, perf_counter(), total, n))
