@@ -5,17 +5,20 @@ import it too. In thread isolation plugins run in the engine's process, so both 
 same module object and plugins append plain tuples (list.append is atomic under the GIL).
 
 In process isolation a plugin runs in a worker process, which has its own copy of this
-module. The script calls `listen()` before it starts the engine: that binds a Unix datagram
-socket and names it in the environment, which workers inherit. `record()` in any other
-process then sends the tuple there, and the script's `collect()` (non-blocking) appends it
-to the same lists. The plugin reads its clock before `record()`, so the send is outside the
-measured time; `time.perf_counter()` is CLOCK_MONOTONIC, one clock for every process.
+module. The script calls `listen()` before it starts the engine: that makes a directory and
+names it in the environment, which workers inherit. `record()` in any other process appends
+the pickled tuple to that process's own file there (one O_APPEND write, which never blocks on
+the reader), and the script's `collect()` reads what is new in each file into the same lists.
+The plugin reads its clock before `record()`, so the write is outside the measured time;
+`time.perf_counter()` is CLOCK_MONOTONIC, one clock for every process.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
-import socket
+import shutil
+import struct
 import tempfile
 
 # (trigger_index: str, perf_counter_at_entry: float, flush_marker: int | None)
@@ -27,11 +30,14 @@ sums: list = []
 # free-form tuples (worker-side traces, crash markers, ...)
 extra: list = []
 
-_ENV_SOCK = "PE_BENCH_PROBE_SOCK"
+_ENV_DIR = "PE_BENCH_PROBE_DIR"
 _ENV_PID = "PE_BENCH_PROBE_PID"
 _LISTS = {"wal": wal_entries, "schedule": schedule_entries, "sums": sums, "extra": extra}
-_out: socket.socket | None = None
-_in: socket.socket | None = None
+_HEAD = struct.Struct("<I")
+_out: int | None = None
+_dir: str | None = None
+_offsets: dict[str, int] = {}
+_partial: dict[str, bytes] = {}
 
 
 def reset() -> None:
@@ -43,40 +49,53 @@ def reset() -> None:
 def record(kind: str, entry: tuple) -> None:
     """Append `entry` to list `kind`, in this process or (from a worker) in the script's."""
     global _out
-    path = os.environ.get(_ENV_SOCK)
-    if path and os.environ.get(_ENV_PID) != str(os.getpid()):
+    d = os.environ.get(_ENV_DIR)
+    if d and os.environ.get(_ENV_PID) != str(os.getpid()):
         if _out is None:
-            _out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        _out.sendto(pickle.dumps((kind, entry), protocol=5), path)
+            _out = os.open(os.path.join(d, f"{os.getpid()}.probe"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        blob = pickle.dumps((kind, entry), protocol=5)
+        os.write(_out, _HEAD.pack(len(blob)) + blob)
     else:
         _LISTS[kind].append(entry)
 
 
 def listen() -> str:
     """Receive what plugins in worker processes record (call before the engine starts)."""
-    global _in
-    if _in is None:
-        d = tempfile.mkdtemp(prefix="pe-bench-probe-")
-        path = os.path.join(d, "probe.sock")
-        _in = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        _in.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        _in.bind(path)
-        _in.setblocking(False)
-        os.environ[_ENV_SOCK] = path
+    global _dir
+    if _dir is None:
+        _dir = tempfile.mkdtemp(prefix="pe-bench-probe-")
+        atexit.register(shutil.rmtree, _dir, True)
+        os.environ[_ENV_DIR] = _dir
         os.environ[_ENV_PID] = str(os.getpid())
-    return os.environ[_ENV_SOCK]
+    return _dir
 
 
 def collect() -> int:
-    """Move whatever workers sent into the lists; returns how many entries arrived."""
-    if _in is None:
+    """Move whatever workers recorded into the lists; returns how many entries arrived."""
+    if _dir is None:
         return 0
     n = 0
-    while True:
+    for ent in os.scandir(_dir):
+        off = _offsets.get(ent.name, 0)
         try:
-            data = _in.recv(1 << 16)
-        except (BlockingIOError, InterruptedError):
-            return n
-        kind, entry = pickle.loads(data)
-        _LISTS[kind].append(entry)
-        n += 1
+            size = ent.stat().st_size
+        except FileNotFoundError:
+            continue
+        if size <= off:
+            continue
+        with open(ent.path, "rb") as f:
+            f.seek(off)
+            data = _partial.pop(ent.name, b"") + f.read(size - off)
+        _offsets[ent.name] = size
+        pos = 0
+        while pos + 4 <= len(data):
+            (k,) = _HEAD.unpack_from(data, pos)
+            if pos + 4 + k > len(data):
+                break
+            kind, entry = pickle.loads(data[pos + 4:pos + 4 + k])
+            _LISTS[kind].append(entry)
+            pos += 4 + k
+            n += 1
+        if pos < len(data):
+            _partial[ent.name] = data[pos:]
+    return n
