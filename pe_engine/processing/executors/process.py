@@ -31,7 +31,7 @@ from ..invocations import RequestCall, ScheduleCall, WalCall
 from ..limits import WorkerPool as ThreadPool
 from ..plugins.model import LoadedPlugin, PluginError
 from ..ports import PluginHost
-from ..py_api.local import PluginApi
+from ..py_api.local import SHUTDOWN_MESSAGE, PluginApi
 from ..responses import PluginResponse
 from .common import count_lines_out, open_record, record_logger
 from .shm import Segment, write_arrow
@@ -44,6 +44,7 @@ __all__ = ["ProcessExecutor", "PoolSettings", "TransferStats", "SegmentCache"]
 
 _MISSING = object()
 _CPU_POLL = 0.02  # seconds between CPU-time checks of a worker under a CPU limit
+_CANCEL_POLL = 0.25  # a stopped trigger's running activation is noticed within this
 
 
 class _Built:
@@ -340,6 +341,7 @@ class ProcessExecutor(Executor):
                     timeout = max(0.0, deadline_at - time.perf_counter())
                 if lim.cpu_limit is not None:
                     timeout = _CPU_POLL if timeout is None else min(timeout, _CPU_POLL)
+                timeout = _CANCEL_POLL if timeout is None else min(timeout, _CANCEL_POLL)
                 readable, died = w.chan.wait(timeout, w.pidfd)
                 if readable:
                     try:
@@ -358,6 +360,14 @@ class ProcessExecutor(Executor):
                         return self._finished(w, msg[1])
                 elif died:
                     return self._died(w, lim)
+                if api.cancelled:  # the trigger was disabled or deleted, or the server stops
+                    w.kill(ActivationStatus.ERROR)
+                    w.reap()
+                    return _Result(
+                        ActivationStatus.ERROR,
+                        f"KeyboardInterrupt: {SHUTDOWN_MESSAGE} (the trigger was stopped; its worker process was stopped)",
+                        healthy=False,
+                    )
                 now = time.perf_counter()
                 if deadline_at is not None and now >= deadline_at:
                     w.kill(ActivationStatus.TIMEOUT)
