@@ -23,8 +23,13 @@ connections, 1,000-line bodies, 100 ms WAL flush. The process CPU use of each ru
     python benchmarks/console_overhead.py --duration 5 --rounds 1
     python benchmarks/console_overhead.py --pane activations  # the busiest pane on screen
     python benchmarks/console_overhead.py --no-triggers       # the engine only ingests
+    python benchmarks/console_overhead.py --quick             # 5 s per run, 1 round, both isolations
 
-Ends with:
+Both plugin isolation modes run in the same invocation (`--isolation thread,process`), each
+run a fresh engine, the orders alternating; in process mode the worker processes' CPU is
+printed beside the engine's.
+
+Ends with (and the same per mode, `console_overhead_<mode>_...`; unprefixed = thread):
     RESULT console_overhead_headless_lines_per_s <n> lines/s
     RESULT console_overhead_attached_lines_per_s <n> lines/s
     RESULT console_overhead_ratio <attached/headless> ratio      (target >= 0.9)
@@ -70,7 +75,7 @@ def quiet_logs() -> None:
     logging.getLogger("pe").addHandler(logging.NullHandler())
 
 
-def start_engine(root: Path, flush: float, triggers: bool = True):
+def start_engine(root: Path, flush: float, triggers: bool = True, isolation: str = "thread"):
     from pe_engine.config import EngineConfig
     from pe_engine.embedded import EngineThread
     from pe_tui import demo
@@ -79,7 +84,7 @@ def start_engine(root: Path, flush: float, triggers: bool = True):
     plugins = root / "plugins"
     demo.install_plugins(plugins)
     config = EngineConfig(data_dir=root / "data", plugin_dir=plugins, http_bind="127.0.0.1:0",
-                          without_auth=True, wal_flush_interval=flush)
+                          without_auth=True, wal_flush_interval=flush, plugin_isolation=isolation)
     et = EngineThread(config)
     sub = et.engine.bus.subscribe(SUBSCRIPTION_MAXLEN)  # as pe-tui does: before start
     et.start()
@@ -96,11 +101,11 @@ def wrk_load(url: str, body_dir: Path, n_bodies: int, args) -> dict:
     return ingest.run_wrk(url, body_dir, n_bodies, args.threads, args.connections, args.duration, 30)
 
 
-def run_once(mode: str, args, body_dir: Path, n_bodies: int) -> dict:
+def run_once(mode: str, args, body_dir: Path, n_bodies: int, isolation: str = "thread") -> dict:
     import psutil
 
     root = Path(tempfile.mkdtemp(prefix=f"pe-console-overhead-{mode}-"))
-    et, sub = start_engine(root, args.flush, triggers=not args.no_triggers)
+    et, sub = start_engine(root, args.flush, triggers=not args.no_triggers, isolation=isolation)
     url = f"{et.url}/api/v3/write_lp?db=demo&precision=nanosecond"
     proc = psutil.Process()
     result: dict = {}
@@ -108,6 +113,7 @@ def run_once(mode: str, args, body_dir: Path, n_bodies: int) -> dict:
     try:
         time.sleep(0.5)  # let the start-up settle (first schedule ticks, plugin loads)
         cpu0, t0 = proc.cpu_times(), time.monotonic()
+        kids0 = worker_cpu(et)
         if mode == "headless":
             result["wrk"] = wrk_load(url, body_dir, n_bodies, args)
             et.engine.bus.unsubscribe(sub)
@@ -143,6 +149,8 @@ def run_once(mode: str, args, body_dir: Path, n_bodies: int) -> dict:
                 fail(result["error"])
         cpu1, t1 = proc.cpu_times(), time.monotonic()
         result["cpu_pct"] = 100.0 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+        kids1 = worker_cpu(et)
+        result["worker_cpu_pct"] = 100.0 * sum(v - kids0.get(k, 0.0) for k, v in kids1.items()) / (t1 - t0)
         w = result["wrk"]
         ok = sum(t["ok"] for t in w["threads"])
         non2xx = sum(t["non2xx"] for t in w["threads"])
@@ -157,19 +165,40 @@ def run_once(mode: str, args, body_dir: Path, n_bodies: int) -> dict:
             fail(f"{mode}: {result['lines']} lines acknowledged but only {stored} stored")
         pe = et.engine.processing
         result["activations"] = pe.activations.total_recorded
+        px = pe.executor.describe().get("process")
+        result["replaced"] = px["replaced"] if px else 0
     finally:
         et.stop()
         shutil.rmtree(root, ignore_errors=True)
     extra = f", {result['ticks']} console ticks applied" if "ticks" in result else ""
-    log(f"  {mode:8s}: {result['rate']:>12,.0f} lines/s  (wrk p99 {result['p99_ms']:.1f} ms, "
+    if isolation == "process":
+        extra += f", worker processes' CPU {result['worker_cpu_pct']:.0f}%, {result['replaced']} workers replaced"
+    log(f"  {isolation:7s} {mode:8s}: {result['rate']:>12,.0f} lines/s  (wrk p99 {result['p99_ms']:.1f} ms, "
         f"process CPU {result['cpu_pct']:.0f}%, {result['activations']:,} activations{extra})")
     return result
+
+
+def worker_cpu(et) -> dict[int, float]:
+    """CPU seconds (user + system) of each live plugin worker process (process isolation)."""
+    import psutil
+
+    px = et.engine.processing.executor.describe().get("process")
+    out = {}
+    for pid in (px or {}).get("pids", []):
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of load per run (default 10)")
     ap.add_argument("--rounds", type=int, default=2, help="runs per mode, order alternating (default 2)")
+    ap.add_argument("--isolation", default="thread,process", help="comma-separated plugin isolation modes (default both)")
+    ap.add_argument("--quick", action="store_true", help="5 s per run, 1 round")
     ap.add_argument("--connections", "-c", type=int, default=16, help="wrk connections (default 16)")
     ap.add_argument("--threads", "-t", type=int, default=1, help="wrk threads (default 1)")
     ap.add_argument("--lines-per-body", type=int, default=1000, help="lines per request (default 1000)")
@@ -177,6 +206,11 @@ def main(argv=None) -> int:
     ap.add_argument("--pane", choices=PANES, default="triggers", help="pane on screen while attached")
     ap.add_argument("--no-triggers", action="store_true", help="no demo triggers: the engine only ingests")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.duration, args.rounds = min(args.duration, 5.0), 1
+    isolations = [x.strip() for x in args.isolation.split(",") if x.strip()]
+    if not isolations or any(m not in ("thread", "process") for m in isolations):
+        ap.error("--isolation: thread and/or process")
     quiet_logs()
     if not shutil.which("wrk"):
         fail("wrk is missing: apt-get install -y wrk")
@@ -196,21 +230,31 @@ def main(argv=None) -> int:
         log(f"load: {n_bodies} bodies x {args.lines_per_body} cpu lines ({hosts} hosts), {args.duration:g} s per run, "
             f"WAL flush {args.flush * 1e3:g} ms, demo triggers {'off' if args.no_triggers else 'on'}; "
             f"console pane: {args.pane}")
-        rates: dict[str, list[float]] = {"headless": [], "attached": []}
+        rates: dict[tuple[str, str], list[float]] = {}
         for r in range(args.rounds):
             order = ("headless", "attached") if r % 2 == 0 else ("attached", "headless")
+            isos = isolations if r % 2 == 0 else isolations[::-1]
             log(f"round {r + 1}/{args.rounds}")
-            for mode in order:
-                rates[mode].append(run_once(mode, args, body_dir, n_bodies)["rate"])
+            for iso in isos:
+                for mode in (order if isos.index(iso) % 2 == 0 else order[::-1]):
+                    rates.setdefault((iso, mode), []).append(run_once(mode, args, body_dir, n_bodies, iso)["rate"])
     finally:
         shutil.rmtree(body_dir, ignore_errors=True)
-    h, a = statistics.median(rates["headless"]), statistics.median(rates["attached"])
-    ratio = a / h
-    log(f"median: headless {h:,.0f} lines/s, attached {a:,.0f} lines/s -> ratio {ratio:.3f} "
-        f"(target >= {TARGET}: {'met' if ratio >= TARGET else 'NOT met'})")
-    log(f"RESULT console_overhead_headless_lines_per_s {h:.0f} lines/s")
-    log(f"RESULT console_overhead_attached_lines_per_s {a:.0f} lines/s")
-    log(f"RESULT console_overhead_ratio {ratio:.3f} ratio")
+    out = {}
+    for iso in isolations:
+        h, a = statistics.median(rates[(iso, "headless")]), statistics.median(rates[(iso, "attached")])
+        out[iso] = (h, a, a / h)
+        log(f"{iso}: median headless {h:,.0f} lines/s, attached {a:,.0f} lines/s -> ratio {a / h:.3f} "
+            f"(target >= {TARGET}: {'met' if a / h >= TARGET else 'NOT met'})")
+    if "thread" in out:  # the names before process isolation existed
+        h, a, ratio = out["thread"]
+        log(f"RESULT console_overhead_headless_lines_per_s {h:.0f} lines/s")
+        log(f"RESULT console_overhead_attached_lines_per_s {a:.0f} lines/s")
+        log(f"RESULT console_overhead_ratio {ratio:.3f} ratio")
+    for iso, (h, a, ratio) in out.items():
+        log(f"RESULT console_overhead_{iso}_headless_lines_per_s {h:.0f} lines/s")
+        log(f"RESULT console_overhead_{iso}_attached_lines_per_s {a:.0f} lines/s")
+        log(f"RESULT console_overhead_{iso}_ratio {ratio:.3f} ratio")
     return 0
 
 

@@ -78,7 +78,7 @@ def check_postgres() -> None:
 
 
 # --------------------------------------------------------------------------- pe
-async def pe_side(tmp: Path, body: bytes, n_rows: int, reps: int, profile: bool) -> dict:
+async def pe_side(tmp: Path, body: bytes, n_rows: int, reps: int, profile: bool, isolation: str = "thread") -> dict:
     from pe_engine.config import EngineConfig
     from pe_engine.engine import Engine
     from pe_engine.events import ActivationFinished
@@ -89,7 +89,7 @@ async def pe_side(tmp: Path, body: bytes, n_rows: int, reps: int, profile: bool)
         shutil.copy(PLUGINS / f, pdir / f)
     bench_probe.reset()
     out: dict = {}
-    cfg = EngineConfig(data_dir=tmp / "data", plugin_dir=pdir, wal_flush_interval=0.05)
+    cfg = EngineConfig(data_dir=tmp / "data", plugin_dir=pdir, wal_flush_interval=0.05, plugin_isolation=isolation)
     async with Engine(cfg) as e:
         pe = e.processing
         await e.create_database("db")
@@ -108,12 +108,14 @@ async def pe_side(tmp: Path, body: bytes, n_rows: int, reps: int, profile: bool)
                 deadline = time.monotonic() + 120
                 rec = None
                 while rec is None:
+                    bench_probe.collect()
                     for ev in sub.drain():
                         if isinstance(ev, ActivationFinished) and ev.record.trigger == name:
                             rec = ev.record
                     if time.monotonic() > deadline:
                         fail(f"no activation of {name} within 120 s")
                     await asyncio.sleep(0.005)
+                bench_probe.collect()
                 if rec.status != "ok":
                     fail(f"{name} failed: {rec.status}: {rec.error}\n{rec.traceback}")
                 if rec.rows_in != n_rows or not bench_probe.sums or bench_probe.sums[-1][4] != n_rows:
@@ -131,6 +133,9 @@ async def pe_side(tmp: Path, body: bytes, n_rows: int, reps: int, profile: bool)
                 "cpu": [r.cpu_time for r in recs], "mem": [r.memory_peak or 0 for r in recs], "sum": sums[0],
             }
         e.bus.unsubscribe(sub)
+        px = pe.executor.describe().get("process")
+        if px:
+            out["transfer"] = px["transfer"]
         await asyncio.sleep(2.5)
     if not math.isclose(out["rows"]["sum"], out["arrow"]["sum"], rel_tol=1e-9):
         fail(f"rows and arrow plugins disagree: {out['rows']['sum']} vs {out['arrow']['sum']}")
@@ -337,13 +342,31 @@ def us(x: float, n: int) -> float:
     return x / n * 1e6
 
 
+def print_pe(pe: dict, n: int) -> None:
+    for kind in ("rows", "arrow"):
+        d = pe[kind]
+        log(f"  {kind:5s} run_time best {min(d['run']) * 1e3:8.2f} ms  median {statistics.median(d['run']) * 1e3:8.2f} ms"
+            f"  = {us(min(d['run']), n):.3f} / {us(statistics.median(d['run']), n):.3f} µs/row   "
+            f"inside the function (median) {statistics.median(d['inner']) * 1e3:.2f} ms, "
+            f"cpu {statistics.median(d['cpu']) * 1e3:.2f} ms, memory peak {statistics.median(d['mem']) / 1e6:.1f} MB, "
+            f"dispatch latency median {statistics.median(d['disp']) * 1e3:.3f} ms (max {max(d['disp']) * 1e3:.3f})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000, help="rows per batch (default 100000)")
     ap.add_argument("--reps", type=int, default=7, help="measured repetitions per variant (default 7)")
     ap.add_argument("--profile", action="store_true", help="break down and cProfile batch_to_rows")
     ap.add_argument("--skip-postgres", action="store_true", help="pe only (no ratio)")
+    ap.add_argument("--isolation", default="thread,process", help="comma-separated modes (default thread,process)")
+    ap.add_argument("--quick", action="store_true", help="20,000 rows, 3 repetitions")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.rows, args.reps = min(args.rows, 20_000), min(args.reps, 3)
+    modes = [x.strip() for x in args.isolation.split(",") if x.strip()]
+    if not modes or any(m not in ("thread", "process") for m in modes):
+        ap.error("--isolation: thread and/or process")
+    bench_probe.listen()
     if not 1_000 <= args.rows <= 2_000_000 or not 1 <= args.reps <= 50:
         ap.error("need 1000 <= rows <= 2000000 and 1 <= reps <= 50")
     if not args.skip_postgres:
@@ -358,15 +381,14 @@ def main(argv=None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="pe-bench-trows-"))
     try:
-        log("\n== pe (in-process Engine, table:cpu WAL trigger, one 100k-row flush per activation) ==")
-        pe = asyncio.run(pe_side(tmp / "pe", body, n, args.reps, args.profile))
-        for kind in ("rows", "arrow"):
-            d = pe[kind]
-            log(f"  {kind:5s} run_time best {min(d['run']) * 1e3:8.2f} ms  median {statistics.median(d['run']) * 1e3:8.2f} ms"
-                f"  = {us(min(d['run']), n):.3f} / {us(statistics.median(d['run']), n):.3f} µs/row   "
-                f"inside the function (median) {statistics.median(d['inner']) * 1e3:.2f} ms, "
-                f"cpu {statistics.median(d['cpu']) * 1e3:.2f} ms, memory peak {statistics.median(d['mem']) / 1e6:.1f} MB, "
-                f"dispatch latency median {statistics.median(d['disp']) * 1e3:.3f} ms (max {max(d['disp']) * 1e3:.3f})")
+        pes = {}
+        for mode in modes:
+            log(f"\n== pe, {mode} isolation (in-process Engine, table:cpu WAL trigger, one {n:,}-row flush per activation) ==")
+            pes[mode] = pe = asyncio.run(pe_side(tmp / f"pe-{mode}", body, n, args.reps, args.profile and mode == modes[0], mode))
+            print_pe(pe, n)
+            if "transfer" in pe:
+                log(f"  transfer: {pe['transfer']}")
+        pe = pes[modes[0]]
         if "profile" in pe:
             p = pe["profile"]
             log(f"\n  batch_to_rows on a {p['rows']:,}-row batch (best of 5, no contention): {p['total'] * 1e3:.1f} ms "
@@ -402,27 +424,37 @@ def main(argv=None) -> int:
                 log(f"    '{k}': " + " ".join(body_.split()))
 
         log("\nsummary (µs per row; medians)")
-        rows_us = us(statistics.median(pe["rows"]["run"]), n)
-        arrow_us = us(statistics.median(pe["arrow"]["run"]), n)
-        log(f"  pe rows plugin   {rows_us:7.3f}")
-        log(f"  pe arrow plugin  {arrow_us:7.3f}")
+        per = {m: (us(statistics.median(pes[m]["rows"]["run"]), n), us(statistics.median(pes[m]["arrow"]["run"]), n))
+               for m in modes}
+        for m in modes:
+            log(f"  pe rows plugin, {m:7s}  {per[m][0]:7.3f}")
+            log(f"  pe arrow plugin, {m:7s} {per[m][1]:7.3f}")
+        rows_us, arrow_us = per[modes[0]]
         if pg:
             for k in TRIGGERS:
                 log(f"  PostgreSQL '{k}'  {us(pg['cost'][k][1], n):7.3f}")
             pg_us = us(pg["cost"]["star"][1], n)
-            r_rows, r_arrow = rows_us / pg_us, arrow_us / pg_us
-            log(f"  ratios vs PostgreSQL 'star' (every column as dicts, summed in Python): rows {r_rows:.3f}, "
-                f"arrow {r_arrow:.3f}  (target <= {TARGET_RATIO})")
+            for m in modes:
+                log(f"  ratios vs PostgreSQL 'star' (every column as dicts, summed in Python), {m}: rows "
+                    f"{per[m][0] / pg_us:.3f}, arrow {per[m][1] / pg_us:.3f}  (target <= {TARGET_RATIO})")
             log(f"  other pairings: rows vs 'col' {rows_us / us(pg['cost']['col'][1], n):.3f}; "
                 f"arrow vs 'sql' (both sum in C) {arrow_us / us(pg['cost']['sql'][1], n):.3f}")
-        log(f"RESULT trigger_rows_pe_rows_us_per_row {rows_us:.4f} us/row")
-        log(f"RESULT trigger_rows_pe_arrow_us_per_row {arrow_us:.4f} us/row")
+        if "thread" in per:  # the names before process isolation existed: thread mode
+            log(f"RESULT trigger_rows_pe_rows_us_per_row {per['thread'][0]:.4f} us/row")
+            log(f"RESULT trigger_rows_pe_arrow_us_per_row {per['thread'][1]:.4f} us/row")
+        for m in modes:
+            log(f"RESULT trigger_rows_pe_{m}_rows_us_per_row {per[m][0]:.4f} us/row")
+            log(f"RESULT trigger_rows_pe_{m}_arrow_us_per_row {per[m][1]:.4f} us/row")
         if pg:
             log(f"RESULT trigger_rows_postgres_us_per_row {pg_us:.4f} us/row")
             log(f"RESULT trigger_rows_postgres_col_us_per_row {us(pg['cost']['col'][1], n):.4f} us/row")
             log(f"RESULT trigger_rows_postgres_sql_us_per_row {us(pg['cost']['sql'][1], n):.4f} us/row")
-            log(f"RESULT trigger_rows_ratio_rows_vs_postgres {r_rows:.3f} ratio")
-            log(f"RESULT trigger_rows_ratio_arrow_vs_postgres {r_arrow:.3f} ratio")
+            if "thread" in per:
+                log(f"RESULT trigger_rows_ratio_rows_vs_postgres {per['thread'][0] / pg_us:.3f} ratio")
+                log(f"RESULT trigger_rows_ratio_arrow_vs_postgres {per['thread'][1] / pg_us:.3f} ratio")
+            for m in modes:
+                log(f"RESULT trigger_rows_{m}_ratio_rows_vs_postgres {per[m][0] / pg_us:.3f} ratio")
+                log(f"RESULT trigger_rows_{m}_ratio_arrow_vs_postgres {per[m][1] / pg_us:.3f} ratio")
     finally:
         peers.stop_peers_under(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
