@@ -94,6 +94,17 @@ def _no_core_files() -> None:
         pass
 
 
+def _orphan(chan: Any) -> None:
+    """In a process a plugin forked: the channel is the worker's alone. Closed here, the child's
+    `influxdb3_local` calls fail (EOFError) and, should it return from the entry point, it exits
+    instead of sending a `done` the engine would take for the next activation's."""
+    import threading
+
+    chan._send_lock = threading.Lock()  # another thread may have held them at the fork
+    chan.conversation = threading.RLock()
+    chan.close()
+
+
 def main() -> None:
     fd = int(os.environ.pop(ENV_FD))
     path = json.loads(os.environ.pop(ENV_PATH, "[]"))
@@ -111,6 +122,7 @@ def main() -> None:
     from .wire import Channel
 
     chan = Channel(socket.socket(fileno=fd))
+    os.register_at_fork(after_in_child=lambda: _orphan(chan))
     worker = _Worker(chan)
     chan.send(("ready", os.getpid()))
     worker.serve()

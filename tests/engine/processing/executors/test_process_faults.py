@@ -405,3 +405,63 @@ async def test_mixed_isolation_a_process_trigger_crashes_thread_triggers_go_on(t
         assert os.getpid() not in d["process"]["pids"]
     finally:
         await e.stop()
+
+
+# ------------------------------------------------------------------------------ forking plugins
+
+
+def _running(pid: int) -> bool:
+    """Exists and is not a zombie (a worker does not reap what its plugin forked)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+async def test_a_forked_child_that_returns_never_speaks_for_the_worker(peng: Engine, tmp_path: Path) -> None:
+    """A plugin forks and the child returns from the entry point, as the parent does: the child
+    must not take part in the worker's conversation with the engine (its log lines and its
+    `done` would be read as the next activation's, and it would compete for the next `run`)."""
+    pe = peng.processing
+    go = tmp_path / "go"
+    plugin(peng, "forks.py", f"""
+        import os, time
+
+        def process_writes(influxdb3_local, table_batches, args=None):
+            pid = os.fork()
+            if pid == 0:
+                while not os.path.exists({str(go)!r}):
+                    time.sleep(0.01)
+                influxdb3_local.info("child here")
+                return
+            influxdb3_local.cache.put("forked", pid, use_global=True)
+            influxdb3_local.info("parent here")
+    """)
+    await pe.create_trigger("db", "forks", "forks.py", "table:f")
+    await peng.write_lp("db", "f v=1i")
+    [first] = await wait_acts(peng, "forks", 1)
+    assert first.status == "ok"
+    child = pe.caches.get_value(("global",), "forked")
+    try:
+        go.write_text("")
+        await wait_for(lambda: not _running(child), f"the forked child {child} to leave once it returned")
+        for i in range(2, 5):
+            await peng.write_lp("db", f"f v={i}i")
+            await wait_acts(peng, "forks", i)
+            await wait_for(lambda: pe.caches.get_value(("global",), "forked") != child or False,
+                           "the next activation to run the plugin")
+            child = pe.caches.get_value(("global",), "forked")
+            go.write_text("")
+            await wait_for(lambda: not _running(child), f"the forked child {child} to leave")
+        recs = acts(peng, "forks")
+        assert [r.status for r in recs] == ["ok"] * 4
+        texts = [x.text for x in pe.logs.entries() if x.trigger == "forks"]
+        assert texts.count("parent here") == 4, texts
+        assert "child here" not in texts, texts
+    finally:
+        for pid in {child, pe.caches.get_value(("global",), "forked")}:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
