@@ -111,6 +111,18 @@ class TableBatch(dict):
     def copy(self) -> dict:
         return dict(self._all().items())
 
+    def __reduce__(self) -> tuple:
+        """Pickled as the entries it has (a cache value put by a worker process, a cache
+        snapshot): `rows` is not built just to be pickled."""
+        return (_rebuild_table_batch, (self._batch, dict(dict.items(self))))
+
     @property
     def num_rows(self) -> int:
         return self._batch.num_rows
+
+
+def _rebuild_table_batch(batch: pa.RecordBatch, entries: dict) -> TableBatch:
+    tb = TableBatch.__new__(TableBatch)
+    tb._batch = batch
+    dict.update(tb, entries)
+    return tb
