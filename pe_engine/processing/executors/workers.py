@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
@@ -69,6 +70,14 @@ class WorkerProcess:
             return (int(fields[11]) + int(fields[12])) / _CLK_TCK
         except (OSError, ValueError, IndexError):
             return 0.0
+
+    def exited(self) -> bool:
+        """The process has ended (its pidfd is readable); it may not be reaped yet."""
+        try:
+            ready, _, _ = select.select([self.pidfd], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(ready)
 
     def kill(self, reason: str | None = None) -> None:
         if reason is not None and self.killed_for is None:
@@ -244,6 +253,7 @@ class ProcessPool:
             while True:
                 if self._closed:
                     raise PoolClosed("the plugin worker pool is shut down")
+                self._drop_exited_locked()
                 if self._idle:
                     w = next((x for x in self._idle if x.last_trigger == prefer), None) if prefer else None
                     if w is None:
@@ -260,6 +270,18 @@ class ProcessPool:
                     if self._total_locked() < self.settings.max_workers:
                         self._spawn_locked()
                 self._cond.wait(1.0)
+
+    def _drop_exited_locked(self) -> None:
+        """Idle workers that died since their last activation (a plugin's background thread, the
+        OOM killer, an operator's kill) leave the pool here, so the next activation is not sent
+        to them and recorded as their crash."""
+        for w in [x for x in self._idle if x.exited()]:
+            self._idle.remove(w)
+            self.replaced += 1
+            log.warning("plugin worker process %d %s while idle; it is replaced", w.pid, exit_text(w.reap()))
+            w.close()
+        if not self._closed and self._total_locked() < self.settings.min_workers:
+            self._spawn_locked()
 
     def release(self, w: WorkerProcess, healthy: bool) -> None:
         retire = False

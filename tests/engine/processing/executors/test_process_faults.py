@@ -465,3 +465,36 @@ async def test_a_forked_child_that_returns_never_speaks_for_the_worker(peng: Eng
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
+
+
+async def test_a_worker_that_dies_while_idle_is_not_blamed_on_the_next_activation(peng: Engine, tmp_path: Path) -> None:
+    """A plugin's background thread ends its worker after the activation finished: the next
+    activation (here of a trigger that disables itself on error) runs on a fresh worker, ok."""
+    pe = peng.processing
+    fire = tmp_path / "fire"
+    plugin(peng, "late.py", f"""
+        import os, threading, time
+
+        def _later():
+            while not os.path.exists({str(fire)!r}):
+                time.sleep(0.01)
+            os._exit(5)
+
+        def process_writes(influxdb3_local, table_batches, args=None):
+            influxdb3_local.cache.put("pid", os.getpid(), use_global=True)
+            if table_batches[0]["rows"][0]["v"] == 1:
+                threading.Thread(target=_later, daemon=True).start()
+    """)
+    await pe.create_trigger("db", "late", "late.py", "table:late", settings=TriggerSettings(error_behavior="disable"))
+    await peng.write_lp("db", "late v=1i")
+    [first] = await wait_acts(peng, "late", 1)
+    assert first.status == "ok"
+    dead = pe.caches.get_value(("global",), "pid")
+    fire.write_text("")
+    await wait_for(lambda: not _running(dead), f"worker {dead} to exit while idle")
+    await peng.write_lp("db", "late v=2i")
+    recs = await wait_acts(peng, "late", 2)
+    assert recs[1].status == "ok", (recs[1].status, recs[1].error)
+    assert pe.caches.get_value(("global",), "pid") != dead
+    assert not pe.get("db", "late").disabled
+    assert dead not in pids(peng)
