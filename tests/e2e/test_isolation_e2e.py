@@ -30,7 +30,7 @@ CRASHES = {  # table / trigger name -> (body of process_writes, what the error n
     "os_exit": ("import os\nos._exit(3)", "exited with code 3"),
     "null_pointer": ("import ctypes\nctypes.string_at(0)", "SIGSEGV"),
     "sigkill_self": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "SIGKILL"),
-    "c_recursion": ("import pickle, sys\nsys.setrecursionlimit(1 << 30)\nx = []\nfor _ in range(500_000):\n"
+    "c_recursion": ("import pickle, sys\nsys.setrecursionlimit(1 << 30)\nx = []\nfor _ in range(300_000):\n"
                     "    x = [x]\npickle.dumps(x)", "SIGSEGV"),
     "hog": ("block = bytearray(20 * 1024 ** 3)\ninfluxdb3_local.info(f'allocated {len(block)}')", "memory limit"),
 }

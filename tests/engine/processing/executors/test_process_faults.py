@@ -37,7 +37,7 @@ CRASHES = {
     # C-level recursion: the C pickler recurses once per nesting level; with the recursion limit
     # lifted nothing stops it before the C stack (8 MiB) overflows.
     "c_recursion": (
-        "import pickle, sys\nsys.setrecursionlimit(1 << 30)\nx = []\nfor _ in range(500_000):\n    x = [x]\n"
+        "import pickle, sys\nsys.setrecursionlimit(1 << 30)\nx = []\nfor _ in range(300_000):\n    x = [x]\n"
         "pickle.dumps(x)",
         "SIGSEGV",
     ),
@@ -116,11 +116,11 @@ async def test_a_crash_ends_only_its_worker(peng: Engine, kind: str) -> None:
     before = executor(peng).describe()
 
     await peng.write_lp("db", "boom v=1i")
-    [rec] = await wait_acts(peng, "crash", 1)
+    [rec] = await wait_acts(peng, "crash", 1, timeout=30)
     assert rec.status == "crashed", (rec.status, rec.error)
     assert named in rec.error, rec.error
     dead = worker_pid(rec.error)
-    assert dead in before["pids"]
+    assert dead != os.getpid()  # (not necessarily one of `before`: a spare may have started since)
     await wait_for(lambda: gone(dead), f"worker {dead} reaped")
     await wait_for(lambda: pids(peng) and dead not in pids(peng), "a replacement worker")
     assert executor(peng).describe()["replaced"] == before["replaced"] + 1
