@@ -411,12 +411,20 @@ async def test_mixed_isolation_a_process_trigger_crashes_thread_triggers_go_on(t
 
 
 def _running(pid: int) -> bool:
-    """Exists and is not a zombie (a worker does not reap what its plugin forked)."""
+    """Not yet ended as its pidfd tells (a zombie's pidfd is readable only once every one of its
+    threads has exited: the moment the pool itself can see it). A worker does not reap what its
+    plugin forked, so "ended" includes a zombie."""
+    import select
+
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
         return False
+    try:
+        ready, _, _ = select.select([fd], [], [], 0)
+        return not ready
+    finally:
+        os.close(fd)
 
 
 async def test_a_forked_child_that_returns_never_speaks_for_the_worker(peng: Engine, tmp_path: Path) -> None:
