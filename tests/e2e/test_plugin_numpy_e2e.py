@@ -46,7 +46,7 @@ def _answer(srv, http: Http) -> dict:
 ])
 def test_numpy_from_the_plugin_environment(tmp_path: Path, admin_token: str, first: str, second: str) -> None:
     venv = tmp_path / "plugin-venv"  # does not exist: the server creates it
-    srv = start_plugin_server(tmp_path, admin_token, ["--virtual-env-location", str(venv)], isolation=first)
+    srv = start_plugin_server(tmp_path, admin_token, ["--virtual-env-location", str(venv), "--plugin-isolation", first])
     try:
         (srv.plugin_dir / "np_plugin.py").write_text(NUMPY_PLUGIN)
         http = Http(srv.url, admin_token)
@@ -64,7 +64,7 @@ def test_numpy_from_the_plugin_environment(tmp_path: Path, admin_token: str, fir
     finally:
         assert srv.stop() == 0, srv.stderr[-3000:]
     # Restarted over the same environment, in the other mode: numpy is there from the start.
-    srv = start_plugin_server(tmp_path, admin_token, ["--virtual-env-location", str(venv)], isolation=second)
+    srv = start_plugin_server(tmp_path, admin_token, ["--virtual-env-location", str(venv), "--plugin-isolation", second])
     try:
         assert _answer(srv, Http(srv.url, admin_token)) == {"sum": 6, "doubled": [2, 4, 6], "type": "numpy"}
     finally:
