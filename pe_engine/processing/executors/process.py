@@ -352,7 +352,10 @@ class ProcessExecutor(Executor):
                     if op == "log":
                         log(msg[1], msg[2])
                     elif op == "found":
-                        note(req.job.invocation.start_note())
+                        if lim.deadline is not None:
+                            deadline_at = time.perf_counter() + lim.deadline
+                        if req.notes_only_when_called:
+                            note(req.job.invocation.start_note())
                     elif op == "call":
                         _close(fds)
                         self._answer(w, api, msg[1], msg[2])

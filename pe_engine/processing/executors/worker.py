@@ -243,8 +243,9 @@ class _Worker:
                 with routed_to(api.log_line):
                     ns = instantiate(loaded)
                     fn = entry_point(ns, inv.entry_point, inv.plugin_type)
-                    if run.notes_only_when_called:
-                        self.chan.send(("found",))
+                    # The plugin is about to run: the engine starts the deadline now, as a thread
+                    # would, so a slow start of the call (a loaded machine) is not charged to it.
+                    self.chan.send(("found",))
                     args = dict(run.arguments) if run.arguments else None
                     result = fn(*inv.arguments(api, args))
                     if inv.kind == TriggerKind.REQUEST:
