@@ -13,6 +13,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+from support.servers import ISOLATION_MODES
+
 pytest_plugins = ["support.fixtures"]
 
 # deadline=None: the C and Python parsers run in a loaded box (2 cores shared with servers under test).
@@ -29,6 +31,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Also declared in pyproject.toml; repeated so the marker is known with any ini file.
     config.addinivalue_line("markers", "slow: long-running tests (soak, many crash cycles); run with --run-slow")
+    config.addinivalue_line("markers", "thread_only(reason): a plugin_isolation test that runs in thread mode only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses `plugin_isolation` (directly or through eng, plugin_server, ...) runs
+    once per mode; `@pytest.mark.thread_only("why")` keeps one to thread mode (the reason is required)."""
+    if "plugin_isolation" not in metafunc.fixturenames:
+        return
+    if any("plugin_isolation" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize") if m.args):
+        return  # the test chose its modes itself
+    only = metafunc.definition.get_closest_marker("thread_only")
+    if only is not None and not (only.args and isinstance(only.args[0], str) and only.args[0].strip()):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: @pytest.mark.thread_only needs a reason")
+    modes = ["thread"] if only is not None else list(ISOLATION_MODES)
+    metafunc.parametrize("plugin_isolation", modes, indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

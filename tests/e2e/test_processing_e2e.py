@@ -84,9 +84,9 @@ def report_counts(http: Http, db: str) -> dict[str, int]:
 @pytest.fixture(autouse=True)
 def shared_server_alive(request):
     """Whatever a test did to the shared plugin server, it must still be serving afterwards."""
+    srv = request.getfixturevalue("plugin_server") if "plugin_server" in request.fixturenames else None
     yield
-    if "plugin_server" in request.fixturenames:
-        srv = request.getfixturevalue("plugin_server")
+    if srv is not None:
         assert srv.proc.poll() is None, srv.stderr
         assert Http(srv.url, srv.token).request("GET", "/health").status == 200
 

@@ -11,6 +11,7 @@ import pytest
 from pe_engine import cli
 
 from support.http import Http
+from support.servers import isolation_args
 
 LAST = "/api/v3/configure/last_cache"
 DISTINCT = "/api/v3/configure/distinct_cache"
@@ -184,11 +185,12 @@ def process_writes(influxdb3_local, table_batches, args=None):
 '''
 
 
-def test_wal_plugin_sees_the_rows_that_fired_it_in_the_cache(server_factory, admin_token, tmp_path: Path):
+def test_wal_plugin_sees_the_rows_that_fired_it_in_the_cache(server_factory, admin_token, tmp_path: Path,
+                                                              plugin_isolation: str):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "lvc_probe.py").write_text(PROBE)
-    srv = server_factory(tmp_path / "data", admin_token, ["--plugin-dir", str(plugins)])
+    srv = server_factory(tmp_path / "data", admin_token, ["--plugin-dir", str(plugins), *isolation_args(plugin_isolation)])
     http = Http(srv.url, srv.token)
     db = "plugindb"
     assert http.write(db, f"cpu,host=init usage=0.0 {now_ns()}").status == 204

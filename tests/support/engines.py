@@ -14,22 +14,30 @@ from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.processing.ports import Clock
 from pe_engine.processing.py_api import table_to_rows
-from support.servers import PLUGINS
+from support.servers import PLUGINS, TEST_PLUGIN_PROCESSES
 from support.waiting import wait_for
 
-__all__ = ["GLOBAL", "PLUGINS", "acts", "gget", "gput", "log_texts", "make_engine", "plugin", "poll_rows",
-           "rows", "wait_acts", "wait_for"]
+__all__ = ["GLOBAL", "PLUGINS", "TEST_PLUGIN_PROCESSES", "acts", "gget", "gput", "isolation_config", "log_texts",
+           "make_engine", "plugin", "poll_rows", "rows", "wait_acts", "wait_for"]
 
 GLOBAL = ("global",)
 
 
-def make_engine(tmp_path: Path, clock: Clock | None = None) -> Engine:
+def isolation_config(isolation: str) -> dict[str, Any]:
+    """The EngineConfig fields of one plugin isolation mode (the `plugin_isolation` fixture's value)."""
+    return {"plugin_isolation": isolation, "plugin_processes": TEST_PLUGIN_PROCESSES}
+
+
+def make_engine(tmp_path: Path, clock: Clock | None = None, isolation: str = "thread", **config: Any) -> Engine:
     """An engine over a private copy of tests/support/plugins (tests edit plugin files);
-    `clock` drives its schedules (support.clock.FakeClock)."""
+    `clock` drives its schedules (support.clock.FakeClock); `isolation` is where plugins run
+    (tests take it from the `plugin_isolation` fixture); `config` sets other EngineConfig fields."""
     pdir = tmp_path / "plugins"
     if not pdir.exists():
         shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
-    return Engine(EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01), clock=clock)
+    cfg = EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01,
+                       **{**isolation_config(isolation), **config})
+    return Engine(cfg, clock=clock)
 
 
 def plugin(e: Engine, name: str, source: str) -> str:

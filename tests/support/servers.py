@@ -21,16 +21,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = Path(__file__).resolve().parent / "plugins"
+ISOLATION_MODES = ("thread", "process")  # where plugins run: the `plugin_isolation` fixture's values
+TEST_PLUGIN_PROCESSES = 2  # process isolation: a small pool (each worker costs a start), still two at once
 READY = re.compile(r"pe serving on (http://\S+) \(data: (.*)\)")
 START_TIMEOUT = 30.0
 
 
 def server_env() -> dict[str, str]:
-    """The environment of a `pe` subprocess: this checkout first on the path, no PE_/INFLUXDB3_ settings."""
+    """The environment of a `pe` subprocess: this checkout first on the path, no PE_/INFLUXDB3_ settings
+    (plugin servers get their isolation mode as a flag: `start_plugin_server`)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     for name in ("PE_TOKEN", "PE_HOST", "PE_DATABASE", "PE_ADMIN_TOKEN", "PE_DATA_DIR", "PE_HTTP_BIND",
-                 "INFLUXDB3_HOST_URL", "INFLUXDB3_AUTH_TOKEN", "INFLUXDB3_DATABASE_NAME"):
+                 "PE_PLUGIN_ISOLATION", "INFLUXDB3_HOST_URL", "INFLUXDB3_AUTH_TOKEN", "INFLUXDB3_DATABASE_NAME"):
         env.pop(name, None)
     return env
 
@@ -110,17 +113,27 @@ def install_plugins(plugin_dir: Path) -> Path:
     return plugin_dir
 
 
+def isolation_args(isolation: str | None) -> list[str]:
+    """The `pe serve` flags of one plugin isolation mode (none: the server's default, thread)."""
+    if isolation is None:
+        return []
+    return ["--plugin-isolation", isolation, "--plugin-processes", str(TEST_PLUGIN_PROCESSES)]
+
+
 def start_plugin_server(base: Path, token: str | None, extra: list[str] | None = None,
-                        env: dict[str, str] | None = None) -> ServerProc:
+                        env: dict[str, str] | None = None, isolation: str | None = None) -> ServerProc:
     """`pe serve --plugin-dir <base>/plugins --data-dir <base>/data` (plugin files copied in first).
 
     `env` is added to the server's environment (e.g. PIP_NO_INDEX for offline package installs).
+    `isolation` is where plugins run (tests take it from the `plugin_isolation` fixture; flags in
+    `extra` come after it, so a test can still override it).
     The plugin directory is kept on the returned object as `.plugin_dir`.
     """
     plugin_dir = base / "plugins"
     if not plugin_dir.exists():
         install_plugins(plugin_dir)
-    srv = start_server(base / "data", token, ["--plugin-dir", str(plugin_dir), *(extra or [])], env)
+    srv = start_server(base / "data", token,
+                       ["--plugin-dir", str(plugin_dir), *isolation_args(isolation), *(extra or [])], env)
     srv.plugin_dir = plugin_dir  # type: ignore[attr-defined]
     return srv
 

@@ -54,14 +54,15 @@ def process_writes(influxdb3_local, table_batches, args=None):
 """
 
 
-async def test_plugin_warnings_go_to_their_own_trigger_log_as_warn(eng: Engine, capfd) -> None:
+async def test_plugin_warnings_go_to_their_own_trigger_log_as_warn(eng: Engine, capfd, plugin_isolation: str) -> None:
     import threading
 
     pe = eng.processing
     plugin(eng, "warns_a.py", WARNS)
     plugin(eng, "warns_b.py", WARNS)  # two modules, so each location warns once in each
-    barrier = threading.Barrier(2)
-    pe.caches.trigger_cache("test", "harness").put("barrier", barrier, use_global=True)
+    if plugin_isolation == "thread":  # a barrier cannot reach a worker process, nor does one share a hook
+        barrier = threading.Barrier(2)
+        pe.caches.trigger_cache("test", "harness").put("barrier", barrier, use_global=True)
     await pe.create_trigger("db", "wa", "warns_a.py", "table:cpu", arguments={"me": "wa"})
     await pe.create_trigger("db", "wb", "warns_b.py", "table:cpu", arguments={"me": "wb"})
     await eng.write_lp("db", "cpu,host=a usage=1i 1")
@@ -353,13 +354,13 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
 """
 
 
-async def test_cache_get_put_delete_and_ttl(eng: Engine) -> None:
+async def test_cache_get_put_delete_and_ttl(eng: Engine, plugin_isolation: str) -> None:
     got = await call(eng, "cache_a", CACHE_PROBE, query={"op": "basics"})
     assert got == {
         "missing": None,
         "default": "d",
         "got": {"nested": [1, 2]},
-        "same_object": True,
+        "same_object": plugin_isolation == "thread",  # a worker process gets a pickled copy each time
         "positional_ttl": "v",
         "delete_existing": True,
         "delete_missing": False,
@@ -398,7 +399,8 @@ async def test_trigger_caches_are_isolated_and_the_global_one_is_shared(eng: Eng
 # --------------------------------------------------------------------------------- zero copy
 
 
-async def test_arrow_entry_is_the_flushed_batch_and_rows_are_never_built_for_arrow_readers(eng: Engine) -> None:
+async def test_arrow_entry_is_the_flushed_batch_and_rows_are_never_built_for_arrow_readers(
+        eng: Engine, plugin_isolation: str) -> None:
     pe = eng.processing
     flushed: list = []
     eng.subscribe(FlushCallback(flushed.extend))  # a second, real subscriber to the engine's flush
@@ -421,7 +423,10 @@ async def test_arrow_entry_is_the_flushed_batch_and_rows_are_never_built_for_arr
     assert set(by_name) == {"m", "n"}
     for name, tb in by_name.items():
         assert isinstance(tb["arrow"], pa.RecordBatch)
-        assert tb["arrow"] is fw.tables[name]  # the flushed batch itself, not a copy
+        if plugin_isolation == "thread":
+            assert tb["arrow"] is fw.tables[name]  # the flushed batch itself, not a copy
+        else:  # a worker maps the one shared-memory copy; what it put in the cache crossed pickled
+            assert tb["arrow"].equals(fw.tables[name])
         assert not dict.__contains__(tb, "rows")  # the plugin read only arrow: no rows were built
     assert pe.caches.get_value(("trigger", "db", "summer"), "total:m") == 4.0
     assert await poll_rows(eng, "db", "SELECT table_name, sum, rows FROM arrow_sums", 1) == [
@@ -520,27 +525,37 @@ async def test_schedule_dry_run_returns_trigger_time(eng: Engine) -> None:
     assert out["errors"] and "missing_db" in out["errors"][0]
 
 
-async def test_dry_run_of_a_runaway_plugin_is_stopped_at_the_test_deadline(eng: Engine, monkeypatch) -> None:
-    import threading
-
+async def test_dry_run_of_a_runaway_plugin_is_stopped_at_the_test_deadline(eng: Engine, monkeypatch, tmp_path) -> None:
     from pe_engine.processing import dry_run as testing
 
     monkeypatch.setattr(testing, "TEST_DEADLINE", 0.3)
     pe = eng.processing
-    ended = threading.Event()
-    pe.caches.test_cache("runaway").put("ended", ended)
-    plugin(eng, "runaway.py", """
+    beat = tmp_path / "heartbeat"  # the loop's progress, readable whether it runs in a thread or a worker
+    plugin(eng, "runaway.py", f"""
         def process_writes(influxdb3_local, table_batches, args=None):
-            ended = influxdb3_local.cache.get("ended")
-            try:
-                while True:
-                    pass
-            finally:
-                ended.set()
+            n = 0
+            while True:
+                n += 1
+                if n % 20000 == 0:
+                    with open({str(beat)!r}, "w") as f:
+                        f.write(str(n))
     """)
     out = await run_wal_test(pe, filename="runaway.py", database="db", input_lp="x v=1i", cache_name="runaway")
     assert out["errors"] == ["plugin did not finish within 0.3s"]
-    assert await asyncio.to_thread(ended.wait, 10)  # the loop was interrupted, not left spinning
+
+    def read() -> str:
+        try:
+            return beat.read_text()
+        except FileNotFoundError:
+            return ""
+
+    deadline = time.monotonic() + 10
+    while True:  # no progress for 0.2 s: interrupted (a thread) or stopped (a worker), not left spinning
+        before = read()
+        await asyncio.sleep(0.2)
+        if read() == before:
+            break
+        assert time.monotonic() < deadline, "the runaway loop is still running"
 
 
 async def test_dry_run_contains_system_exit(eng: Engine) -> None:

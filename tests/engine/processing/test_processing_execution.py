@@ -3,8 +3,10 @@ concurrency, queue overflow, deadlines and resource limits, error behaviours (§
 and an engine that keeps serving while plugins misbehave.
 
 Everything runs for real: an Engine on tmp_path, plugin files from tests/support/plugins (copied into the
-plugin dir) or written by the test, the real worker pool and watchdog threads. Plugins report what
-they saw through the plugin cache, which stores objects by reference.
+plugin dir) or written by the test, the real worker pool and watchdog threads, or worker processes:
+every test that takes `eng` runs in both isolation modes. Plugins report what they saw through
+the plugin cache; the tests that share a live object with them (stored by reference, which only
+a thread can see) run in thread mode only.
 """
 from __future__ import annotations
 
@@ -375,6 +377,7 @@ async def test_module_level_state_does_not_survive_between_calls(eng: Engine) ->
 # ------------------------------------------------------------------------ ordering, concurrency
 
 
+@pytest.mark.thread_only("coordinates with the plugin through a Probe (a lock, an Event) the cache shares by reference")
 async def test_sync_trigger_runs_one_at_a_time_in_order(eng: Engine) -> None:
     pe = eng.processing
     probe = Probe()
@@ -389,6 +392,7 @@ async def test_sync_trigger_runs_one_at_a_time_in_order(eng: Engine) -> None:
     assert probe.max_active == 1
 
 
+@pytest.mark.thread_only("coordinates with the plugin through a Probe (a lock, an Event) the cache shares by reference")
 async def test_async_trigger_overlaps_up_to_concurrency_and_no_more(eng: Engine) -> None:
     pe = eng.processing
     probe = Probe()
@@ -410,6 +414,7 @@ async def test_async_trigger_overlaps_up_to_concurrency_and_no_more(eng: Engine)
     assert sorted(probe.seen) == list(range(n))
 
 
+@pytest.mark.thread_only("coordinates with the plugin through a Probe (a lock, an Event) the cache shares by reference")
 async def test_queue_overflow_drops_oldest_and_never_blocks_writes(eng: Engine, monkeypatch) -> None:
     monkeypatch.setattr(dispatcher, "QUEUE_CAPACITY", 3)
     pe = eng.processing
@@ -457,6 +462,7 @@ async def test_pure_python_infinite_loop_times_out_and_trigger_keeps_working(eng
     assert not pe.get("db", "spin").disabled
 
 
+@pytest.mark.thread_only("the watchdog writing off a thread stuck in C (a worker process is simply stopped)")
 async def test_sleep_in_c_past_deadline_writes_the_thread_off(eng: Engine) -> None:
     pe = eng.processing
     await pe.create_trigger(
@@ -491,7 +497,8 @@ async def test_memory_limit_stops_a_plugin_that_eats_memory(eng: Engine) -> None
     [rec] = await wait_acts(eng, "hog", 1, timeout=30)
     assert rec.status == "memory_limit"
     assert "memory limit" in rec.error
-    assert rec.memory_peak is not None and rec.memory_peak > 200 * 1024 * 1024
+    # near the limit: a thread is stopped just past it, a worker's allocation that would cross it fails
+    assert rec.memory_peak is not None and rec.memory_peak > 150 * 1024 * 1024
     assert rec.memory_peak < 3000 * 1024 * 1024
 
 
@@ -669,6 +676,7 @@ async def test_engine_keeps_serving_while_plugins_misbehave(eng: Engine) -> None
     assert got == [{"n": 20}]
 
 
+@pytest.mark.thread_only("coordinates with the plugin through a Probe (a lock, an Event) the cache shares by reference")
 async def test_error_behavior_disable_drops_the_events_waiting_behind_the_failure(eng: Engine) -> None:
     pe = eng.processing
     probe = Probe()

@@ -38,12 +38,12 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
 """
 
 
-async def test_triggers_caches_history_and_logs_survive_a_restart(tmp_path: Path) -> None:
+async def test_triggers_caches_history_and_logs_survive_a_restart(tmp_path: Path, plugin_isolation: str) -> None:
     settings = TriggerSettings(
         run_async=True, error_behavior="retry", deadline_seconds=12.5, concurrency=2, max_retries=3,
         memory_limit_bytes=123_456_789, cpu_limit_seconds=4.5, catch_up="once",
     )
-    e = make_engine(tmp_path)
+    e = make_engine(tmp_path, isolation=plugin_isolation)
     await e.start()
     try:
         pe = e.processing
@@ -71,7 +71,7 @@ async def test_triggers_caches_history_and_logs_survive_a_restart(tmp_path: Path
     assert "ValueError: boom" in reason
     assert "wal_plugin.py done" in old_logs
 
-    e = make_engine(tmp_path)
+    e = make_engine(tmp_path, isolation=plugin_isolation)
     await e.start()
     try:
         pe = e.processing
@@ -125,11 +125,11 @@ async def test_triggers_caches_history_and_logs_survive_a_restart(tmp_path: Path
         await e.stop()
 
 
-async def test_schedules_skip_missed_ticks_unless_catch_up_once(tmp_path: Path) -> None:
+async def test_schedules_skip_missed_ticks_unless_catch_up_once(tmp_path: Path, plugin_isolation: str) -> None:
     # The engine's wall clock is a fake the test moves, set in the past so that a schedule
     # following the real clock could not produce these fire times: no waiting on real seconds.
     clock = FakeClock(1_700_000_000 * NS)
-    e = make_engine(tmp_path, clock)
+    e = make_engine(tmp_path, clock, isolation=plugin_isolation)
     await e.start()
     try:
         pe = e.processing
@@ -150,7 +150,7 @@ async def test_schedules_skip_missed_ticks_unless_catch_up_once(tmp_path: Path) 
         await e.stop()
     clock.set(c + 0.3)  # B and C pass while nothing runs
 
-    e = make_engine(tmp_path, clock)
+    e = make_engine(tmp_path, clock, isolation=plugin_isolation)
     await e.start()
     try:
         pe = e.processing

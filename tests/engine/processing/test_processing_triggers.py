@@ -7,18 +7,16 @@ A real Engine on tmp_path with the plugin files of tests/support/plugins copied 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from pe_engine.config import EngineConfig
 from pe_engine.engine import Engine
 from pe_engine.errors import AlreadyExists, BadRequest, NotFound, PeError
 from pe_engine.processing.manager import TriggerRunning
 from pe_engine.processing.triggers import TriggerSettings
-from support.engines import PLUGINS, acts, gget, make_engine, plugin, poll_rows, rows, wait_acts, wait_for
+from support.engines import acts, gget, make_engine, plugin, poll_rows, rows, wait_acts, wait_for
 
 SPEC_FORMS = (
     "expect one of the following forms: 'table:<TABLE_NAME>', 'all_tables', "
@@ -188,12 +186,8 @@ async def test_create_errors(eng: Engine) -> None:
     assert await rows(eng, "db", "SELECT trigger_name FROM system.processing_engine_triggers") == [{"trigger_name": "t"}]
 
 
-async def test_restricted_trigger_types_are_rejected(tmp_path: Path) -> None:
-    pdir = tmp_path / "plugins"
-    shutil.copytree(PLUGINS, pdir, ignore=shutil.ignore_patterns("__pycache__"))
-    cfg = EngineConfig(data_dir=tmp_path / "data", plugin_dir=pdir, wal_flush_interval=0.01,
-                       restrict_trigger_types=("wal",))
-    async with Engine(cfg) as e:
+async def test_restricted_trigger_types_are_rejected(tmp_path: Path, plugin_isolation: str) -> None:
+    async with make_engine(tmp_path, isolation=plugin_isolation, restrict_trigger_types=("wal",)) as e:
         await e.create_database("db")
         await e.processing.create_trigger("db", "ok", "wal_plugin.py", "all_tables")
         with pytest.raises(PeError, match="server is configured to reject request plugin triggers"):
@@ -266,7 +260,8 @@ async def test_disable_interrupts_a_running_plugin_at_its_next_api_call(eng: Eng
     pe.caches.trigger_cache("t", "t").put("go", True, use_global=True)
     [rec] = await wait_acts(eng, "waits", 1)
     assert rec.status == "error"
-    assert rec.error == "KeyboardInterrupt: influxdb3 is shutting down; aborting plugin execution"
+    # a worker process is stopped (within a poll) rather than interrupted: its error says so after this
+    assert rec.error.startswith("KeyboardInterrupt: influxdb3 is shutting down; aborting plugin execution"), rec.error
     assert "after_disable" not in eng.catalog.databases["db"].tables
 
 
@@ -376,8 +371,8 @@ async def test_deleting_a_database_stops_and_removes_its_triggers(eng: Engine) -
     assert json.loads((await pe.handle_request("doomed_hello", {}, {}, b"")).body)["calls"] == 1
 
 
-async def test_deleting_a_disabled_request_trigger_then_its_database(tmp_path: Path) -> None:
-    e = make_engine(tmp_path)
+async def test_deleting_a_disabled_request_trigger_then_its_database(tmp_path: Path, plugin_isolation: str) -> None:
+    e = make_engine(tmp_path, isolation=plugin_isolation)
     await e.start()
     try:
         pe = e.processing
@@ -394,7 +389,7 @@ async def test_deleting_a_disabled_request_trigger_then_its_database(tmp_path: P
         assert await rows(e, "gone", "SELECT v FROM m") == [{"v": 2.0}]
     finally:
         await e.stop()
-    e = make_engine(tmp_path)
+    e = make_engine(tmp_path, isolation=plugin_isolation)
     await e.start()
     try:
         assert e.processing.list_triggers("gone") == [] and await e.store.load_triggers() == []
@@ -403,8 +398,9 @@ async def test_deleting_a_disabled_request_trigger_then_its_database(tmp_path: P
         await e.stop()
 
 
-async def test_deleting_a_database_is_whole_even_when_stopping_a_trigger_fails(tmp_path: Path, monkeypatch) -> None:
-    e = make_engine(tmp_path)
+async def test_deleting_a_database_is_whole_even_when_stopping_a_trigger_fails(tmp_path: Path, monkeypatch,
+                                                                               plugin_isolation: str) -> None:
+    e = make_engine(tmp_path, isolation=plugin_isolation)
     await e.start()
     try:
         pe = e.processing
@@ -425,7 +421,7 @@ async def test_deleting_a_database_is_whole_even_when_stopping_a_trigger_fails(t
         assert await rows(e, "gone", "SELECT v FROM m") == [{"v": 2.0}]
     finally:
         await e.stop()
-    e = make_engine(tmp_path)
+    e = make_engine(tmp_path, isolation=plugin_isolation)
     await e.start()
     try:
         assert "gone" in e.list_databases()
