@@ -74,6 +74,7 @@ class Running:
     peak: int = 0
     interrupted: str | None = None
     interrupted_at: float = 0.0
+    unwinding: float = 0.0  # seconds of unwinding time granted since the interrupt (see Watchdog.grace)
     written_off: bool = False
 
     def cpu_time(self) -> float:
@@ -86,9 +87,15 @@ class Running:
 
 
 class Watchdog:
+    """`grace` is how long an interrupted activation may take to unwind before it is written
+    off. It is counted in watchdog ticks, each worth at most `4 * tick`: when the process is
+    starved of CPU or a C extension holds the GIL, the watchdog's own ticks stretch too, and the
+    plugin thread, which had no chance to run either, is not charged for the wait. A thread
+    really stuck in C is still written off after about `grace` of healthy time."""
+
     def __init__(self, tick: float = 0.005, grace: float = 1.0):
         self.tick = tick
-        self.grace = grace  # how long an interrupted activation may take to unwind before it is written off
+        self.grace = grace
         self._running: set[Running] = set()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -129,20 +136,25 @@ class Watchdog:
             self._wake.notify()
 
     def _loop(self) -> None:
+        last = time.perf_counter()
         while True:
             with self._lock:
                 while not self._running and not self._stop:
+                    last = 0.0
                     self._wake.wait()
                 if self._stop:
                     return
                 running = list(self._running)
             now = time.perf_counter()
+            step = min(now - last, 4 * self.tick) if last else self.tick
+            last = now
             sample = None
             for r in running:
                 if r.written_off:
                     continue
                 if r.interrupted:
-                    if now - r.interrupted_at > self.grace:
+                    r.unwinding += step
+                    if r.unwinding > self.grace:
                         self._write_off(r)
                     continue
                 exc: type[ActivationInterrupted] | None = None

@@ -1,6 +1,6 @@
 """The thread executor: one shared interpreter, a pool of worker threads and a watchdog
 (InfluxDB's model, lowest latency). A plugin stuck in C code cannot be interrupted; its
-thread is written off and replaced, and the activation is reported as timed out."""
+thread is written off and replaced, and the activation is reported with the limit it broke."""
 from __future__ import annotations
 
 import asyncio
@@ -109,11 +109,8 @@ class ThreadExecutor(Executor):
         def written_off(r: Running) -> None:
             # The thread is stuck in C code: record the timeout now and move on without it.
             self.pool.retire(r.thread_id)
-            rec.status = ActivationStatus.TIMEOUT
-            rec.error = (
-                f"activation exceeded its {lim.deadline:g}s deadline and did not stop "
-                "(stuck outside Python code); its worker thread was written off"
-            )
+            rec.status = ActivationStatus(r.interrupted or ActivationStatus.TIMEOUT)
+            rec.error = written_off_message(rec.status, lim)
             rec.run_time = time.perf_counter() - started
             rec.finished_at = time.time()
             rec.memory_peak = r.peak
@@ -175,6 +172,18 @@ class ThreadExecutor(Executor):
         args = dict(req.arguments) if req.arguments else None
         found()
         return fn(*inv.arguments(api, args))
+
+
+def written_off_message(status: ActivationStatus, lim: Limits) -> str:
+    """The interrupt could not be delivered: the thread is in C code (or a plugin swallows it)."""
+    what = {
+        ActivationStatus.MEMORY_LIMIT: f"its memory limit of {lim.memory_limit} bytes",
+        ActivationStatus.CPU_LIMIT: f"its CPU-time limit of {lim.cpu_limit or 0:g}s",
+    }.get(status, f"its {lim.deadline or 0:g}s deadline")
+    return (
+        f"activation exceeded {what} and did not stop (stuck outside Python code); "
+        "its worker thread was written off"
+    )
 
 
 def limit_message(status: str, lim: Limits) -> str:
