@@ -61,6 +61,14 @@ class StatusInfo:
     triggers_enabled: int = 0
     load_rate: int | None = None  # demo load generator, lines/s (None: no generator)
     data_dir: str = ""
+    # where plugins run: the server's default (--plugin-isolation), and the pool of worker
+    # processes once process isolation is in use (workers None: no pool started)
+    plugin_isolation: str = "thread"  # thread | process
+    workers: int | None = None  # worker processes alive now
+    workers_max: int = 0  # --plugin-processes
+    workers_started: int = 0  # started since the engine started
+    workers_replaced: int = 0  # died or were killed mid-activation (crashed, limits)
+    worker_pids: list[int] = field(default_factory=list)
 
     @property
     def uptime(self) -> float:
@@ -92,6 +100,8 @@ class TriggerRow:
     disabled_reason: str | None = None
     queued: int = 0
     error_behavior: str = "log"
+    isolation: str = "thread"  # where its plugin runs: thread | process
+    isolation_setting: str | None = None  # the trigger's own setting; None: the server's default
 
     @property
     def key(self) -> str:

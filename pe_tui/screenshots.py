@@ -3,7 +3,9 @@
     python -m pe_tui.screenshots [--out screenshots] [--size 160x46]
 
 Every pane, the help screen, a trigger detail, an activation detail, a cache
-value, the command palette, a confirmation dialog and a system cache tree.
+value, the command palette, a confirmation dialog and a system cache tree; then
+the same demo with `--plugin-isolation process` (process-*.svg): the worker pool,
+a worker crash among the failed activations, the pool in the Plugins pane.
 """
 from __future__ import annotations
 
@@ -103,6 +105,37 @@ async def take(out: Path, size: tuple[int, int]) -> list[Path]:
         await _settle(pilot, app)
         await press("tab", "down", "down")
         await shot("caches-system", "Caches (system caches: a last-value cache)")
+    written += await take_process(out, size)
+    return written
+
+
+async def take_process(out: Path, size: tuple[int, int]) -> list[Path]:
+    """`pe-tui --demo --plugin-isolation process`: plugins in worker processes."""
+    source = RecordedSource.demo(now=FROZEN_NOW, isolation="process")
+    app = ConsoleApp(source, clock=lambda: FROZEN_NOW, tz=dt.timezone.utc, auto_tick=False)
+    written: list[Path] = []
+
+    async def shot(name: str, title: str) -> None:
+        path = out / f"{name}.svg"
+        path.write_text(app.export_screenshot(title=f"pe console — {title}"), "utf-8")
+        written.append(path)
+
+    async with app.run_test(size=size) as pilot:
+        await app.refresh_now()
+        await _settle(pilot, app)
+
+        async def press(*keys: str) -> None:
+            await pilot.press(*keys)
+            await _settle(pilot, app)
+
+        await press("1")
+        await press("down", "down", "down")  # flaky_disk: some of its failures are worker crashes
+        await shot("process-triggers", "Triggers (process isolation)")
+        await press("2", "e")
+        await shot("process-activations", "Activations (process isolation: failed runs, a worker crash)")
+        await press("6")
+        await press("down")
+        await shot("process-plugins", "Plugins (process isolation: the worker pool)")
     return written
 
 

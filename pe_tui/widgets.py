@@ -14,6 +14,8 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Label, Sparkline, Static
 from textual.widgets._data_table import RowKey  # public type, private module path
 
+from pe_engine.processing.activations import ERROR_STATUSES
+
 from . import fmt
 from .model import StatusInfo
 
@@ -230,7 +232,8 @@ class FilterBar(Horizontal):
 
 
 class StatusBar(Static):
-    """The top line: uptime, rates, errors, WAL flush interval, HTTP address, refresh rate, PAUSED."""
+    """The top line: uptime, rates, errors, WAL flush interval, HTTP address, refresh rate, the
+    plugin worker processes (with process isolation), PAUSED."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }
@@ -247,13 +250,18 @@ class StatusBar(Static):
         self.set_class(paused, "-paused")
 
     def render(self) -> Text:
+        """Everything with labels; if that is too wide, without the static flush interval; if
+        that is still too wide, every item without its label."""
         full = self._build(compact=False)
         width = self.content_region.width or self.size.width
-        if width and full.cell_len > width:
-            return self._build(compact=True)
-        return full
+        if not width or full.cell_len <= width:
+            return full
+        shorter = self._build(compact=False, optional=False)
+        if shorter.cell_len <= width:
+            return shorter
+        return self._build(compact=True)
 
-    def _build(self, compact: bool) -> Text:
+    def _build(self, compact: bool, optional: bool = True) -> Text:
         s = self.status
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append("pe ", style="bold")
@@ -285,7 +293,8 @@ class StatusBar(Static):
         item("lines", f"{fmt.rate(s.lines_per_s)}/s", short=" lines")
         item("act", f"{fmt.rate(s.activations_per_s)}/s", short=" act")
         item("err", f"{s.errors_per_min:.0f}/min", "bold red" if s.errors_per_min else "bold", short=" err")
-        item("flush", fmt.seconds(s.wal_flush_interval), short=" flush")
+        if optional or compact:
+            item("flush", fmt.seconds(s.wal_flush_interval), short=" flush")
         item("http", (s.http_url or "off").removeprefix("http://"))
         hz = 1.0 / self.interval if self.interval else 0
         item("refresh", f"{hz:g} Hz" if hz >= 1 else f"{self.interval:g}s")
@@ -293,8 +302,15 @@ class StatusBar(Static):
             item("load", f"{fmt.count(s.load_rate)} lines/s", "bold cyan", short=" load")
         if s.triggers:
             item("triggers", f"{s.triggers_enabled}/{s.triggers}", short=" trig")
+        if s.workers is not None:  # a worker pool runs: how many workers, how many were replaced
+            item("workers", f"{s.workers}/{s.workers_max}", "bold cyan", short=" wkr")
+            if s.workers_replaced:
+                item("replaced", f"{s.workers_replaced:,}", "bold red", short=" repl")
+        elif s.plugin_isolation != "thread":
+            item("plugins", s.plugin_isolation, "bold cyan")
         if s.events_dropped:
             item("dropped", f"{s.events_dropped:,} events", "bold red", short=" dropped")
+        t.rstrip()
         return t
 
 
@@ -308,9 +324,12 @@ def right(value: Any, style: str = "") -> Text:
 
 
 STATE_STYLE = {"enabled": "green", "disabled": "dim", "disabled_by_error": "bold red"}
+ISOLATION_STYLE = {"thread": "", "process": "cyan"}
 STATE_TEXT = {"enabled": "● enabled", "disabled": "○ disabled", "disabled_by_error": "✖ disabled by error"}
-STATUS_STYLE = {"ok": "green", "error": "bold red", "timeout": "bold red", "memory_limit": "bold red",
-                "cpu_limit": "bold red", "crashed": "bold red", "skipped": "yellow", "dropped": "yellow"}
+# every status the engine counts as an error (error, timeout, memory_limit, cpu_limit, crashed, and
+# any it adds later) is styled as one, so a new failure status never shows up as a plain word
+STATUS_STYLE = {"ok": "green", "skipped": "yellow", "dropped": "yellow",
+                **{status: "bold red" for status in sorted(ERROR_STATUSES)}}
 LEVEL_STYLE = {"INFO": "cyan", "WARN": "bold yellow", "ERROR": "bold red"}
 
 

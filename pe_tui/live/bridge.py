@@ -56,6 +56,7 @@ from ..model import (
 )
 from .cache_providers import CacheProvider, PluginCacheProvider, ValueCacheProvider, scope_label
 from .log_tap import LoggingTap
+from .placement import ExecutorDescription, Placement, effective_isolation, read_placement
 
 if TYPE_CHECKING:
     from pe_engine.embedded import EngineThread
@@ -132,6 +133,9 @@ class EngineBridge:
         self._series_at = 0.0
         self._series_keys: tuple[str, ...] = ()
         self._seen_ids: set[int] = set()
+        # where plugins run: only the executor's description is read (pe_tui.live.placement)
+        self.executor: ExecutorDescription | None = getattr(pe, "executor", None) if pe is not None else None
+        self._default_isolation = str(getattr(self.engine.config, "plugin_isolation", "thread"))
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -261,6 +265,7 @@ class EngineBridge:
         while errs and errs[0] < now - 60.0:
             errs.popleft()
         load = self.load_rate()
+        where = self._placement()
         return StatusInfo(
             now=now,
             started_at=st.started_at,
@@ -273,7 +278,20 @@ class EngineBridge:
             events_dropped=self.sub.dropped,
             load_rate=load,
             data_dir=str(self.engine.config.data_dir),
+            plugin_isolation=where.default,
+            workers=where.workers,
+            workers_max=where.workers_max,
+            workers_started=where.started,
+            workers_replaced=where.replaced,
+            worker_pids=list(where.pids),
         )
+
+    def _placement(self) -> Placement:
+        try:
+            return read_placement(self.executor, self._default_isolation)
+        except Exception:  # noqa: BLE001 -- the pool is shutting down: say only the default
+            log.debug("executor description skipped", exc_info=True)
+            return Placement(default=self._default_isolation)
 
     def _trigger_rows(self, dirty: bool) -> list[TriggerRow] | None:
         """One row per trigger from the engine's snapshot (`trigger_views`, built on its loop:
@@ -283,7 +301,7 @@ class EngineBridge:
         except Exception as e:  # noqa: BLE001 -- engine busy or stopping: keep the last rows
             log.debug("trigger snapshot skipped: %s", e)
             return None
-        return [trigger_row(v) for v in views]
+        return [trigger_row(v, self._default_isolation) for v in views]
 
     def _series(self, now: float, first: bool) -> dict[str, list[SeriesPoint]] | None:
         pe = self.pe
@@ -406,7 +424,7 @@ class EngineBridge:
         if view.kind == "schedule":
             fires = [ns / 1e9 for ns in next_fire_times(view.spec, int(self.clock() * 1e9), 5)]
         recent = pe.activations.recent(20, trigger=name, database=database)
-        return TriggerDetail(row=trigger_row(view), arguments=view.arguments, settings=view.settings.to_json(),
+        return TriggerDetail(row=trigger_row(view, self._default_isolation), arguments=view.arguments, settings=view.settings.to_json(),
                              next_fires=fires, recent=recent, created_at=view.created_at)
 
     def activation(self, activation_id: int) -> ActivationRecord | None:
@@ -483,13 +501,17 @@ class EngineBridge:
         raise LookupError(f"unknown cache scope {scope_id}")
 
 
-def trigger_row(v: "TriggerView") -> TriggerRow:
-    """The Triggers pane's row of an engine TriggerView (definition, live state and stats)."""
+def trigger_row(v: "TriggerView", default_isolation: str = "thread") -> TriggerRow:
+    """The Triggers pane's row of an engine TriggerView (definition, live state and stats);
+    `default_isolation` is the server's --plugin-isolation, for triggers without their own."""
+    setting = getattr(v.settings, "isolation", None)
     row = TriggerRow(
         database=v.database, name=v.name, spec=v.spec_text, kind=str(v.kind), plugin=v.plugin_filename,
         state=str(v.state), mode="async" if v.run_async else "sync",
         next_fire=None if v.next_fire_ns is None else v.next_fire_ns / 1e9, disabled_reason=v.disabled_reason,
         queued=v.queued, error_behavior=str(v.error_behavior),
+        isolation=effective_isolation(setting, default_isolation),
+        isolation_setting=None if setting is None else str(setting),
     )
     st = v.stats
     if st is not None:

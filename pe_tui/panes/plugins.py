@@ -1,5 +1,6 @@
 """Plugins: files in the plugin directory, the version served (content hash), version history,
-the triggers using each, and the last load error."""
+the triggers using each, the last load error, and where plugins run (threads of the server or
+a pool of worker processes: workers, replaced, pids)."""
 from __future__ import annotations
 
 from rich.console import Group
@@ -12,8 +13,8 @@ from textual.widgets import DataTable, Static
 
 from .. import fmt
 from ..messages import ShowTriggersUsing
-from ..model import PluginRow, Tick
-from ..widgets import KeyedTable, right, styled
+from ..model import PluginRow, StatusInfo, Tick
+from ..widgets import ISOLATION_STYLE, KeyedTable, right, styled
 from .base import Pane
 
 _COLUMNS = [
@@ -36,6 +37,8 @@ class PluginsPane(Pane):
     def __init__(self) -> None:
         super().__init__()
         self.plugins: dict[str, PluginRow] = {}
+        self.status: StatusInfo | None = None
+        self._placement: tuple | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="plugins-body"):
@@ -55,6 +58,13 @@ class PluginsPane(Pane):
     def absorb(self, tick: Tick) -> None:
         if tick.plugins is not None:
             self.plugins = {p.filename: p for p in tick.plugins}
+            self.dirty = True
+        st = tick.status
+        placement = (st.plugin_isolation, st.workers, st.workers_max, st.workers_started, st.workers_replaced,
+                     tuple(st.worker_pids))
+        if placement != self._placement:
+            self._placement = placement
+            self.status = st
             self.dirty = True
 
     def selected(self) -> PluginRow | None:
@@ -81,14 +91,44 @@ class PluginsPane(Pane):
                           (f" · {sum(len(p.versions) for p in self.plugins.values())} versions seen", "dim"))
         if errors:
             t.append(f" · {errors} with a load error", style="bold red")
+        st = self.status
+        if st is not None and st.workers is not None:
+            t.append(f" · {st.workers}/{st.workers_max} worker processes", style="cyan")
+            if st.workers_replaced:
+                t.append(f" · {st.workers_replaced:,} replaced", style="bold red")
         self.query_one("#plugins-info", Static).update(t, layout=False)
         self._paint_detail()
+
+    def _placement_text(self) -> Text:
+        """Where plugins run: the server's default isolation and the worker pool, when one runs."""
+        st = self.status
+        t = Text("\nwhere plugins run\n", style="bold")
+        if st is None:
+            t.append("  -\n", style="dim")
+            return t
+        t.append("  default  ", style="dim")
+        t.append("worker processes" if st.plugin_isolation == "process" else "threads of the server",
+                 style=ISOLATION_STYLE.get(st.plugin_isolation, ""))
+        t.append(" (--plugin-isolation)\n", style="dim")
+        if st.workers is None:
+            t.append("  workers  ", style="dim")
+            t.append("none started\n", style="dim")
+            return t
+        t.append("  workers  ", style="dim")
+        t.append(f"{st.workers} of {st.workers_max}", style="cyan")
+        t.append(f" · {st.workers_started:,} started · ", style="dim")
+        t.append(f"{st.workers_replaced:,} replaced", style="bold red" if st.workers_replaced else "dim")
+        t.append("\n")
+        if st.worker_pids:
+            t.append("  pids     ", style="dim")
+            t.append(" ".join(str(p) for p in st.worker_pids) + "\n")
+        return t
 
     def _paint_detail(self) -> None:
         p = self.selected()
         box = self.query_one("#plugins-detail", Static)
         if p is None:
-            box.update(Text("no plugin selected", style="dim"))
+            box.update(Group(Text("no plugin selected", style="dim"), self._placement_text()))
             return
         tz = self.console.tz
         head = Text()
@@ -108,7 +148,7 @@ class PluginsPane(Pane):
         for v in reversed(p.versions):
             mark = " ◀" if v.content_hash == p.content_hash else ""
             hist.add_row(v.content_hash[:12] + mark, fmt.short_stamp(v.first_seen, tz), v.source, fmt.size(v.size_bytes))
-        parts: list = [head, users, hist]
+        parts: list = [head, users, hist, self._placement_text()]
         if p.last_error:
             parts.append(Text("\nlast load error (the last good version keeps running)", style="bold red"))
             parts.append(Text(p.last_error, style="red"))

@@ -1,4 +1,5 @@
-"""Triggers: one row per trigger with state, counts, run-time percentiles, CPU, memory, last and next run."""
+"""Triggers: one row per trigger with state, where its plugin runs (thread or worker process), counts,
+run-time percentiles, CPU, memory, last and next run."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,8 +12,8 @@ from textual.widgets import DataTable, Static
 
 from .. import fmt
 from ..messages import DeleteTrigger, RunTriggerNow, ShowTriggerDetail, ToggleTrigger, TriggerSelected
-from ..model import Tick, TriggerRow
-from ..widgets import STATE_STYLE, STATE_TEXT, FilterBar, KeyedTable, right, styled
+from ..model import StatusInfo, Tick, TriggerRow
+from ..widgets import ISOLATION_STYLE, STATE_STYLE, STATE_TEXT, FilterBar, KeyedTable, right, styled
 from .base import Pane
 
 # (column key, header label, width, sort key)
@@ -23,6 +24,7 @@ _COLUMNS: list[tuple[str, str, int, Callable[[TriggerRow], Any]]] = [
     ("plugin", "PLUGIN", 17, lambda r: r.plugin),
     ("state", "STATE", 19, lambda r: r.state),
     ("mode", "MODE", 6, lambda r: r.mode),
+    ("isolation", "RUN IN", 8, lambda r: r.isolation),
     ("runs", "RUNS", 6, lambda r: r.runs),
     ("errors", "ERR", 5, lambda r: r.errors),
     ("p50", "P50", 7, lambda r: r.p50 or 0.0),
@@ -48,6 +50,8 @@ class TriggersPane(Pane):
         self.sort_column = "name"
         self.sort_reverse = False
         self.filter_text = ""
+        self.status: StatusInfo | None = None  # where plugins run (server default, worker pool)
+        self._placement: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="triggers-info", classes="pane-info")
@@ -70,13 +74,19 @@ class TriggersPane(Pane):
         if tick.triggers is not None:
             self.rows = {r.key: r for r in tick.triggers}
             self.dirty = True
+        st = tick.status
+        placement = (st.plugin_isolation, st.workers, st.workers_max, st.workers_replaced)
+        if placement != self._placement:  # the info line says where plugins run
+            self._placement = placement
+            self.status = st
+            self.dirty = True
 
     def visible_rows(self) -> list[TriggerRow]:
         rows = list(self.rows.values())
         if self.filter_text:
             f = self.filter_text.lower()
             rows = [r for r in rows if f in r.name.lower() or f in r.database.lower()
-                    or f in r.spec.lower() or f in r.plugin.lower() or f in r.state]
+                    or f in r.spec.lower() or f in r.plugin.lower() or f in r.state or f == r.isolation]
         key = _SORT_KEY[self.sort_column]
         rows.sort(key=lambda r: (key(r), r.key), reverse=self.sort_reverse)
         return rows
@@ -103,6 +113,9 @@ class TriggersPane(Pane):
             styled(r.plugin),
             styled(STATE_TEXT.get(r.state, r.state), STATE_STYLE.get(r.state, "")),
             styled(r.mode, "magenta" if r.mode == "async" else ""),
+            # its own setting in bold; the server's default plain
+            styled(r.isolation, ISOLATION_STYLE.get(r.isolation, "")
+                   + (" bold" if r.isolation_setting is not None else "")),
             right(fmt.count(r.runs)),
             right(fmt.count(r.errors), err_style),
             right(fmt.seconds(r.p50)),
@@ -123,6 +136,7 @@ class TriggersPane(Pane):
         t.append(f" · {enabled} enabled")
         if by_error:
             t.append(f" · {by_error} disabled by error", style="bold red")
+        self._append_placement(t)
         arrow = "▼" if self.sort_reverse else "▲"
         t.append(f" · sort {_LABEL[self.sort_column]} {arrow}", style="dim")
         if self.filter_text:
@@ -130,6 +144,19 @@ class TriggersPane(Pane):
             t.append(self.filter_text, style="bold reverse")
             t.append(f" ({shown} shown)", style="dim")
         self.query_one("#triggers-info", Static).update(t, layout=False)
+
+    def _append_placement(self, t: Text) -> None:
+        """Where plugins run by default, and the worker pool when one runs."""
+        st = self.status
+        if st is None:
+            return
+        t.append(" · plugins run in ", style="dim")
+        t.append("worker processes" if st.plugin_isolation == "process" else "threads",
+                 style=ISOLATION_STYLE.get(st.plugin_isolation, "") or "bold")
+        if st.workers is not None:
+            t.append(f" · {st.workers}/{st.workers_max} workers", style="cyan")
+            if st.workers_replaced:
+                t.append(f" · {st.workers_replaced:,} replaced", style="bold red")
 
     def _paint_error(self) -> None:
         r = self.selected()
@@ -146,7 +173,9 @@ class TriggersPane(Pane):
             t.append(fmt.one_line(r.last_error), style="red")
         else:
             t.append(f"{r.key}", style="bold")
-            t.append(f" · {r.plugin} · {r.spec} · errors {r.error_behavior}"
+            t.append(f" · {r.plugin} · {r.spec} · in a {r.isolation}"
+                     + (" (its setting)" if r.isolation_setting is not None else "")
+                     + f" · errors {r.error_behavior}"
                      + (f" · {r.queued} queued" if r.queued else ""), style="dim")
         foot.update(t, layout=False)
 

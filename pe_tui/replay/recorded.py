@@ -91,10 +91,12 @@ class RecordedSource:
         return cls(ticks, **kwargs)
 
     @classmethod
-    def demo(cls, now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -> "RecordedSource":
+    def demo(cls, now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0,
+             isolation: str = "thread") -> "RecordedSource":
         """A deterministic 10-minute demo session (what `pe-tui --demo` shows) as one tick,
-        plus `extra_ticks` small follow-up ticks (a few seconds of new activations and log lines)."""
-        session = demo_session(now, seed, extra_ticks)
+        plus `extra_ticks` small follow-up ticks (a few seconds of new activations and log lines);
+        `isolation="process"`: as with `--plugin-isolation process` (worker pool, a few crashes)."""
+        session = demo_session(now, seed, extra_ticks, isolation)
         src = cls(session.ticks, cache_values=session.cache_values, settings=session.settings,
                   arguments=session.arguments, retained_inputs=session.retained_inputs,
                   load_rate=session.load_rate, value_cache_contents=session.value_cache_contents)

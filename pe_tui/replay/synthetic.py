@@ -71,9 +71,21 @@ def _plugin_hash(name: str) -> str:
     return hashlib.sha256(plugin_source(name).encode()).hexdigest()
 
 
-def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -> DemoSession:
+# process isolation: the worker pool of the session, and how a worker crash reads (the engine's words)
+_WORKER_PIDS = [48213, 48219, 48230, 48377]
+_CRASH = "plugin worker process {pid} was killed by signal 11 (SIGSEGV); the worker was replaced"
+
+
+def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0,
+                 isolation: str = "thread") -> DemoSession:
     """Synthesise the demo: the same triggers and plugins as `--demo`, ten minutes of
-    activations aggregated by the engine's own ActivationLog, log lines, caches, plugins."""
+    activations aggregated by the engine's own ActivationLog, log lines, caches, plugins.
+
+    `isolation="process"` is `pe-tui --demo --plugin-isolation process`: every trigger runs in
+    the pool of worker processes, and a few of flaky_disk's failures are worker crashes (the
+    same random draws as in thread mode, so both sessions have the same shape)."""
+    if isolation not in ("thread", "process"):
+        raise ValueError(f"isolation must be thread or process, got {isolation!r}")
     from ..demo import ALERTS_DATABASE, DATABASE, HOSTS, PLUGIN_FILES, TRIGGERS
 
     rng = random.Random(seed)
@@ -118,6 +130,9 @@ def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -
                   '  File "flaky_enricher.py", line 22, in process_writes\n'
                   f"    raise {etype}({emsg if emsg.startswith(chr(39)) else repr(emsg)})\n"
                   f"{etype}: {emsg}\n")
+        if isolation == "process" and act_status == "error" and name == "flaky_disk" and next_id % 4 == 0:
+            act_status, tb = "crashed", None
+            error = _CRASH.format(pid=_WORKER_PIDS[next_id % 3])
         if name == "slow_rollup" and run > 2.3:
             run = 2.3 + rng.uniform(0, 0.2)
         latency = abs(rng.gauss(0.0004, 0.0002)) * spike + (0.02 if name == "slow_rollup" else 0.0)
@@ -151,7 +166,7 @@ def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -
             level, _, text = line.partition(": ")
             ts = (rec.started_at or 0) + (rec.run_time * i / max(1, len(rec.logs) - 1))
             logs.append(LogLine(ts, level, src, text))
-        if rec.status == "error":
+        if rec.status in ("error", "crashed"):
             logs.append(LogLine(rec.finished_at, "ERROR", src, f"error executing wal plugin: {rec.error}"))
     logs.append(LogLine(strict_disabled_at, "ERROR", "demo/flaky_strict",
                         "disabled after an error: ConnectionError: inventory service timed out after 2.0s"))
@@ -185,7 +200,7 @@ def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -
             nxt = next_fire_times(spec, int(now * 1e9), 1)[0] / 1e9
         row = TriggerRow(database=DATABASE, name=d.name, spec=spec.canonical(), kind=spec.kind, plugin=d.plugin,
                          state=state, mode="async" if s.run_async else "sync", next_fire=nxt,
-                         disabled_reason=reason, error_behavior=s.error_behavior)
+                         disabled_reason=reason, error_behavior=s.error_behavior, isolation=isolation)
         st = stats.get((DATABASE, d.name))
         if st is not None:
             row.runs, row.errors = st.runs, st.errors
@@ -204,21 +219,26 @@ def demo_session(now: float = FROZEN_NOW, seed: int = 7, extra_ticks: int = 0) -
     vc_rows, vc_contents = _demo_value_caches(random.Random(seed + 1), now)
     plugins = _demo_plugins(PLUGIN_FILES, TRIGGERS, start, now)
     n_act = len(records)
-    errors_last_min = sum(1 for r in records if r.status == "error" and r.finished_at and r.finished_at > now - 60)
+    errors_last_min = sum(1 for r in records if r.is_error and r.finished_at and r.finished_at > now - 60)
     status = StatusInfo(
         now=now, started_at=start - 2.0, writes_per_s=10.0, lines_per_s=600.0,
         activations_per_s=sum(1 for r in records if r.finished_at and r.finished_at > now - 2) / 2,
         errors_per_min=float(errors_last_min), wal_flush_interval=0.5, http_url="http://127.0.0.1:8181",
         events_dropped=0, triggers=len(rows), triggers_enabled=sum(1 for r in rows if r.state == "enabled"),
-        load_rate=600, data_dir="/tmp/pe-tui-demo/data",
+        load_rate=600, data_dir="/tmp/pe-tui-demo/data", plugin_isolation=isolation,
     )
+    if isolation == "process":
+        crashes = sum(1 for r in records if r.status == "crashed")
+        status.workers, status.workers_max = len(_WORKER_PIDS), len(_WORKER_PIDS)
+        status.workers_started, status.workers_replaced = len(_WORKER_PIDS) + crashes, crashes
+        status.worker_pids = list(_WORKER_PIDS)
     samples: dict[str, list[tuple[float, float]]] = {}
     for rec in records:
         samples.setdefault(trigger_key(rec.database, rec.trigger), []).append((rec.run_time, rec.dispatch_latency))
     samples = {k: v[-500:] for k, v in samples.items()}
     tick = Tick(at=now, seq=1, status=status, activations=records[-500:], logs=logs, triggers=rows,
                 caches=caches, plugins=plugins, series=series, samples=samples, value_caches=vc_rows)
-    retained = [r.id for r in records[-500:] if r.status == "error"]
+    retained = [r.id for r in records[-500:] if r.is_error]
     ticks = [tick]
     for i in range(extra_ticks):
         # the last second again, 0.25 s later each time, with fresh ids

@@ -14,7 +14,7 @@ from textual.widgets import Label, Static
 
 from .. import fmt
 from ..model import TriggerDetail
-from ..widgets import STATE_STYLE, STATE_TEXT, STATUS_STYLE
+from ..widgets import ISOLATION_STYLE, STATE_STYLE, STATE_TEXT, STATUS_STYLE
 
 
 def _section(title: str) -> Text:
@@ -32,12 +32,16 @@ def render_trigger_detail(d: TriggerDetail, now: float, tz: dt.tzinfo | None) ->
     head.add_row("database", r.database)
     head.add_row("spec", Text(r.spec, style="bold"))
     head.add_row("plugin", r.plugin)
+    runs_in = Text("worker process" if r.isolation == "process" else "thread",
+                   style=ISOLATION_STYLE.get(r.isolation, "") or "bold")
+    runs_in.append(" (its setting)" if r.isolation_setting is not None else " (server default)", style="dim")
+    head.add_row("runs in", runs_in)
     head.add_row("created", fmt.stamp(d.created_at, tz))
-    head.add_row("runs", f"{r.runs:,} ({r.errors:,} errors)")
+    head.add_row("activations", f"{r.runs:,} ({r.errors:,} errors)")
     head.add_row("run time", f"p50 {fmt.seconds(r.p50)} · p99 {fmt.seconds(r.p99)}")
     head.add_row("dispatch", f"p50 {fmt.seconds(r.latency_p50)} · p99 {fmt.seconds(r.latency_p99)}")
-    head.add_row("cpu / memory", f"{fmt.seconds(r.cpu_time) if r.runs else '-'} total · "
-                                 f"{fmt.size(r.memory)} last, {fmt.size(r.memory_max)} max")
+    head.add_row("cpu", f"{fmt.seconds(r.cpu_time) if r.runs else '-'} total")
+    head.add_row("memory", f"{fmt.size(r.memory)} last · {fmt.size(r.memory_max)} max")
     if r.queued:
         head.add_row("queued", f"{r.queued} event(s) waiting")
 
@@ -51,6 +55,8 @@ def render_trigger_detail(d: TriggerDetail, now: float, tz: dt.tzinfo | None) ->
     settings.add_column()
     for k, v in d.settings.items():
         settings.add_row(k, "-" if v is None else str(v))
+    if "isolation" not in d.settings:  # unset: the engine leaves it out and the server's default applies
+        settings.add_row("isolation", Text(f"- (server: {r.isolation})", style="dim"))
 
     fires: Text | Table
     if r.kind != "schedule":

@@ -2,6 +2,8 @@
 
 - `engine_thread`: an EngineThread on a tmp data dir (HTTP on a free loopback port, auth off,
   10 ms WAL flush) with two tiny plugins and three triggers, stopped (WAL flushed) after the test;
+- `process_engine_thread`: the same with process isolation (plugins in worker processes), a
+  trigger that logs its pid and one whose plugin ends its worker;
 - `demo_source`: the deterministic recorded demo session (RecordedSource.demo);
 - `make_app`: ConsoleApp factory with a frozen clock and UTC times, no timer (tests tick with
   `await app.refresh_now()`).
@@ -54,6 +56,45 @@ def engine_thread(tmp_path: Path) -> Iterator[EngineThread]:
         et.run(pe.create_trigger("tui", "echo", "echo.py", "table:cpu"))
         et.run(pe.create_trigger("tui", "ticker", "tick.py", "every:1s"))
         et.run(pe.create_trigger("tui", "failing", "tick.py", "every:1s", arguments={"fail": "yes"}))
+        yield et
+    finally:
+        et.stop()
+
+
+WORKER_PLUGIN = textwrap.dedent('''
+    import os
+
+    def process_writes(influxdb3_local, table_batches, args=None):
+        n = sum(len(b["rows"]) for b in table_batches)
+        influxdb3_local.info(f"saw {n} rows in pid {os.getpid()}")
+''')
+
+CRASH_PLUGIN = textwrap.dedent('''
+    import os
+
+    def process_writes(influxdb3_local, table_batches, args=None):
+        influxdb3_local.info("leaving without a word")
+        os._exit(3)
+''')
+
+
+@pytest.fixture
+def process_engine_thread(tmp_path: Path) -> Iterator[EngineThread]:
+    """An EngineThread with process isolation (two worker processes at most): `tui/where` logs the
+    pid it runs in for each write to `cpu`; `tui/crash` ends its worker on each write to `boom`."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "where.py").write_text(WORKER_PLUGIN)
+    (plugins / "crash.py").write_text(CRASH_PLUGIN)
+    config = EngineConfig(data_dir=tmp_path / "data", plugin_dir=plugins, http_bind="127.0.0.1:0",
+                          without_auth=True, wal_flush_interval=0.01, watch_plugins=False,
+                          plugin_isolation="process", plugin_processes=2)
+    et = EngineThread(config).start(timeout=60)
+    try:
+        pe = et.engine.processing
+        et.run(et.engine.create_database("tui"))
+        et.run(pe.create_trigger("tui", "where", "where.py", "table:cpu"))
+        et.run(pe.create_trigger("tui", "crash", "crash.py", "table:boom"))
         yield et
     finally:
         et.stop()

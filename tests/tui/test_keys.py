@@ -522,7 +522,7 @@ async def test_sort_keys_change_the_order(live):
         assert pane.table.columns["name"].label.plain.endswith("▼")
         await c.press("S")
         assert pane.table.keys == by_name
-        for _ in range(6):  # name -> db -> spec -> plugin -> state -> mode -> runs
+        for _ in range(7):  # name -> db -> spec -> plugin -> state -> mode -> run in -> runs
             await c.press("s")
         assert pane.sort_column == "runs" and pane.sort_reverse  # counts sort biggest first
         assert pane.table.columns["runs"].label.plain.endswith("▼")

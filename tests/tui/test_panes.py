@@ -13,8 +13,8 @@ from pe_tui.panes.logs import MAX_LINES
 # KeyedTable column positions
 _ACT = {name: i for i, name in enumerate(("id", "time", "trigger", "db", "kind", "rows", "lines", "dur", "status",
                                           "error"))}
-_TRIG = {name: i for i, name in enumerate(("name", "db", "spec", "plugin", "state", "mode", "runs", "errors", "p50",
-                                           "p99", "cpu", "mem", "last", "next"))}
+_TRIG = {name: i for i, name in enumerate(("name", "db", "spec", "plugin", "state", "mode", "isolation", "runs",
+                                           "errors", "p50", "p99", "cpu", "mem", "last", "next"))}
 
 
 def cell(table, key: str, column: int) -> str:
@@ -44,6 +44,7 @@ async def test_triggers_pane_matches_the_engine(live, engine_thread):
         echo = stats[("tui", "echo")]
         assert (pane.rows["tui/echo"].runs, pane.rows["tui/echo"].errors) == (echo.runs, echo.errors) == (1, 0)
         assert cell(pane.table, "tui/echo", _TRIG["runs"]) == "1"
+        assert cell(pane.table, "tui/echo", _TRIG["isolation"]) == "thread"  # the server's default
         failing = pane.rows["tui/failing"]
         assert "ValueError: scheduled failure for the test" in failing.last_error
         assert failing.next_fire is not None and pane.rows["tui/echo"].next_fire is None

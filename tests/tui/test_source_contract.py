@@ -45,6 +45,7 @@ class Harness:
         self.caches: dict[str, CacheScope] = {}
         self.activations: dict[int, ActivationRecord] = {}
         self.logs: list[LogLine] = []
+        self.status: StatusInfo | None = None  # of the latest tick
 
     def collect(self) -> Tick | None:
         tick = self.source.collect()
@@ -53,6 +54,7 @@ class Harness:
         assert isinstance(tick, Tick) and isinstance(tick.status, StatusInfo)
         if self.first is None:
             self.first = tick
+        self.status = tick.status
         if tick.triggers is not None:
             self.triggers = {r.key: r for r in tick.triggers}
         if tick.caches is not None:
@@ -277,3 +279,57 @@ def test_load_rate(harness: Harness) -> None:
 def test_close(harness: Harness) -> None:
     harness.collect()
     harness.source.close()
+
+
+# ====================================================================== where plugins run
+ISOLATIONS = ("thread", "process")
+
+
+@pytest.fixture(params=["live", "recorded"])
+def process_harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    """The same sources with process isolation: a live engine with plugin_isolation="process",
+    and the recorded demo session of `--plugin-isolation process`."""
+    if request.param == "recorded":
+        source: Any = RecordedSource.demo(now=FROZEN_NOW, isolation="process")
+        yield Harness(source, "recorded")
+        source.close()
+        return
+    et: EngineThread = request.getfixturevalue("process_engine_thread")
+    bridge = EngineBridge(et)
+    h = Harness(bridge, "live")
+    try:
+        yield h
+    finally:
+        bridge.close()
+
+
+def check_placement(h: Harness, default: str) -> StatusInfo:
+    """Every trigger row says where it runs (its own setting, else the server's default) and the
+    status says the default; a worker pool, when there is one, is consistent with itself."""
+    tick = h.first or h.collect()
+    assert tick is not None and tick.triggers
+    for r in tick.triggers:
+        assert r.isolation in ISOLATIONS and r.isolation_setting in (None, *ISOLATIONS)
+        assert r.isolation == (r.isolation_setting or default), r
+    detail = h.source.trigger_detail(tick.triggers[0].database, tick.triggers[0].name)
+    assert detail.row.isolation == tick.triggers[0].isolation
+    st = tick.status
+    assert st.plugin_isolation == default
+    if st.workers is not None:
+        assert 0 <= st.workers <= st.workers_max and st.workers_max >= 1
+        assert st.workers_started >= st.workers and st.workers_replaced >= 0
+        assert len(st.worker_pids) == st.workers
+    return st
+
+
+def test_trigger_rows_and_status_say_where_plugins_run(harness: Harness) -> None:
+    st = check_placement(harness, "thread")
+    assert st.workers is None  # nothing asked for a process: no pool was started
+
+
+def test_with_process_isolation_the_worker_pool_is_in_the_status(process_harness: Harness) -> None:
+    h = process_harness
+    check_placement(h, "process")
+    # live: the pool starts with the engine (process is the default); recorded: the session's
+    st = h.until(lambda: h.status is not None and h.status.workers and h.status, "the worker pool")
+    assert st.workers >= 1 and st.worker_pids
