@@ -24,7 +24,6 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from ...durations import format_duration
 from ..enums import ActivationStatus
 from ..executor import ActivationRequest, Executor, Limits, Outcome
 from ..invocations import RequestCall, ScheduleCall, WalCall
@@ -33,7 +32,7 @@ from ..plugins.model import LoadedPlugin, PluginError
 from ..ports import PluginHost
 from ..py_api.local import SHUTDOWN_MESSAGE, PluginApi
 from ..responses import PluginResponse
-from .common import count_lines_out, open_record, record_logger
+from .common import open_activation
 from .shm import Segment, write_arrow
 from .thread import PluginSource, limit_message
 from .wire import ChannelClosed
@@ -211,33 +210,14 @@ class ProcessExecutor(Executor):
 
     # ------------------------------------------------------------------ one activation
     def _run(self, req: ActivationRequest, done: Callable[[Outcome], None], loop: asyncio.AbstractEventLoop) -> None:
-        started, started_wall = time.perf_counter(), time.time()
-        inv = req.job.invocation
-        rec = open_record(req, self.new_id, started, started_wall)
-        log = record_logger(rec, req)
-
-        def note(text: str) -> None:
-            log("INFO", text)
-
-        api = PluginApi(
-            host=self.host,
-            loop=loop,
-            database=req.database,
-            trigger=req.trigger,
-            cache=req.cache,
-            log=log,
-            capture_writes=req.capture_writes,
-        )
-        if req.on_api is not None:
-            req.on_api(api, True)
-        if not req.notes_only_when_called:
-            note(inv.start_note())
+        act = open_activation(req, self.new_id, self.host, loop)
+        api = act.api
         result = _Result()
         try:
             loaded = req.loaded if req.loaded is not None else self.plugins.current(req.plugin)
             w = self.pool.acquire(prefer=(req.database, req.trigger))
             try:
-                result = self._converse(w, req, loaded, api, log, note)
+                result = self._converse(w, req, loaded, api, act.log, act.note)
             finally:
                 w.last_trigger = (req.database, req.trigger)
                 w.activations += 1
@@ -249,26 +229,11 @@ class ProcessExecutor(Executor):
         except BaseException as e:  # the conversation itself failed: never lose the activation
             result = _Result(ActivationStatus.ERROR, f"plugin worker failure: {type(e).__name__}: {e}")
         finally:
-            if req.on_api is not None:
-                req.on_api(api, False)
-        rec.run_time = time.perf_counter() - started
-        rec.finished_at = time.time()
-        rec.cpu_time = result.cpu_time
-        rec.memory_peak = result.memory_peak
-        rec.status = result.status
-        rec.error = result.error
-        rec.traceback = result.traceback
-        if result.status == ActivationStatus.OK or not req.notes_only_when_called:
-            note(f"finished execution in {format_duration(rec.run_time)}")
-        outcome = Outcome(rec, result.response)
+            act.release_api()
         if result.status == ActivationStatus.OK:
             api.queue_texts(result.queued)
-        if req.capture_writes:
-            outcome.captured_writes = api.captured_writes()
-        elif result.status == ActivationStatus.OK:
-            outcome.queued_writes = api.take_queued()
-            rec.lines_out = count_lines_out(outcome, api.lines_written)
-        done(outcome)
+        done(act.finish(result.status, result.error, result.traceback, cpu_time=result.cpu_time,
+                        memory_peak=result.memory_peak, response=result.response))
 
     def _message(self, w: WorkerProcess, req: ActivationRequest, loaded: LoadedPlugin) -> tuple[Run, list[_Shared]]:
         ref: RunFile | RunDirectory

@@ -9,10 +9,9 @@ import time
 import traceback
 from typing import Any, Callable, Protocol
 
-from ...durations import format_duration
 from ..enums import ActivationStatus, TriggerKind
 from ..executor import ActivationRequest, Executor, Limits, Outcome
-from .common import MAX_ACTIVATION_LOG_LINES, count_lines_out, open_record, record_logger
+from .common import MAX_ACTIVATION_LOG_LINES, open_activation
 from ..limits import ActivationInterrupted, Running, Watchdog, WorkerPool, thread_cpu_clock
 from ..plugins.loading import entry_point, instantiate
 from ..plugin_warnings import install as install_warning_hook
@@ -77,26 +76,9 @@ class ThreadExecutor(Executor):
 
     # ---------------------------------------------------------------- worker side
     def _run(self, req: ActivationRequest, done: Callable[[Outcome], None], loop: asyncio.AbstractEventLoop) -> None:
-        started = time.perf_counter()
-        started_wall = time.time()
+        act = open_activation(req, self.new_id, self.host, loop)
+        rec, api = act.rec, act.api
         inv = req.job.invocation
-        rec = open_record(req, self.new_id, started, started_wall)
-        log = record_logger(rec, req)
-
-        def note(text: str) -> None:
-            log("INFO", text)  # the engine's own start/finish lines, as InfluxDB writes them
-
-        api = PluginApi(
-            host=self.host,
-            loop=loop,
-            database=req.database,
-            trigger=req.trigger,
-            cache=req.cache,
-            log=log,
-            capture_writes=req.capture_writes,
-        )
-        if req.on_api is not None:
-            req.on_api(api, True)
         lim = req.limits
         running = Running(
             thread_id=threading.get_ident(),
@@ -107,11 +89,11 @@ class ThreadExecutor(Executor):
         )
 
         def written_off(r: Running) -> None:
-            # The thread is stuck in C code: record the timeout now and move on without it.
+            # The thread is stuck in C code: record the outcome now and move on without it.
             self.pool.retire(r.thread_id)
             rec.status = ActivationStatus(r.interrupted or ActivationStatus.TIMEOUT)
             rec.error = written_off_message(rec.status, lim)
-            rec.run_time = time.perf_counter() - started
+            rec.run_time = time.perf_counter() - act.started
             rec.finished_at = time.time()
             rec.memory_peak = r.peak
             api.cancelled = True
@@ -120,15 +102,11 @@ class ThreadExecutor(Executor):
         running.on_written_off = written_off
         response: PluginResponse | None = None
         status, error, tb = ActivationStatus.OK, None, None
-        if not req.notes_only_when_called:
-            note(inv.start_note())
         try:
             self.watchdog.register(running)
             try:
-                with routed_to(log):
-                    result = self._call(
-                        req, api, lambda: note(inv.start_note()) if req.notes_only_when_called else None
-                    )
+                with routed_to(act.log):
+                    result = self._call(req, api, act.start_note_if_called)
                 if inv.kind == TriggerKind.REQUEST:
                     response = to_response(result)
             finally:
@@ -143,26 +121,10 @@ class ThreadExecutor(Executor):
             error = f"{type(e).__name__}: {e}"
             tb = traceback.format_exc(limit=20)
         finally:
-            if req.on_api is not None:
-                req.on_api(api, False)
+            act.release_api()
         if running.written_off:
             return  # already reported; whatever it did is discarded
-        rec.run_time = time.perf_counter() - started
-        rec.finished_at = time.time()
-        rec.cpu_time = running.cpu_time()
-        rec.memory_peak = running.peak
-        rec.status = status
-        rec.error = error
-        rec.traceback = tb
-        if status == ActivationStatus.OK or not req.notes_only_when_called:
-            note(f"finished execution in {format_duration(rec.run_time)}")
-        outcome = Outcome(rec, response)
-        if req.capture_writes:
-            outcome.captured_writes = api.captured_writes()
-        elif status == ActivationStatus.OK:
-            outcome.queued_writes = api.take_queued()
-            rec.lines_out = count_lines_out(outcome, api.lines_written)
-        done(outcome)
+        done(act.finish(status, error, tb, cpu_time=running.cpu_time(), memory_peak=running.peak, response=response))
 
     def _call(self, req: ActivationRequest, api: PluginApi, found: Callable[[], None]) -> Any:
         loaded = req.loaded if req.loaded is not None else self.plugins.current(req.plugin)
