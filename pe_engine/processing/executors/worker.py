@@ -311,7 +311,7 @@ class _Limits:
         import resource as r
 
         self.cpu_time = time.process_time() - self._cpu0
-        self.peak = max(0, r.getrusage(r.RUSAGE_SELF).ru_maxrss * 1024 - self._rss0)  # since reset_peak
+        self.peak = max(0, self.probe.peak_rss() - self._rss0)  # VmHWM, reset in apply()
         for which, wanted in ((r.RLIMIT_AS, self.memory_limit), (r.RLIMIT_CPU, self.cpu_limit)):
             if wanted is not None:
                 _soft, hard = r.getrlimit(which)
@@ -325,6 +325,7 @@ class _Probe:
         self._page = os.sysconf("SC_PAGE_SIZE")
         self._statm = _open("/proc/self/statm", os.O_RDONLY)
         self._clear = _open("/proc/self/clear_refs", os.O_WRONLY)
+        self._status = _open("/proc/self/status", os.O_RDONLY)
 
     def vm_rss(self) -> tuple[int, int]:
         if self._statm is None:
@@ -334,6 +335,18 @@ class _Probe:
             return int(fields[0]) * self._page, int(fields[1]) * self._page
         except (OSError, ValueError, IndexError):
             return 0, 0
+
+    def peak_rss(self) -> int:
+        """VmHWM, the peak RSS since the last reset_peak(). (getrusage's ru_maxrss is not reset by
+        clear_refs once a thread of the process has exited: it kept the worker's lifetime peak.)"""
+        if self._status is None:
+            return 0
+        try:
+            text = os.pread(self._status, 8192, 0)
+            at = text.index(b"VmHWM:")
+            return int(text[at + 6:text.index(b"kB", at)]) * 1024
+        except (OSError, ValueError):
+            return 0
 
     def reset_peak(self) -> None:
         """Reset the peak RSS, so the peak measured is this activation's, not the worker's lifetime's."""
