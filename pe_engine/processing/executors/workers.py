@@ -80,12 +80,17 @@ class WorkerProcess:
         return bool(ready)
 
     def kill(self, reason: str | None = None) -> None:
+        """SIGKILL to the worker's whole process group (it leads its own session), so processes
+        a plugin started go with it; the group id cannot be reused while the worker is unreaped."""
         if reason is not None and self.killed_for is None:
             self.killed_for = reason
         try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def reap(self, timeout: float = 5.0) -> int | None:
         try:
