@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,23 @@ MIGRATIONS: list[str] = [
 ]
 
 
+STORE_FILE_MODE = 0o600
+STORE_FILE_SUFFIXES = ("", "-wal", "-shm")
+
+
+def _keep_private(path: Path) -> None:
+    """The store holds trigger arguments (often API keys): owner-only, whatever the umask, and
+    also for a file an older version left 0644. An empty file is a valid new SQLite database,
+    so creating it here first means it never exists with looser bits."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, STORE_FILE_MODE))
+    for suffix in STORE_FILE_SUFFIXES:
+        try:
+            os.chmod(f"{path}{suffix}", STORE_FILE_MODE)
+        except FileNotFoundError:
+            pass
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -101,9 +119,11 @@ class Store:
         self._tx_lock = asyncio.Lock()
 
     async def open(self) -> None:
+        _keep_private(self.path)
         self.db = await aiosqlite.connect(self.path, isolation_level=None)  # we BEGIN explicitly
         await self.db.execute("PRAGMA journal_mode=WAL")
         await self.db.execute("PRAGMA synchronous=FULL")
+        _keep_private(self.path)  # the -wal and -shm exist now
         await self._migrate()
 
     async def close(self) -> None:
