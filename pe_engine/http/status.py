@@ -1,4 +1,5 @@
-"""/health and /ping: liveness and version, with the headers v1/v2 clients look for."""
+"""/health (also /api/v1/health, as InfluxDB 3 Core) and /ping: liveness and version, with the headers
+v1/v2 clients look for."""
 from __future__ import annotations
 
 import os

@@ -22,6 +22,9 @@ import pyarrow.parquet as pq
 from datafusion import SessionConfig, SessionContext
 
 FORMATS = ("json", "jsonl", "csv", "parquet", "pretty")
+# Other names clients send for one of FORMATS: InfluxDB 3 Core calls JSON lines `json_lines`
+# (and takes `jsonl` as its alias).
+FORMAT_ALIASES = {"json_lines": "jsonl"}
 CONTENT_TYPES = {
     "json": "application/json",
     "jsonl": "application/jsonl",
@@ -29,6 +32,13 @@ CONTENT_TYPES = {
     "parquet": "application/vnd.apache.parquet",
     "pretty": "text/plain",
 }
+
+
+def format_named(name: str) -> str | None:
+    """The member of FORMATS that `name` (any case, or an alias) stands for; None if none."""
+    name = name.strip().lower()
+    name = FORMAT_ALIASES.get(name, name)
+    return name if name in FORMATS else None
 
 
 def encode(table: pa.Table, fmt: str) -> tuple[bytes, str]:

@@ -12,6 +12,7 @@ class EngineStats:
     rejected_lines: int = 0
     flushes: int = 0
     last_flush_seconds: float = 0.0
+    flush_seconds_total: float = 0.0  # WAL write + fsync time over all `flushes`
     snapshots: int = 0
     snapshot_failures: int = 0  # failed attempts (each retried with back-off)
     queries: int = 0

@@ -182,6 +182,7 @@ class Writer:
                     w.set_result(None)
             self.stats.flushes += 1
             self.stats.last_flush_seconds = duration
+            self.stats.flush_seconds_total += duration
             self.persister.flushed()
             self.bus.publish(WalFlushed(seq=seq, databases=tuple(per_db), rows=pending.rows, duration=duration))
             # No await from the buffers' append to here: acknowledged writers resume only after

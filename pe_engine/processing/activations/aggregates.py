@@ -52,7 +52,7 @@ class _TriggerAgg:
     __slots__ = (
         "database", "trigger", "plugin", "runs", "errors", "by_status", "last_run",
         "last_status", "last_error", "last_error_at", "last_activation_id", "run_times",
-        "latencies", "sample_version", "cached_pcts", "cpu_total", "cpu_last", "mem_last",
+        "latencies", "sample_version", "cached_pcts", "run_total", "cpu_total", "cpu_last", "mem_last",
         "mem_max", "rows_in", "lines_out", "series",
     )
 
@@ -73,6 +73,7 @@ class _TriggerAgg:
         self.sample_version = 0
         # (sample_version, run-time p50/p95/p99, latency p50/p95/p99)
         self.cached_pcts: tuple[int, tuple[float | None, ...]] | None = None
+        self.run_total = 0.0  # seconds, over every run (the percentiles see only the last ones)
         self.cpu_total = 0.0
         self.cpu_last: float | None = None
         self.mem_last: int | None = None

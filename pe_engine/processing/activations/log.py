@@ -139,6 +139,7 @@ class ActivationLog:
             if rec.started_at is not None and rec.dispatched_at is not None:
                 agg.latencies.append(rec.dispatch_latency)
             agg.sample_version += 1
+            agg.run_total += rec.run_time
             agg.cpu_total += rec.cpu_time
             agg.cpu_last = rec.cpu_time
             if rec.memory_peak is not None:
@@ -256,7 +257,7 @@ class ActivationLog:
                     last_error_at=a.last_error_at, last_activation_id=a.last_activation_id,
                     samples=len(a.run_times), cpu_time_total=a.cpu_total, cpu_time_last=a.cpu_last,
                     memory_last=a.mem_last, memory_max=a.mem_max, rows_in_total=a.rows_in,
-                    lines_out_total=a.lines_out,
+                    lines_out_total=a.lines_out, run_time_total=a.run_total,
                 )
                 work.append((key, a, base, cached, samples))
         out: dict[tuple[str, str], TriggerStats] = {}

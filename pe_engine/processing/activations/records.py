@@ -131,6 +131,7 @@ class TriggerStats:
     memory_max: int | None
     rows_in_total: int
     lines_out_total: int
+    run_time_total: float = 0.0  # seconds over all `runs` (a Prometheus summary's sum)
 
     @property
     def error_rate(self) -> float:
