@@ -32,6 +32,7 @@ from .file_cache import DEFAULT_PARQUET_MEM_CACHE_BYTES, DecodedFiles
 from .parquet_meta import FileRecord
 from .partitions import DAY_NS
 from .sources import SEQ, ProviderBuilder, build_sources, keys_disjoint, seq_column
+from .sqlfn import register as register_sql_functions
 from .system_tables import SystemTables
 
 CATALOG_NAME = "public"
@@ -248,6 +249,7 @@ class QueryEngine:
             .with_target_partitions(self.partitions)
         )
         ctx = SessionContext(config)
+        register_sql_functions(ctx)  # InfluxDB 3's SQL functions and result metadata (storage/sqlfn)
         cat = ctx.catalog(CATALOG_NAME)
         system = Schema.memory_schema()
         cat.register_schema(SYSTEM_SCHEMA, system)
