@@ -7,7 +7,7 @@ hook between parsing and planning, so the context's `sql_with_options` (what
 QueryEngine calls) is wrapped: a statement that names none of these functions goes to
 DataFusion unchanged; one that does is parsed with sqlglot (the only well-kept SQL
 grammar for Python that round-trips DataFusion's dialect), rewritten (typed.py,
-gapfill.py) and planned. Errors are ValueErrors with InfluxDB's wording, which
+gapfill.py) and planned. Column-type metadata comes from each result's logical plan. Errors are ValueErrors with InfluxDB's wording, which
 QueryEngine turns into a QueryError (HTTP 400).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sqlglot
 from datafusion import DataFrame, SessionContext, SQLOptions
 from sqlglot import exp
 
-from ..column_types import parse, result_kinds, tagged_schema
+from ..column_types import SchemaLookup, plan_kinds, tagged_schema
 from .gapfill import run_gapfill, uses_fillers, uses_gapfill
 from .typed import DIALECT, TypedFunctions, bind_typed_calls, public_name, rewrite_tz
 
@@ -82,9 +82,18 @@ class _Result(DataFrame):
     """A DataFrame whose Arrow output, however it is taken (table, batches, stream, schema), has
     the public column names and the column-type metadata of storage/column_types.py."""
 
-    def __init__(self, df: DataFrame, kinds: dict[str, str]) -> None:
+    def __init__(self, df: DataFrame, kinds: dict[str, str] | None, tables: SchemaLookup) -> None:
         super().__init__(df.df)
-        self._kinds = kinds
+        self._known = kinds
+        self._tables = tables
+
+    @property
+    def _kinds(self) -> dict[str, str]:
+        """Output name -> iox type; read off this statement's plan the first time it is needed."""
+        if self._known is None:
+            names = super().schema().names
+            self._known = {public_name(names[i]): k for i, k in plan_kinds(self.logical_plan(), self._tables).items()}
+        return self._known
 
     def schema(self) -> pa.Schema:
         return _public_schema(super().schema(), self._kinds)
@@ -118,9 +127,8 @@ class InfluxSql:
             return None
         return table.schema if table is not None else None
 
-    def _kinds_of(self, sql: str) -> dict[str, str]:
-        """Column kinds of the result, from the statement and the registered table schemas."""
-        return result_kinds(parse(sql), self._table_schema)
+    def _kinds_of(self, df: DataFrame) -> dict[int, str]:
+        return plan_kinds(df.logical_plan(), self._table_schema)
 
     def run(self, query: str, options: SQLOptions | None, param_values: dict[str, Any] | None) -> DataFrame:
         """What the wrapped `sql_with_options` does."""
@@ -128,23 +136,24 @@ class InfluxSql:
         def plan(sql: str) -> DataFrame:
             return SessionContext.sql(self.ctx, sql, options, param_values)
 
-        kinds = self._kinds_of(query)
+        tables = self._table_schema
         if not _MENTIONS.search(query):
-            return _Result(plan(query), kinds)
+            return _Result(plan(query), None, tables)
         try:
             tree = sqlglot.parse_one(query, read=DIALECT)
         except Exception:
-            return _Result(plan(query), kinds)  # DataFusion gives its own error
+            return _Result(plan(query), None, tables)  # DataFusion gives its own error
         if not isinstance(tree, exp.Expr):
-            return _Result(plan(query), kinds)
+            return _Result(plan(query), None, tables)
         rewrite_tz(tree)
         bind_typed_calls(tree, plan, self.typed)
         if uses_gapfill(tree):
-            return _Result(run_gapfill(tree, plan), kinds)
+            filled, kinds = run_gapfill(tree, plan, self._kinds_of)
+            return _Result(filled, {public_name(k): v for k, v in kinds.items()}, tables)
         filler = uses_fillers(tree)
         if filler is not None:
             raise ValueError(f"{filler} may only be used in the SELECT list of a gap-filling query")
-        return _Result(plan(tree.sql(dialect=DIALECT)), kinds)
+        return _Result(plan(tree.sql(dialect=DIALECT)), None, tables)
 
 
 def register(ctx: SessionContext) -> InfluxSql:

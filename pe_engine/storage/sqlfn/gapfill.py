@@ -242,8 +242,11 @@ def _order_keys(select: exp.Select, order: exp.Order | None, names: list[str], p
     return " ORDER BY " + ", ".join(keys)
 
 
-def run_gapfill(tree: exp.Expr, plan: Planner) -> DataFrame:
-    """Run a gap-filling SELECT (already bound to typed functions) and return its DataFrame."""
+def run_gapfill(
+    tree: exp.Expr, plan: Planner, kinds_of: Callable[[DataFrame], dict[int, str]]
+) -> tuple[DataFrame, dict[str, str]]:
+    """Run a gap-filling SELECT (already bound to typed functions): the filled DataFrame, and
+    the column types (storage/column_types.py) of its columns, read off the aggregate's plan."""
     if not isinstance(tree, exp.Select):
         raise ValueError("date_bin_gapfill is supported in a plain SELECT (not in UNION or subqueries)")
     select = tree
@@ -266,7 +269,9 @@ def run_gapfill(tree: exp.Expr, plan: Planner) -> DataFrame:
     for n in [n for n in select.find_all(exp.Anonymous) if fn_name(n) == GAPFILL]:
         n.replace(call("date_bin", fn_args(n)))
 
-    agg = plan(select.sql(dialect=DIALECT)).to_arrow_table()
+    inner = plan(select.sql(dialect=DIALECT))
+    kinds = kinds_of(inner)
+    agg = inner.to_arrow_table()
     names = agg.column_names
     public = list(names)
     for i, c in enumerate(cols):
@@ -274,7 +279,8 @@ def run_gapfill(tree: exp.Expr, plan: Planner) -> DataFrame:
             public[i] = GAPFILL + names[i][len("date_bin"):]
         if c.rename:
             public[i] = f"{c.rename}({names[i]})"
-    return _fill(agg, cols, public, first, last, stride, _order_keys(select, order, public, original), limit, offset)
+    filled = _fill(agg, cols, public, first, last, stride, _order_keys(select, order, public, original), limit, offset)
+    return filled, {public[i]: k for i, k in kinds.items() if cols[i].role in (Role.GROUP, Role.VALUE)}
 
 
 def _fill(
