@@ -148,7 +148,7 @@ class InfluxSql:
         rewrite_tz(tree)
         bind_typed_calls(tree, plan, self.typed)
         if uses_gapfill(tree):
-            filled, kinds = run_gapfill(tree, plan, self._kinds_of)
+            filled, kinds = run_gapfill(tree, plan, self._kinds_of, lambda t: bind_typed_calls(t, plan, self.typed))
             return _Result(filled, {public_name(k): v for k, v in kinds.items()}, tables)
         filler = uses_fillers(tree)
         if filler is not None:

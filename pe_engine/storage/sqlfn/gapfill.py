@@ -26,9 +26,12 @@ import pyarrow as pa
 from datafusion import DataFrame, SessionConfig, SessionContext
 from sqlglot import exp
 
-from .typed import DIALECT, call, fn_args, fn_name
+from .timefns import wallclock_series
+from .typed import DIALECT, call, fn_args, fn_name, public_name
 
 GAPFILL = "date_bin_gapfill"
+WALLCLOCK_GAPFILL = "date_bin_wallclock_gapfill"
+BINNERS = {GAPFILL: "date_bin", WALLCLOCK_GAPFILL: "date_bin_wallclock"}  # gap-filling -> plain
 FILLERS = ("locf", "interpolate")
 MAX_ROWS = 10_000_000
 
@@ -57,7 +60,7 @@ class Column:
 
 
 def uses_gapfill(tree: exp.Expr) -> bool:
-    return any(fn_name(n) == GAPFILL for n in tree.find_all(exp.Anonymous))
+    return any(fn_name(n) in BINNERS for n in tree.find_all(exp.Anonymous))
 
 
 def uses_fillers(tree: exp.Expr) -> str | None:
@@ -142,26 +145,47 @@ def _ts(e: exp.Expr) -> str:
     return f"CAST(CAST({e.sql(dialect=DIALECT)} AS TIMESTAMP) AS BIGINT)"
 
 
-def _bins(plan: Planner, node: exp.Expr, b: _Bounds) -> tuple[int, int, int]:
-    """(first bin, last bin, stride) in ns."""
+@dataclass
+class _Range:
+    lo: int  # the first and last instants the WHERE clause lets in (ns)
+    hi: int
+    stride: int
+    origin: exp.Expr | None
+    interval: str
+
+
+def _range(plan: Planner, node: exp.Expr, b: _Bounds) -> _Range:
     args = fn_args(node)
     los = _evaluate_ns(plan, [_ts(e) for e, _ in b.lower])
     his = _evaluate_ns(plan, [_ts(e) for e, _ in b.upper])
     lo = max(v if inc else v + 1 for v, (_, inc) in zip(los, b.lower))
     hi = min(v if inc else v - 1 for v, (_, inc) in zip(his, b.upper))
     interval = args[0].sql(dialect=DIALECT)
-    origin = f", {args[2].sql(dialect=DIALECT)}" if len(args) > 2 else ""
+    zero, one = _evaluate_ns(plan, ["CAST(to_timestamp_nanos(0) AS BIGINT)", f"CAST(to_timestamp_nanos(0) + {interval} AS BIGINT)"])
+    if one - zero <= 0:
+        raise ValueError(f"{fn_name(node)}: the interval must be positive")
+    return _Range(lo, hi, one - zero, args[2] if len(args) > 2 else None, interval)
+
+
+def _bins(plan: Planner, r: _Range, wallclock: bool, ttype: pa.DataType) -> pa.Array:
+    """The bin starts, as `ttype`: date_bin's from lo's bin to hi's, or the wall clock's."""
+    zone = getattr(ttype, "tz", None)
+    if wallclock and zone is not None and zone.upper() not in ("UTC", "+00:00"):
+        origin = _evaluate_ns(plan, [_ts(r.origin)])[0] if r.origin is not None else 0
+        count = (r.hi - r.lo) // r.stride + 2
+        if count > MAX_ROWS:
+            raise ValueError(f"gap filling would produce more than {MAX_ROWS} bins: narrow the time range")
+        return wallclock_series(r.lo, r.hi, zone, r.stride, origin).cast(ttype)
+    origin_sql = f", {r.origin.sql(dialect=DIALECT)}" if r.origin is not None else ""
 
     def binned(v: int) -> str:
-        return f"CAST(date_bin({interval}, to_timestamp_nanos({v}){origin}) AS BIGINT)"
+        return f"CAST(date_bin({r.interval}, to_timestamp_nanos({v}){origin_sql}) AS BIGINT)"
 
-    first, last, zero, one = _evaluate_ns(
-        plan, [binned(lo), binned(hi), "CAST(to_timestamp_nanos(0) AS BIGINT)", f"CAST(to_timestamp_nanos(0) + {interval} AS BIGINT)"]
-    )
-    stride = one - zero
-    if stride <= 0:
-        raise ValueError("date_bin_gapfill: the interval must be positive")
-    return first, last, stride
+    first, last = _evaluate_ns(plan, [binned(r.lo), binned(r.hi)])
+    count = (last - first) // r.stride + 1 if last >= first else 0
+    if count > MAX_ROWS:
+        raise ValueError(f"gap filling would produce more than {MAX_ROWS} bins: narrow the time range")
+    return pa.array(range(first, last + 1, r.stride) if count else [], pa.int64()).cast(ttype)
 
 
 def _plan_columns(select: exp.Select) -> tuple[list[Column], exp.Anonymous]:
@@ -171,7 +195,7 @@ def _plan_columns(select: exp.Select) -> tuple[list[Column], exp.Anonymous]:
     gap: exp.Anonymous | None = None
     for p in projections:
         inner = _unalias(p)
-        if isinstance(inner, exp.Anonymous) and fn_name(inner) == GAPFILL:
+        if isinstance(inner, exp.Anonymous) and fn_name(inner) in BINNERS:
             gap = inner
             cols.append(Column(Role.TIME))
             continue
@@ -207,7 +231,7 @@ def _plan_columns(select: exp.Select) -> tuple[list[Column], exp.Anonymous]:
                 keyed_time = True
             else:
                 cols[at].role = Role.GROUP
-        elif isinstance(g, exp.Anonymous) and fn_name(g) == GAPFILL:
+        elif isinstance(g, exp.Anonymous) and fn_name(g) in BINNERS:
             keyed_time = True
         else:
             select.append("expressions", exp.alias_(g.copy(), f"__pe_g{len(cols)}"))
@@ -243,7 +267,8 @@ def _order_keys(select: exp.Select, order: exp.Order | None, names: list[str], p
 
 
 def run_gapfill(
-    tree: exp.Expr, plan: Planner, kinds_of: Callable[[DataFrame], dict[int, str]]
+    tree: exp.Expr, plan: Planner, kinds_of: Callable[[DataFrame], dict[int, str]],
+    bind: Callable[[exp.Expr], None],
 ) -> tuple[DataFrame, dict[str, str]]:
     """Run a gap-filling SELECT (already bound to typed functions): the filled DataFrame, and
     the column types (storage/column_types.py) of its columns, read off the aggregate's plan."""
@@ -257,17 +282,21 @@ def run_gapfill(
         select.set(key, None)
     original = [p.copy() for p in select.expressions]
     cols, gap = _plan_columns(select)
-    time_arg = fn_args(gap)[1]
-    if not isinstance(time_arg, exp.Column):
-        raise ValueError("date_bin_gapfill: the second argument must be the time column")
-    bounds = _bounds(select.args.get("where"), time_arg.name)
-    first, last, stride = _bins(plan, gap, bounds)
+    gap_name = fn_name(gap)
+    args = fn_args(gap)
+    time_col = args[1] if len(args) > 1 else None
+    if time_col is not None and not isinstance(time_col, exp.Column):
+        time_col = next(time_col.find_all(exp.Column), None)  # e.g. tz(time, 'Europe/Paris')
+    if not isinstance(time_col, exp.Column):
+        raise ValueError(f"{gap_name}: the second argument must be the time column")
+    span = _range(plan, gap, _bounds(select.args.get("where"), time_col.name))
     time_rename = None
     for i, c in enumerate(cols):
         if c.role is Role.TIME and not isinstance(select.expressions[i], exp.Alias):
-            time_rename = GAPFILL
-    for n in [n for n in select.find_all(exp.Anonymous) if fn_name(n) == GAPFILL]:
-        n.replace(call("date_bin", fn_args(n)))
+            time_rename = gap_name
+    for n in [n for n in select.find_all(exp.Anonymous) if fn_name(n) in BINNERS]:
+        n.replace(call(BINNERS[fn_name(n)], fn_args(n)))
+    bind(select)
 
     inner = plan(select.sql(dialect=DIALECT))
     kinds = kinds_of(inner)
@@ -275,37 +304,38 @@ def run_gapfill(
     names = agg.column_names
     public = list(names)
     for i, c in enumerate(cols):
-        if c.role is Role.TIME and time_rename and names[i].startswith("date_bin("):
-            public[i] = GAPFILL + names[i][len("date_bin"):]
+        plain = BINNERS.get(time_rename or "", "")
+        if c.role is Role.TIME and time_rename and public_name(names[i]).startswith(plain + "("):
+            public[i] = time_rename + public_name(names[i])[len(plain):]
         if c.rename:
             public[i] = f"{c.rename}({names[i]})"
-    filled = _fill(agg, cols, public, first, last, stride, _order_keys(select, order, public, original), limit, offset)
+    t_at = next(i for i, c in enumerate(cols) if c.role is Role.TIME)
+    bins = _bins(plan, span, gap_name == WALLCLOCK_GAPFILL, agg.schema.field(t_at).type)
+    filled = _fill(agg, cols, public, bins, _order_keys(select, order, public, original), limit, offset)
     return filled, {public[i]: k for i, k in kinds.items() if cols[i].role in (Role.GROUP, Role.VALUE)}
 
 
 def _fill(
-    agg: pa.Table, cols: list[Column], public: list[str], first: int, last: int, stride: int,
+    agg: pa.Table, cols: list[Column], public: list[str], bins: pa.Array,
     order_by: str, limit: exp.Expr | None, offset: exp.Expr | None,
 ) -> DataFrame:
     names = agg.column_names
     t_at = next(i for i, c in enumerate(cols) if c.role is Role.TIME)
     tname = names[t_at]
     keys = [names[i] for i, c in enumerate(cols) if c.role in (Role.GROUP, Role.HIDDEN)]
-    nbins = (last - first) // stride + 1 if last >= first else 0
     scratch = SessionContext(SessionConfig().with_target_partitions(1))
     scratch.register_record_batches("a", [agg.to_batches() or [pa.RecordBatch.from_pylist([], schema=agg.schema)]])
     series = 1
     if keys:
         distinct = f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(_q(k) for k in keys)} FROM a) s"
         series = scratch.sql(distinct).to_arrow_table().column(0)[0].as_py()
-    if nbins * series > MAX_ROWS:
+    if len(bins) * series > MAX_ROWS:
         raise ValueError(
-            f"gap filling would produce {nbins * series} rows (more than {MAX_ROWS}): "
+            f"gap filling would produce {len(bins) * series} rows (more than {MAX_ROWS}): "
             "narrow the time range or widen the interval"
         )
-    ttype = agg.schema.field(t_at).type
-    bins = pa.table({"__pe_t": pa.array(range(first, last + 1, stride) if nbins else [], pa.int64()).cast(ttype)})
-    scratch.register_record_batches("b", [bins.to_batches() or [pa.RecordBatch.from_pylist([], schema=bins.schema)]])
+    table = pa.table({"__pe_t": bins})
+    scratch.register_record_batches("b", [table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]])
 
     times = f"SELECT __pe_t FROM b UNION SELECT {_q(tname)} FROM a"
     if keys:

@@ -48,7 +48,7 @@ def interval_ns(interval: pa.Array) -> int:
     return stride
 
 
-def _floor_bin(local: pa.Array, origin: int, stride: int) -> pa.Array:
+def floor_bin(local: pa.Array, origin: int, stride: int) -> pa.Array:
     """origin + floor((local - origin) / stride) * stride, on int64 arrays."""
     delta = pc.subtract(local, origin)
     q = pc.divide(delta, stride)  # truncates toward zero
@@ -62,23 +62,41 @@ def _utc_of_local(local: pa.Array, zone: str, how: str) -> pa.Array:
     return pc.assume_timezone(naive, zone, ambiguous=how, nonexistent=how).cast(pa.int64())
 
 
-def wallclock_bins(utc_ns: pa.Array, zone: str, stride: int, origin: int) -> pa.Array:
-    """Bin starts (UTC ns) of `utc_ns` on the wall clock of `zone`."""
-    local = pc.local_timestamp(utc_ns.cast(pa.timestamp("ns", zone))).cast(pa.int64())
-    offset = pc.subtract(local, utc_ns)  # local - utc, per row
-    bins = _floor_bin(local, origin, stride)
+def to_local(utc_ns: pa.Array, zone: str) -> pa.Array:
+    """UTC ns -> the wall clock of `zone` (int64 ns)."""
+    return pc.local_timestamp(utc_ns.cast(pa.timestamp("ns", zone))).cast(pa.int64())
+
+
+def local_bins_to_utc(bins: pa.Array, zone: str, stride: int, own_offset: pa.Array | None) -> pa.Array:
+    """Bin starts on the wall clock -> UTC ns, with InfluxDB's rules for DST gaps and overlaps
+    (`own_offset`: each row's local - utc; None for generated bins, which take the earlier)."""
     early = _utc_of_local(bins, zone, "earliest")
     late = _utc_of_local(bins, zone, "latest")
-    exists = pc.equal(pc.local_timestamp(early.cast(pa.timestamp("ns", zone))).cast(pa.int64()), bins)
+    exists = pc.equal(to_local(early, zone), bins)
     # a gap (spring forward): the offset of the same wall time a day before
     day_before = pc.subtract(bins, DAY_NS)
     before = pc.subtract(day_before, _utc_of_local(day_before, zone, "earliest"))
     gap = pc.subtract(bins, before)
     # an overlap (fall back): the earlier instant, or the input's offset for short intervals
-    jump = pc.subtract(late, early)
-    own = pc.subtract(bins, offset)
-    overlap = pc.if_else(pc.greater_equal(jump, stride), own, early)
+    overlap = early
+    if own_offset is not None:
+        jump = pc.subtract(late, early)
+        overlap = pc.if_else(pc.greater_equal(jump, stride), pc.subtract(bins, own_offset), early)
     return pc.if_else(exists, pc.if_else(pc.equal(early, late), early, overlap), gap)
+
+
+def wallclock_bins(utc_ns: pa.Array, zone: str, stride: int, origin: int) -> pa.Array:
+    """Bin starts (UTC ns) of `utc_ns` on the wall clock of `zone`."""
+    local = to_local(utc_ns, zone)
+    return local_bins_to_utc(floor_bin(local, origin, stride), zone, stride, pc.subtract(local, utc_ns))
+
+
+def wallclock_series(lo: int, hi: int, zone: str, stride: int, origin: int) -> pa.Array:
+    """Every wall-clock bin start (UTC ns, ascending, distinct) from lo's bin to hi's."""
+    first, last = floor_bin(to_local(pa.array([lo, hi], pa.int64()), zone), origin, stride).to_pylist()
+    local = pa.array(range(first, last + 1, stride) if last >= first else [], pa.int64())
+    utc = pc.unique(local_bins_to_utc(local, zone, stride, None))
+    return utc.take(pc.sort_indices(utc))
 
 
 def wallclock_udf(name: str, time_type: pa.DataType, with_origin: bool) -> ScalarUDF:
@@ -92,7 +110,7 @@ def wallclock_udf(name: str, time_type: pa.DataType, with_origin: bool) -> Scala
             start = origin.cast(pa.timestamp("ns")).cast(pa.int64())[0].as_py()
         utc = times.cast(pa.timestamp("ns", zone)).cast(pa.int64())
         if zone is None or zone.upper() in ("UTC", "+00:00"):
-            out = _floor_bin(utc, start, stride)
+            out = floor_bin(utc, start, stride)
         else:
             out = wallclock_bins(utc, zone, stride, start)
         return out.cast(time_type)

@@ -227,6 +227,15 @@ def test_gapfill_default_column_names(qe):
     assert t.column_names[1] == "locf(max(home.hum))"
 
 
+def test_date_bin_wallclock_gapfill_bins_on_the_local_clock(qe):
+    t = q(qe, "SELECT date_bin_wallclock_gapfill(INTERVAL '1 hour', tz(time, 'Asia/Kolkata')) AS t, count(temp) AS c, "
+              f"locf(max(hum)) AS h FROM home WHERE time >= '{iso(-3600)}' AND time < '{iso(3600)}' GROUP BY 1")
+    assert t.schema.field("t").type == pa.timestamp("ns", "Asia/Kolkata")
+    assert ns(t, "t") == [-5400, -1800, 1800]  # local 04:00, 05:00, 06:00 (UTC+05:30)
+    assert t.column("c").to_pylist() == [0, 6, 0]
+    assert t.column("h").to_pylist() == [None, 50, 50]
+
+
 @pytest.mark.parametrize("where, message", [
     (f"time < '{iso(60)}'", "gap-filling query is missing lower time bound"),
     (f"time >= '{iso(0)}'", "gap-filling query is missing upper time bound"),
@@ -288,3 +297,14 @@ def test_column_type_metadata_over_flight(server, http, unique_db):
         "time": "iox::column_type::timestamp", "t1": None,
     }
     client.close()
+
+
+def test_wallclock_bins_across_spring_forward():
+    from pe_engine.storage.sqlfn.timefns import wallclock_series
+
+    def utc(text: str) -> int:
+        return int(datetime.strptime(text, "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc).timestamp()) * SEC
+
+    # local 01:00, 02:00 (does not exist: the offset before it, so 01:00Z) and 03:00 (01:00Z too)
+    got = wallclock_series(utc("2024-03-31T00:30"), utc("2024-03-31T01:30"), "Europe/Brussels", 3600 * SEC, 0)
+    assert got.to_pylist() == [utc("2024-03-31T00:00"), utc("2024-03-31T01:00")]
