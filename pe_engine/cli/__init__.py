@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 
 from ..http.client import ClientError
 from ..options import ConfigError, config_from, duration, size  # the last three re-exported for callers
-from . import caches, databases, packages, plugins, query, serve, tables, triggers, write
+from . import caches, databases, packages, plugins, query, serve, tables, tokens, triggers, write
 from .common import CliError
 from .tree import Command, CommandTree, Register
 
@@ -44,6 +44,7 @@ def built_in() -> tuple[Register, ...]:
         plugins.register,
         packages.register,
         caches.register,
+        tokens.register,
     )
 
 

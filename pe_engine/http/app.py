@@ -17,7 +17,9 @@ from ..engine import Engine
 from ..errors import PeError
 from .auth import Auth, Handler
 from .keys import store
+from .metrics import install as install_metrics
 from .routes import add_routes
+from .token_table import register_tokens_table
 
 log = logging.getLogger("pe.http")
 
@@ -78,6 +80,8 @@ def create_app(
         client_max_size=config.max_request_bytes,
     )
     store(app, engine, config, auth)
+    register_tokens_table(engine.system_tables, auth.store)
+    install_metrics(app)
     for hook in hooks or ():
         hook(app)
     add_routes(app.router)

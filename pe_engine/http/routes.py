@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import (
-    caches, databases, engine_requests, packages, plugin_tests, plugins, query, status, tables, triggers, write,
+    caches, databases, engine_requests, metrics, packages, plugin_tests, plugins, query, status, tables, tokens,
+    triggers, write,
 )
-from .auth import Handler
+from .auth import Access, Handler, guarded
 
 
 @dataclass(frozen=True)
@@ -24,21 +25,32 @@ class Route:
     path: str
     handler: Handler
     head: bool = True  # GET only: also answer HEAD
+    access: Access = Access.ADMIN  # what the caller's token must allow (auth.py)
 
 
 TRIGGERS = "/api/v3/configure/processing_engine_trigger"
 PLUGIN_ENVIRONMENT = "/api/v3/configure/plugin_environment"
+TOKEN = "/api/v3/configure/token"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", status.health),
+    Route("GET", "/api/v1/health", status.health),
     Route("GET", "/ping", status.ping),
+    Route("GET", "/metrics", metrics.metrics),
     # writes
-    Route("POST", "/api/v3/write_lp", write.write_v3),
-    Route("POST", "/api/v2/write", write.write_v2),
-    Route("POST", "/write", write.write_v1),
+    Route("POST", "/api/v3/write_lp", write.write_v3, access=Access.WRITE),
+    Route("POST", "/api/v2/write", write.write_v2, access=Access.WRITE),
+    Route("POST", "/write", write.write_v1, access=Access.WRITE),
     # queries
-    Route("GET", "/api/v3/query_sql", query.query_sql),
-    Route("POST", "/api/v3/query_sql", query.query_sql),
+    Route("GET", "/api/v3/query_sql", query.query_sql, access=Access.READ),
+    Route("POST", "/api/v3/query_sql", query.query_sql, access=Access.READ),
+    # tokens
+    Route("POST", TOKEN + "/admin", tokens.create_admin_token, access=Access.OPEN),  # only while none exists
+    Route("POST", TOKEN + "/admin/regenerate", tokens.regenerate_admin_token),
+    Route("POST", TOKEN + "/named_admin", tokens.create_named_admin_token),
+    Route("POST", TOKEN, tokens.create_resource_token),
+    Route("POST", "/api/v3/enterprise/configure/token", tokens.create_resource_token),
+    Route("DELETE", TOKEN, tokens.delete_token),
     # databases
     Route("GET", "/api/v3/configure/database", databases.list_databases),
     Route("POST", "/api/v3/configure/database", databases.create_database),
@@ -74,7 +86,8 @@ ROUTES: tuple[Route, ...] = (
 
 def add_routes(router: web.UrlDispatcher, routes: Iterable[Route] = ROUTES) -> None:
     for r in routes:
+        handler = guarded(r.handler, r.access)
         if r.method == "GET" and r.head:
-            router.add_get(r.path, r.handler)
+            router.add_get(r.path, handler)
         else:
-            router.add_route(r.method, r.path, r.handler)
+            router.add_route(r.method, r.path, handler)
