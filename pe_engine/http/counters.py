@@ -13,8 +13,8 @@ from aiohttp import web
 @dataclass
 class HttpCounters:
     write_requests: int = 0  # /api/v3/write_lp, /api/v2/write, /write, whatever the answer
-    queries: int = 0  # /api/v3/query_sql queries that ran (answered, failed or timed out)
-    query_seconds: float = 0.0  # their time in the engine (result encoding not included)
+    queries: int = 0  # /api/v3/query_sql queries handed to the engine, whatever became of them
+    query_seconds: float = 0.0  # from then until the engine answered (result encoding not included)
 
 
 HTTP_COUNTERS = web.AppKey("pe.http_counters", HttpCounters)

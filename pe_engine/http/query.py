@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.parse
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import BadRequest, PeError
-from ..storage.formats import FORMATS, encode
+from ..storage.formats import FORMAT_ALIASES, FORMATS, encode, format_named
 from .body import read_body
+from .counters import HTTP_COUNTERS
 from .keys import CONFIG, ENGINE
 from .params import decode_json_body, json_object, required
 
@@ -49,9 +51,10 @@ def pick_format(args: dict[str, Any], accept: str) -> str:
             if found:
                 return found
         return "json"
-    if not isinstance(fmt, str) or fmt.lower() not in FORMATS:
-        raise BadRequest(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
-    return fmt.lower()
+    named = format_named(fmt) if isinstance(fmt, str) else None
+    if named is None:
+        raise BadRequest(f"unknown format '{fmt}': use one of {', '.join([*FORMATS, *FORMAT_ALIASES])}")
+    return named
 
 
 async def query_sql(request: web.Request) -> web.Response:
@@ -62,10 +65,15 @@ async def query_sql(request: web.Request) -> web.Response:
     params = json_object(args.get("params"), "params")
     engine = request.app[ENGINE]
     timeout = request.app[CONFIG].query_timeout
+    counters = request.app[HTTP_COUNTERS]
+    t0 = time.perf_counter()
     try:
         table = await asyncio.wait_for(engine.query(db, sql, params), timeout)
     except asyncio.TimeoutError:
         raise QueryTimeout(f"query did not finish within {timeout:g} s") from None
+    finally:
+        counters.queries += 1
+        counters.query_seconds += time.perf_counter() - t0
     body, content_type = await asyncio.get_running_loop().run_in_executor(None, encode, table, fmt)
     return web.Response(body=body, headers={"Content-Type": content_type})
 

@@ -7,6 +7,7 @@ from ..errors import BadRequest
 from ..lineprotocol.types import MAX_ERROR_LINE, MAX_ERROR_MESSAGE, MAX_REPORTED_ERRORS, LineError, LineErrors
 from ..storage.writer import WriteResult
 from .body import read_body
+from .counters import HTTP_COUNTERS
 from .keys import CONFIG, ENGINE
 from .params import flag, required
 
@@ -45,6 +46,7 @@ def write_response(result: WriteResult) -> web.Response:
 
 
 async def _write(request: web.Request, db: str, precision: str) -> web.Response:
+    request.app[HTTP_COUNTERS].write_requests += 1
     q = request.query
     accept_partial = flag(q, "accept_partial", True)
     no_sync = flag(q, "no_sync", False)
