@@ -108,11 +108,10 @@ def _probe_sql(root: exp.Expr, select: exp.Select, args: list[exp.Expr]) -> str:
         part = select.args.get(key)
         if part is not None:
             probe.set(key, [p.copy() for p in part] if isinstance(part, list) else part.copy())
-    with_ = root.args.get("with")
-    if with_ is not None and select is not root:
-        probe.set("with", with_.copy())
-    elif select.args.get("with") is not None:
-        probe.set("with", select.args["with"].copy())
+    for key in ("with", "with_"):  # the statement's CTEs (the key's name differs across sqlglot versions)
+        ctes = root.args.get(key)
+        if ctes is not None:
+            probe.set(key, ctes.copy())
     return probe.limit(0).sql(dialect=DIALECT)
 
 

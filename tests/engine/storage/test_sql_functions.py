@@ -126,6 +126,13 @@ def test_selector_of_a_tag_and_default_column_name(qe):
     assert t.column(0).to_pylist()[0]["value"] == "kitchen"
 
 
+def test_selector_in_cte_and_subquery(qe):
+    t = q(qe, "WITH x AS (SELECT room, temp, time FROM home WHERE time >= $from) "
+              "SELECT room, s['time'] AS t FROM (SELECT room, selector_min(temp, time) AS s FROM x GROUP BY room) sub "
+              "ORDER BY room", {"from": iso(60)})
+    assert ns(t, "t") == [60, 90]
+
+
 def test_selector_with_no_candidate_row_is_null(qe):
     t = q(qe, "SELECT selector_max(temp, time) AS s FROM home WHERE temp IS NULL")
     assert t.column("s").to_pylist() == [None]
