@@ -91,8 +91,12 @@ class _Result(DataFrame):
     def _kinds(self) -> dict[str, str]:
         """Output name -> iox type; read off this statement's plan the first time it is needed."""
         if self._known is None:
-            names = super().schema().names
-            self._known = {public_name(names[i]): k for i, k in plan_kinds(self.logical_plan(), self._tables).items()}
+            try:
+                names = super().schema().names
+                found = plan_kinds(self.logical_plan(), self._tables)
+                self._known = {public_name(names[i]): k for i, k in found.items()}
+            except Exception:  # a plan shape not foreseen: the answer matters more than its labels
+                self._known = {}
         return self._known
 
     def schema(self) -> pa.Schema:

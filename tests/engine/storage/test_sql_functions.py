@@ -16,11 +16,14 @@ The data (seconds after T0 = 2024-01-01T00:00:00Z), written as two batches:
 """
 from __future__ import annotations
 
+import io
 import json
+import re
 from datetime import datetime, timezone
 
 import pyarrow as pa
 import pyarrow.flight as flight
+import pyarrow.parquet as pq
 import pytest
 
 from pe_engine.errors import QueryError
@@ -290,7 +293,6 @@ def test_column_type_metadata_follows_columns_not_expressions(qe):
 def test_column_type_metadata_over_flight(server, http, unique_db):
     r = http.write(unique_db, "home,room=kitchen temp=20.5,hum=40i,label=\"a\",ok=true,n=3u 1000\n")
     assert r.status in (200, 204), r.body
-    import re
     port = int(re.search(r"Arrow Flight queries on grpc\+tcp://\S+:(\d+)", server.stderr).group(1))
     client = flight.FlightClient(f"grpc+tcp://127.0.0.1:{port}")
     options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {server.token}".encode())])
@@ -304,6 +306,9 @@ def test_column_type_metadata_over_flight(server, http, unique_db):
         "time": "iox::column_type::timestamp", "t1": None,
     }
     client.close()
+    r = http.query(unique_db, sql, fmt="parquet")  # the Arrow-typed HTTP format keeps them too
+    assert r.status == 200, r.body
+    assert kinds(pq.read_table(io.BytesIO(r.body)))["room"] == "iox::column_type::tag"
 
 
 def test_wallclock_bins_across_spring_forward():
