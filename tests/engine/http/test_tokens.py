@@ -178,7 +178,6 @@ async def test_wildcard_token_covers_databases_but_not_internal(client: TestClie
 async def test_expired_token_gets_401_with_a_clear_message(client: TestClient, engine):
     await engine.create_database("a")
     short = await resource_token(client, "short", ["a"], ["read"], expiry_secs=1)
-    assert (await query(client, "a", short)).status == 200
     deadline = time.monotonic() + 10
     while True:
         r = await query(client, "a", short)
