@@ -11,10 +11,11 @@ default a port in use only logs a warning.
 Protocol (from influxdb_client_3/query/query_api.py): `DoGet` with a ticket that is JSON
 `{"database": ..., "sql_query": ..., "query_type": "sql"|"influxql", "params"?: {...}}` and the
 header `authorization: Bearer <token>`. The token is checked against the same hashed token store
-as HTTP (http/auth.py). The result is the Arrow table `/api/v3/query_sql` would encode, streamed
-as record batches. Errors reach the client as FlightUnauthenticatedError (missing/unknown token)
-or FlightServerError (bad ticket, unknown database, SQL errors, InfluxQL) with the message a
-person can act on; the server keeps serving.
+as HTTP (http/auth.py), and must allow reading the ticket's database. The result is the Arrow table
+`/api/v3/query_sql` would encode, streamed as record batches. Errors reach the client as
+FlightUnauthenticatedError (missing/unknown/expired token), FlightUnauthorizedError (no read
+permission on the database) or FlightServerError (bad ticket, unknown database, SQL errors,
+InfluxQL) with the message a person can act on; the server keeps serving.
 """
 from __future__ import annotations
 
@@ -39,24 +40,32 @@ class FlightBindError(OSError):
     """The configured Flight address could not be opened."""
 
 
+class _Caller(flight.ServerMiddleware):
+    """The token record of one call, for do_get's per-database check."""
+
+    def __init__(self, record: Any):
+        super().__init__()
+        self.record = record
+
+
 class _TokenCheck(flight.ServerMiddlewareFactory):
     def __init__(self, auth: "Auth"):
         super().__init__()
         self.auth = auth
 
-    def start_call(self, info: flight.CallInfo, headers: dict[str, list[Any]]) -> None:
+    def start_call(self, info: flight.CallInfo, headers: dict[str, list[Any]]) -> _Caller | None:
         if not self.auth.enabled:
             return None
-        assert self.auth.store is not None
         token = _bearer(headers)
         if token is None:
             raise flight.FlightUnauthenticatedError(
                 "missing token: send the header 'authorization: Bearer <token>' "
                 "(InfluxDBClient3(token=...) does)"
             )
-        if self.auth.store.find(token) is None:
-            raise flight.FlightUnauthenticatedError("invalid token: it does not match any token of this server")
-        return None
+        try:  # unknown or expired: the same 401 messages as HTTP
+            return _Caller(self.auth.check_token(token))
+        except PeError as e:
+            raise flight.FlightUnauthenticatedError(e.message) from None
 
 
 def _bearer(headers: dict[str, list[Any]]) -> str | None:
@@ -74,9 +83,16 @@ class PeFlightServer(flight.FlightServerBase):
     def __init__(self, engine: "Engine", auth: "Auth", location: str):
         super().__init__(location, middleware={"auth": _TokenCheck(auth)})
         self.engine = engine
+        self.auth = auth
 
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
         db, sql, params = _parse_ticket(ticket.ticket)
+        caller = context.get_middleware("auth")
+        if isinstance(caller, _Caller):  # a query needs read on its database, as over HTTP
+            try:
+                self.auth.authorize_read(caller.record, db)
+            except PeError as e:
+                raise flight.FlightUnauthorizedError(e.message) from None
         try:
             table = self.engine.query_sync(db, sql, params)
         except PeError as e:
