@@ -22,13 +22,14 @@ from datafusion import DataFrame, SessionContext, SQLOptions
 from sqlglot import exp
 
 from ..column_types import SchemaLookup, plan_kinds, tagged_schema
-from .gapfill import run_gapfill, uses_fillers, uses_gapfill
+from .gapfill import aggregate_sql, run_gapfill, uses_fillers, uses_gapfill
 from .typed import DIALECT, TypedFunctions, bind_typed_calls, public_name, rewrite_tz
 
 # the names storage/query.py gives the user tables' catalog and schema
 CATALOG_NAME = "public"
 USER_SCHEMA = "iox"
 
+_EXPLAIN = re.compile(r"^\s*(EXPLAIN(?:\s+ANALYZE)?(?:\s+VERBOSE)?)\s+(.*)$", re.IGNORECASE | re.DOTALL)
 _MENTIONS = re.compile(
     r"\b(selector_(first|last|min|max)|date_bin_gapfill|date_bin_wallclock(_gapfill)?|tz|locf|interpolate)\s*\(",
     re.IGNORECASE,
@@ -143,8 +144,10 @@ class InfluxSql:
         tables = self._table_schema
         if not _MENTIONS.search(query):
             return _Result(plan(query), None, tables)
+        explain = _EXPLAIN.match(query)
+        prefix, body = (explain.group(1) + " ", explain.group(2)) if explain else ("", query)
         try:
-            tree = sqlglot.parse_one(query, read=DIALECT)
+            tree = sqlglot.parse_one(body, read=DIALECT)
         except Exception:
             return _Result(plan(query), None, tables)  # DataFusion gives its own error
         if not isinstance(tree, exp.Expr):
@@ -152,12 +155,15 @@ class InfluxSql:
         rewrite_tz(tree)
         bind_typed_calls(tree, plan, self.typed)
         if uses_gapfill(tree):
-            filled, kinds = run_gapfill(tree, plan, self._kinds_of, lambda t: bind_typed_calls(t, plan, self.typed))
+            bind = lambda t: bind_typed_calls(t, plan, self.typed)  # noqa: E731
+            if explain:  # the plan of the aggregate the filling starts from
+                return plan(prefix + aggregate_sql(tree, plan, bind))
+            filled, kinds = run_gapfill(tree, plan, self._kinds_of, bind)
             return _Result(filled, {public_name(k): v for k, v in kinds.items()}, tables)
         filler = uses_fillers(tree)
         if filler is not None:
             raise ValueError(f"{filler} may only be used in the SELECT list of a gap-filling query")
-        return _Result(plan(tree.sql(dialect=DIALECT)), None, tables)
+        return _Result(plan(prefix + tree.sql(dialect=DIALECT)), None, tables)
 
 
 def register(ctx: SessionContext) -> InfluxSql:

@@ -266,12 +266,22 @@ def _order_keys(select: exp.Select, order: exp.Order | None, names: list[str], p
     return " ORDER BY " + ", ".join(keys)
 
 
-def run_gapfill(
-    tree: exp.Expr, plan: Planner, kinds_of: Callable[[DataFrame], dict[int, str]],
-    bind: Callable[[exp.Expr], None],
-) -> tuple[DataFrame, dict[str, str]]:
-    """Run a gap-filling SELECT (already bound to typed functions): the filled DataFrame, and
-    the column types (storage/column_types.py) of its columns, read off the aggregate's plan."""
+@dataclass
+class _Prepared:
+    """A gap-filling SELECT taken apart: the aggregate to run and what the filling needs."""
+
+    select: exp.Select  # the aggregate (date_bin instead of date_bin_gapfill, no ORDER/LIMIT)
+    cols: list[Column]
+    span: _Range
+    gap_name: str
+    time_rename: str | None
+    order: exp.Order | None
+    limit: exp.Expr | None
+    offset: exp.Expr | None
+    original: list[exp.Expr]  # the select list as written (ORDER BY may repeat an expression)
+
+
+def _prepare(tree: exp.Expr, plan: Planner, bind: Callable[[exp.Expr], None]) -> _Prepared:
     if not isinstance(tree, exp.Select):
         raise ValueError("date_bin_gapfill is supported in a plain SELECT (not in UNION or subqueries)")
     select = tree
@@ -297,7 +307,23 @@ def run_gapfill(
     for n in [n for n in select.find_all(exp.Anonymous) if fn_name(n) in BINNERS]:
         n.replace(call(BINNERS[fn_name(n)], fn_args(n)))
     bind(select)
+    return _Prepared(select, cols, span, gap_name, time_rename, order, limit, offset, original)
 
+
+def aggregate_sql(tree: exp.Expr, plan: Planner, bind: Callable[[exp.Expr], None]) -> str:
+    """The aggregate statement a gap-filling SELECT starts from (what EXPLAIN shows)."""
+    return _prepare(tree, plan, bind).select.sql(dialect=DIALECT)
+
+
+def run_gapfill(
+    tree: exp.Expr, plan: Planner, kinds_of: Callable[[DataFrame], dict[int, str]],
+    bind: Callable[[exp.Expr], None],
+) -> tuple[DataFrame, dict[str, str]]:
+    """Run a gap-filling SELECT (already bound to typed functions): the filled DataFrame, and
+    the column types (storage/column_types.py) of its columns, read off the aggregate's plan."""
+    p = _prepare(tree, plan, bind)
+    select, cols, span, gap_name, time_rename = p.select, p.cols, p.span, p.gap_name, p.time_rename
+    order, limit, offset, original = p.order, p.limit, p.offset, p.original
     inner = plan(select.sql(dialect=DIALECT))
     kinds = kinds_of(inner)
     agg = inner.to_arrow_table()

@@ -246,6 +246,14 @@ def test_date_bin_wallclock_gapfill_bins_on_the_local_clock(qe):
     assert t.column("h").to_pylist() == [None, 50, 50]
 
 
+def test_explain_of_statements_with_these_functions(qe):
+    t = q(qe, "EXPLAIN SELECT selector_max(temp, time) FROM home")
+    assert "selector_max" in " ".join(str(v) for v in t.column("plan").to_pylist())
+    t = q(qe, "EXPLAIN " + GAPFILL)  # the aggregate the filling starts from
+    plans = " ".join(str(v) for v in t.column("plan").to_pylist())
+    assert "date_bin" in plans and "Aggregate" in plans
+
+
 @pytest.mark.parametrize("where, message", [
     (f"time < '{iso(60)}'", "gap-filling query is missing lower time bound"),
     (f"time >= '{iso(0)}'", "gap-filling query is missing upper time bound"),
