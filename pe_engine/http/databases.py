@@ -5,7 +5,7 @@ import pyarrow as pa
 from aiohttp import web
 
 from ..errors import BadRequest
-from ..storage.formats import FORMATS, encode
+from ..storage.formats import FORMAT_ALIASES, FORMATS, encode, format_named
 from .body import read_body
 from .keys import CONFIG, ENGINE
 from ..storage.retention import format_retention_period
@@ -18,9 +18,10 @@ RETENTION_COLUMN = "retention_period"
 async def list_databases(request: web.Request) -> web.Response:
     """InfluxDB 3's listing (one `iox::database` column); `show_retention=true` (a pe extension)
     adds `retention_period` (humantime text, null = never expires)."""
-    fmt = (request.query.get("format") or "json").lower()
-    if fmt not in FORMATS:
-        raise BadRequest(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
+    asked = request.query.get("format") or "json"
+    fmt = format_named(asked)
+    if fmt is None:
+        raise BadRequest(f"unknown format '{asked}': use one of {', '.join([*FORMATS, *FORMAT_ALIASES])}")
     engine = request.app[ENGINE]
     names = engine.list_databases()
     columns = {DB_COLUMN: pa.array(names, pa.string())}

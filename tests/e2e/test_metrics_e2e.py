@@ -121,3 +121,7 @@ def test_query_format_json_lines(http: Http, tmp_path: Path) -> None:
     assert posted.status == 200 and posted.body == named.body
     bad = http.query(db, sql, fmt="ndjson")
     assert bad.status == 400 and "json_lines" in bad.json()["error"]
+    # the database listing takes the same names
+    listed = http.request("GET", "/api/v3/configure/database", {"format": "json_lines"})
+    assert listed.status == 200 and listed.headers["content-type"] == "application/jsonl"
+    assert {"iox::database": db} in [json.loads(line) for line in listed.text.splitlines()]
