@@ -88,11 +88,16 @@ def test_counters_move_with_a_write_a_query_and_a_wal_trigger(http: Http) -> Non
     assert len(build) == 1 and ("version", __version__) in build[0] and value(after, "pe_build_info", **dict(build[0])) == 1
 
 
-def test_metrics_needs_a_valid_token(http: Http) -> None:
+def test_metrics_needs_an_admin_token(http: Http) -> None:
     for token in (None, "apiv3_not_a_token"):
         r = http.request("GET", "/metrics", token=token)
         assert r.status == 401, r.text
         assert "token" in r.json()["error"]
+    perms = [{"resource_type": "db", "resource_identifier": ["*"], "actions": ["read", "write"]}]
+    r = http.request("POST", "/api/v3/configure/token", body=json.dumps(
+        {"token_name": "reader_" + secrets.token_hex(4), "permissions": perms}), headers={"Content-Type": "application/json"})
+    assert r.status == 201, r.text
+    assert http.request("GET", "/metrics", token=r.json()["token"]).status == 403  # a database token is not enough
     assert http.request("GET", "/metrics").status == 200
 
 
