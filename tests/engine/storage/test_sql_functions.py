@@ -298,6 +298,15 @@ def test_column_type_metadata_follows_columns_not_expressions(qe):
     assert kinds(t)["room"] == "iox::column_type::tag" and kinds(t)["t"] is None
 
 
+def test_column_type_metadata_through_subqueries_ctes_and_joins(qe):
+    t = q(qe, "SELECT x.room, x.t2 FROM (SELECT room, temp * 2 AS t2 FROM home WHERE hum > 0) x LIMIT 1")
+    assert kinds(t) == {"room": "iox::column_type::tag", "t2": None}
+    t = q(qe, "WITH c AS (SELECT room, hum FROM home) SELECT * FROM c ORDER BY hum LIMIT 1")
+    assert kinds(t) == {"room": "iox::column_type::tag", "hum": "iox::column_type::field::integer"}
+    t = q(qe, "SELECT a.room, b.temp AS bt FROM home a JOIN home b ON a.room = b.room AND a.time = b.time LIMIT 1")
+    assert kinds(t) == {"room": "iox::column_type::tag", "bt": "iox::column_type::field::float"}
+
+
 def test_column_type_metadata_over_flight(server, http, unique_db):
     r = http.write(unique_db, "home,room=kitchen temp=20.5,hum=40i,label=\"a\",ok=true,n=3u 1000\n")
     assert r.status in (200, 204), r.body
