@@ -25,7 +25,18 @@ class EngineConfig:
     max_tables_per_database: int = 4000
     max_columns_per_table: int = 500
     max_request_bytes: int = 64 * 1024 * 1024
+    # HTTP server limits (http/limits.py): connections open at once (0 = 1000, or half the
+    # open-files limit when lower), deadlines in seconds (0 = none), requests per connection
+    http_max_connections: int = 0
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 30.0
+    http_max_keepalive_requests: int = 1000
     query_timeout: float = 300.0
+    query_memory_limit: int = 0  # bytes one query may use (operators + answer); 0 = 2 GiB, at most the budget
+    query_memory_budget: int = 0  # bytes all running queries may use together; 0 = half the machine's memory
+    max_concurrent_queries: int = 0  # queries running at once; 0 = twice the cores (storage/query_governor.py)
+    max_queued_queries: int = 64  # queries waiting for a slot; more are answered 503 with Retry-After
     parse_workers: int = 2
     # processing engine (active when plugin_dir is set, as in InfluxDB)
     plugin_repo: str | None = None
@@ -45,6 +56,9 @@ class EngineConfig:
             raise ValueError(f"plugin_isolation must be thread or process, got {self.plugin_isolation!r}")
         if self.plugin_processes < 1:
             raise ValueError("plugin_processes must be at least 1")
+        if min(self.http_max_connections, self.http_header_timeout, self.http_body_timeout,
+               self.http_keepalive_timeout, self.http_max_keepalive_requests) < 0:
+            raise ValueError("http limits and timeouts must not be negative")
         if not (0.001 <= self.wal_flush_interval <= 3600):
             raise ValueError("wal_flush_interval must be between 1 ms and 1 hour")
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,6 +33,7 @@ from .storage.ingest import Ingest
 from .storage.partitions import fill_time_ranges
 from .storage.persist import Persister, safe_name
 from .storage.query import QueryEngine
+from .storage.query_governor import QueryLimits, QueryStatus
 from .storage.recovery import register_parquet, replay_wal, table_floors
 from .storage.startup import (
     StartupProblems,
@@ -69,7 +71,9 @@ class Engine:
         self.buffers = BufferStore()
         self.system_tables = SystemTables()
         self.query_engine = QueryEngine(
-            self.catalog, self.buffers, self.system_tables, parquet_cache_bytes=c.parquet_mem_cache_size
+            self.catalog, self.buffers, self.system_tables, parquet_cache_bytes=c.parquet_mem_cache_size,
+            limits=QueryLimits(c.max_concurrent_queries, c.max_queued_queries, c.query_memory_limit,
+                               c.query_memory_budget),
         )
         self.store = Store(c.data_dir / "pe.sqlite")
         self.wal = Wal(c.data_dir / "wal", c.wal_segment_bytes)
@@ -81,7 +85,8 @@ class Engine:
         self._retention_task: asyncio.Task | None = None
         self._wal_pool = ThreadPoolExecutor(1, thread_name_prefix="pe-wal")
         self._cpu_pool = ThreadPoolExecutor(max(1, c.parse_workers), thread_name_prefix="pe-parse")
-        self._query_pool = ThreadPoolExecutor(4, thread_name_prefix="pe-query")
+        limits = self.query_engine.governor.limits  # a thread for each query running or waiting
+        self._query_pool = ThreadPoolExecutor(limits.slots + limits.max_queued, thread_name_prefix="pe-query")
         # last/distinct value caches: the catalog, where definitions live, and SQL for refills
         self.value_caches = ValueCaches(self.catalog, self.store, self.query_engine)
         self.query_engine.hooks.append(self.value_caches.functions)
@@ -461,12 +466,28 @@ class Engine:
         return await self.persister.snapshot()
 
     # ------------------------------------------------------------------ queries
-    async def query(self, db: str, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+    async def query(
+        self, db: str, sql: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> pa.Table:
+        """Run SQL in the query pool. `timeout` (default `--query-timeout`) stops it for real;
+        so does cancelling the awaiting task (an HTTP client that went away)."""
         self.stats.queries += 1
+        qe = self.query_engine
+        h = qe.governor.open(db, sql, timeout=self.config.query_timeout if timeout is None else timeout)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._query_pool, self.query_engine.execute, db, sql, params)
+        fut = loop.run_in_executor(self._query_pool, lambda: qe.execute(db, sql, params, handle=h))
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            h.cancel(QueryStatus.CANCELLED)
+            raise
 
-    def query_sync(self, db: str, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-        """For callers on other threads (plugins): same engine, no event loop needed."""
+    def query_sync(
+        self, db: str, sql: str, params: dict[str, Any] | None = None, *,
+        timeout: float | None = None, poll: Callable[[], bool] | None = None,
+    ) -> pa.Table:
+        """For callers on other threads (plugins, Flight): same engine, no event loop needed.
+        `poll` returning True (the caller is gone) stops the query like its timeout does."""
         self.stats.queries += 1
-        return self.query_engine.execute(db, sql, params)
+        timeout = self.config.query_timeout if timeout is None else timeout
+        return self.query_engine.execute(db, sql, params, timeout=timeout, poll=poll)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.flight as flight
 
 from .errors import PeError
+from .storage.query_governor import QueryCancelled, QueryRejected, QueryTimedOut
 
 if TYPE_CHECKING:
     from .config import EngineConfig
@@ -94,7 +95,14 @@ class PeFlightServer(flight.FlightServerBase):
             except PeError as e:
                 raise flight.FlightUnauthorizedError(e.message) from None
         try:
-            table = self.engine.query_sync(db, sql, params)
+            # --query-timeout, and a call the client cancelled or whose deadline passed, stop it
+            table = self.engine.query_sync(db, sql, params, poll=context.is_cancelled)
+        except QueryTimedOut as e:
+            raise flight.FlightTimedOutError(e.message) from None
+        except QueryCancelled as e:
+            raise flight.FlightCancelledError(e.message) from None
+        except QueryRejected as e:
+            raise flight.FlightUnavailableError(e.message) from None
         except PeError as e:
             raise flight.FlightServerError(e.message) from None
         except Exception:

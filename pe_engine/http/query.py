@@ -1,4 +1,8 @@
-"""GET|POST /api/v3/query_sql: SQL in, Arrow out in the format the client asked for."""
+"""GET|POST /api/v3/query_sql: SQL in, Arrow out in the format the client asked for.
+
+The query runs under the engine's governor (storage/query_governor.py): `--query-timeout`
+answers 504 and stops the query, a full queue answers 503 with Retry-After, a client that
+closes the connection before the answer cancels the query."""
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import BadRequest, PeError
+from ..errors import BadRequest
 from ..storage.formats import FORMAT_ALIASES, FORMATS, encode, format_named
+from ..storage.query_governor import QueryRejected, QueryTimedOut
 from .body import read_body
 from .counters import HTTP_COUNTERS
 from .keys import CONFIG, ENGINE
@@ -26,8 +31,8 @@ ACCEPT_FORMATS = {
 }
 
 
-class QueryTimeout(PeError):
-    status = 504
+QueryTimeout = QueryTimedOut  # the old name
+DISCONNECT_POLL_SECONDS = 0.05  # how often a waiting handler looks whether its client is still there
 
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
@@ -64,16 +69,28 @@ async def query_sql(request: web.Request) -> web.Response:
     fmt = pick_format(args, request.headers.get("Accept", ""))
     params = json_object(args.get("params"), "params")
     engine = request.app[ENGINE]
-    timeout = request.app[CONFIG].query_timeout
     counters = request.app[HTTP_COUNTERS]
     t0 = time.perf_counter()
+    task = asyncio.ensure_future(engine.query(db, sql, params))  # stops itself at --query-timeout
     try:
-        table = await asyncio.wait_for(engine.query(db, sql, params), timeout)
-    except asyncio.TimeoutError:
-        raise QueryTimeout(f"query did not finish within {timeout:g} s") from None
+        while not task.done():
+            await asyncio.wait([task], timeout=DISCONNECT_POLL_SECONDS)
+            if not task.done() and _client_gone(request):
+                task.cancel()  # Engine.query cancels the running query
+                await asyncio.gather(task, return_exceptions=True)
+                return web.Response(status=499)  # nobody reads it
+        table = task.result()
+    except QueryRejected as e:
+        return web.json_response(e.to_json(), status=e.status, headers={"Retry-After": str(e.retry_after)})
     finally:
+        if not task.done():  # the handler itself was cancelled (server shutting down)
+            task.cancel()
         counters.queries += 1
         counters.query_seconds += time.perf_counter() - t0
     body, content_type = await asyncio.get_running_loop().run_in_executor(None, encode, table, fmt)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()

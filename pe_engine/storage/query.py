@@ -8,19 +8,30 @@ or catalog schema moved. Its provider (storage/sources.py) gives one row per
 series key and time. Parquet files of a table's newest day are kept decoded
 within the `--parquet-mem-cache-size` budget (storage/file_cache.py); all
 others are streamed from disk, files a time predicate excludes never opened.
+
+Governance (storage/query_governor.py): every query is admitted by the `QueryGovernor` (a
+bounded number at once, a bounded queue), runs in a DataFusion context of its own whose memory
+pool is the per-query limit (spilling to disk where DataFusion can), and is pulled batch by
+batch through `execute_stream` on a private asyncio loop, so cancelling it (timeout, client
+gone) drops the stream mid-flight and DataFusion's tasks stop at their next batch. The
+per-database lock is held only while the registrations are brought up to date; planning and
+execution of a database's queries run in parallel.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from datafusion import SessionConfig, SessionContext, SQLOptions
+from datafusion import DataFrame, RuntimeEnvBuilder, SessionConfig, SessionContext, SQLOptions
 from datafusion.catalog import Schema, Table
 
 from ..errors import QueryError
@@ -31,6 +42,15 @@ from .retention import retained_view
 from .file_cache import DEFAULT_PARQUET_MEM_CACHE_BYTES, DecodedFiles
 from .parquet_meta import FileRecord
 from .partitions import DAY_NS
+from .query_governor import (
+    POLL_SECONDS,
+    QueryGovernor,
+    QueryHandle,
+    QueryLimits,
+    QueryMemoryExceeded,
+    QueryPhase,
+    QueryStatus,
+)
 from .sources import SEQ, ProviderBuilder, build_sources, keys_disjoint, seq_column
 from .sqlfn import register as register_sql_functions
 from .system_tables import SystemTables
@@ -100,17 +120,17 @@ class _TableState:
     seqd: dict[int, tuple[pa.RecordBatch, pa.RecordBatch]] = field(default_factory=dict)  # id(narrow) -> (narrow, wide + _seq)
     parquet: dict[str, tuple[pa.RecordBatch, ...] | None] = field(default_factory=dict)  # None = streamed from disk
     disjoint: dict[frozenset[int], bool] = field(default_factory=dict)  # overlapping batches without a common point
+    provider: Table | None = None  # what queries register for this table until the state changes
 
 
 @dataclass
 class _DbSession:
+    """A database's registrations, brought up to date under `lock` by each query (`_sync`);
+    each query then plans and runs in a context of its own over a snapshot of the providers."""
+
     db_id: str
-    ctx: SessionContext
-    user: Schema
-    system: Schema
     lock: threading.Lock = field(default_factory=threading.Lock)
     tables: dict[str, _TableState] = field(default_factory=dict)
-    system_names: set[str] = field(default_factory=set)
 
 
 def _same(a: pa.Schema, b: pa.Schema) -> bool:
@@ -136,11 +156,11 @@ class QueryHook(Protocol):
         """A new DataFusion context for `db` was made (register functions here)."""
 
     def prepare(self, db: str, sql: str, params: dict[str, pa.Scalar]) -> None:
-        """Right before `sql` is planned, under the session lock."""
+        """Right before `sql` is planned, on the thread that plans it."""
 
 
 class QueryEngine:
-    """Runs SQL for one database at a time; safe to call from many threads at once."""
+    """Runs SQL; safe to call from many threads at once, on one database or several."""
 
     def __init__(
         self,
@@ -151,6 +171,8 @@ class QueryEngine:
         parquet_cache_bytes: int = DEFAULT_PARQUET_MEM_CACHE_BYTES,
         target_partitions: int | None = None,
         fs: pafs.FileSystem | None = None,
+        limits: QueryLimits | None = None,
+        governor: QueryGovernor | None = None,
     ) -> None:
         self.catalog = catalog
         self.buffers = buffers
@@ -166,10 +188,41 @@ class QueryEngine:
         self._options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
         # Extensions (the value caches' table functions, storage/caches/table_functions.py).
         self.hooks: list[QueryHook] = []
+        # admission, limits and the registry behind system.queries (in every database)
+        self.governor = governor or QueryGovernor(limits)
+        self.system_tables.register("queries", self.governor.table)
 
     # -- public ----------------------------------------------------------
-    def execute(self, db: str, sql: str, params: dict[str, object] | None = None) -> pa.Table:
-        """Run one read-only statement; DatabaseNotFound / QueryError on failure."""
+    def execute(
+        self,
+        db: str,
+        sql: str,
+        params: dict[str, object] | None = None,
+        *,
+        timeout: float | None = None,
+        poll: Callable[[], bool] | None = None,
+        handle: QueryHandle | None = None,
+    ) -> pa.Table:
+        """Run one read-only statement; DatabaseNotFound / QueryError on failure.
+
+        `timeout` (seconds) and `poll` (True once the caller is gone, e.g. a Flight call's
+        is_cancelled) stop the query where it is; a caller that opened `handle` itself (to
+        cancel it from another thread) passes it instead. Blocks while the query waits for a
+        slot; QueryRejected when the queue is full."""
+        h = handle or self.governor.open(db, sql, timeout=timeout, poll=poll)
+        try:
+            self.governor.admit(h)
+            try:
+                table = self._execute(db, sql, params, h)
+            finally:
+                self.governor.release(h)
+        except BaseException as e:
+            self.governor.finish(h, e)
+            raise
+        self.governor.finish(h, None)
+        return table
+
+    def _execute(self, db: str, sql: str, params: dict[str, object] | None, h: QueryHandle) -> pa.Table:
         # `_internal` holds no data, only the system tables (InfluxDB serves plugin_files there).
         db_id = INTERNAL_DB if db == INTERNAL_DB else self.catalog.get_db(db).id
         session = self._session(db, db_id)
@@ -188,23 +241,123 @@ class QueryEngine:
         try:
             with session.lock:
                 self._sync(session, db)
-                with self._lock:  # the files this query's providers read, until it ends
-                    self._running[token] = [state.files for state in session.tables.values()]
-                if system is not None:
-                    self._sync_system(session, system)
-                for hook in self.hooks:
-                    hook.prepare(db, sql, values)
-                df = session.ctx.sql_with_options(sql, self._options, param_values=values)
-                if metadata:  # information_schema reads the live catalog: keep registrations still
-                    return _fix_type_names(df.to_arrow_table())
-            return df.to_arrow_table()
+                providers = {name: state.provider for name, state in session.tables.items()}
+                pinned = [state.files for state in session.tables.values()]
+            with self._lock:  # the files this query's providers read, until it ends
+                self._running[token] = pinned
+            h.record.parquet_files = sum(len(files) for files in pinned)
+            h.check()
+            ctx = self._new_session(db, providers, system)
+            for hook in self.hooks:
+                hook.prepare(db, sql, values)
+            df = ctx.sql_with_options(sql, self._options, param_values=values)
+            h.record.plan_s = time.monotonic() - h.record.started - (h.record.permit_s or 0.0)
+            h.record.phase = QueryPhase.PLANNED
+            h.check()
+            table = self._collect(df, h)
+            return _fix_type_names(table) if metadata else table
         except QueryError:
             raise
         except Exception as e:  # DataFusion raises ValueError/Exception with its own message
+            if "Resources exhausted" in str(e):
+                raise self._memory_error(str(e)) from None
             raise QueryError(str(e)) from e
         finally:
             with self._lock:
                 self._running.pop(token, None)
+
+    def _memory_error(self, detail: str) -> QueryMemoryExceeded:
+        limit = self.governor.limits.memory_limit
+        return QueryMemoryExceeded(
+            f"query exceeded its memory limit of {limit} bytes (--query-memory-limit): {detail.strip()}"
+        )
+
+    # -- execution -------------------------------------------------------
+    def _collect(self, df: DataFrame, h: QueryHandle) -> pa.Table:
+        """Pull the answer batch by batch; a cancel drops the stream where it is.
+
+        Each batch is awaited through the stream's `__anext__` on a private event loop, so the
+        wait can be abandoned from another thread (`QueryHandle.cancel` cancels the task). The
+        batches are then no longer awaited and the stream is dropped, which aborts DataFusion's
+        tasks: the query's cores are free within one batch. The blocking `next()` could only be
+        interrupted by a signal in the main thread, checked once a second."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._collect_here(df, h)
+        # A caller on an event loop's thread (a test, an embedding host): a thread of its own.
+        out: list[pa.Table | BaseException] = []
+
+        def run() -> None:
+            try:
+                out.append(self._collect_here(df, h))
+            except BaseException as e:
+                out.append(e)
+
+        t = threading.Thread(target=run, name="pe-query-collect", daemon=True)
+        t.start()
+        t.join()
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        return out[0]
+
+    def _collect_here(self, df: DataFrame, h: QueryHandle) -> pa.Table:
+        schema = df.schema()
+        limit = self.governor.limits.memory_limit
+        streams = [df.execute_stream()]  # the only reference left once `pull` ends
+        t0 = time.monotonic()
+        loop = asyncio.new_event_loop()
+        batches: list[pa.RecordBatch] = []
+
+        async def pull() -> None:
+            held = 0
+            async for batch in streams[0]:
+                rb = batch.to_pyarrow()
+                if not rb.num_rows:
+                    continue
+                held += rb.nbytes
+                if held > limit:
+                    raise self._memory_error(f"the answer needs more than {limit} bytes")
+                batches.append(rb)
+                h.record.rows += rb.num_rows
+                h.record.max_memory = held
+
+        async def watch(task: asyncio.Task) -> None:
+            while not task.done():  # the caller's poll (Flight's is_cancelled) and the deadline
+                if h.poll is not None and h.poll():
+                    h.cancel(QueryStatus.CANCELLED)
+                await asyncio.sleep(POLL_SECONDS)
+
+        try:
+            task = loop.create_task(pull())
+            def stop() -> None:  # from any thread
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:  # the loop closed: the query ended meanwhile
+                    pass
+
+            undo = h.on_cancel(stop)
+            left = h.remaining()
+            timer = loop.call_later(max(0.0, left), h.cancel, QueryStatus.TIMEOUT) if left is not None else None
+            watcher = loop.create_task(watch(task)) if h.poll is not None else None
+            try:
+                loop.run_until_complete(task)
+            except asyncio.CancelledError:
+                raise h.stop_error() from None
+            finally:
+                undo()
+                if timer is not None:
+                    timer.cancel()
+                if watcher is not None:
+                    watcher.cancel()
+                loop.run_until_complete(asyncio.sleep(0))  # let the cancelled batch wait see it
+        finally:
+            streams.clear()  # dropping the stream aborts DataFusion's tasks when the query stopped early
+            loop.close()
+        h.record.execute_s = time.monotonic() - t0
+        if not batches:
+            return schema.empty_table()
+        return pa.Table.from_batches(batches)
 
     def files_in_use(self) -> set[str] | None:
         """Parquet paths running queries may read; None when a query is being planned (any)."""
@@ -232,28 +385,39 @@ class QueryEngine:
             session = self._sessions.get(db)
             if session is not None and session.db_id == db_id:
                 return session
-            stale, session = session, self._new_session(db_id)
-            for hook in self.hooks:
-                hook.on_session(db, session.ctx)
+            stale, session = session, _DbSession(db_id)
             self._sessions[db] = session
         if stale is not None:  # same name, new database: nothing of the old one may leak
             with stale.lock:
                 self._release_all(stale)
         return session
 
-    def _new_session(self, db_id: str) -> _DbSession:
+    def _new_session(
+        self, db: str, providers: dict[str, Table | None], system: dict[str, pa.Table] | None
+    ) -> SessionContext:
+        """One query's context: its own memory pool (the per-query limit, spilling to disk where
+        DataFusion can), the user tables of the snapshot `_sync` took, the system tables."""
         config = (
             SessionConfig()
             .with_information_schema(True)
             .with_default_catalog_and_schema(CATALOG_NAME, USER_SCHEMA)
             .with_target_partitions(self.partitions)
         )
-        ctx = SessionContext(config)
+        runtime = RuntimeEnvBuilder().with_fair_spill_pool(self.governor.limits.memory_limit).with_disk_manager_os()
+        ctx = SessionContext(config, runtime)
         register_sql_functions(ctx)  # InfluxDB 3's SQL functions and result metadata (storage/sqlfn)
         cat = ctx.catalog(CATALOG_NAME)
-        system = Schema.memory_schema()
-        cat.register_schema(SYSTEM_SCHEMA, system)
-        return _DbSession(db_id, ctx, cat.schema(USER_SCHEMA), system)
+        user = cat.schema(USER_SCHEMA)
+        for name, provider in providers.items():
+            if provider is not None:
+                user.register_table(name, provider)
+        schema = Schema.memory_schema()
+        cat.register_schema(SYSTEM_SCHEMA, schema)
+        for name, table in (system or {}).items():
+            schema.register_table(name, self._view(table))
+        for hook in self.hooks:
+            hook.on_session(db, ctx)
+        return ctx
 
     def _release_all(self, session: _DbSession) -> None:
         for state in session.tables.values():
@@ -278,13 +442,10 @@ class QueryEngine:
             provider = self._provider(state)
             if dbdef is not None and dbdef.retention_period_ns is not None:  # rows past retention: never shown
                 provider = retained_view(self._helper, provider, dbdef.retention_period_ns)
-            if old is not None:
-                session.user.deregister_table(name)
-            session.user.register_table(name, provider)
+            state.provider = provider
             session.tables[name] = state
         live = {name for name, _ in tables}
         for name in [n for n in session.tables if n not in live]:
-            session.user.deregister_table(name)
             self._parquet.evict(session.tables.pop(name).files)
 
     def _build_state(
@@ -350,16 +511,6 @@ class QueryEngine:
         return self._builder.memtable(schema, batches)
 
     # -- system tables ---------------------------------------------------
-    def _sync_system(self, session: _DbSession, tables: dict[str, pa.Table]) -> None:
-        """Replace every system table with the rows just built (views, as InfluxDB lists them)."""
-        for name in session.system_names - tables.keys():
-            session.system.deregister_table(name)
-        for name, table in tables.items():
-            if name in session.system_names:
-                session.system.deregister_table(name)
-            session.system.register_table(name, self._view(table))
-        session.system_names = set(tables)
-
     def _view(self, table: pa.Table) -> Table:
         name = f"v{uuid.uuid4().hex}"
         batches = table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
