@@ -250,11 +250,14 @@ class QueryEngine:
             ctx = self._new_session(db, providers, system)
             for hook in self.hooks:
                 hook.prepare(db, sql, values)
-            df = ctx.sql_with_options(sql, self._options, param_values=values)
+            # Only the stream may keep the plan alive: a DataFrame caches its physical plan, and a
+            # join's build side runs on inside it, so no frame of a stopped query may hold one
+            # (an exception's traceback keeps its frames).
+            plan = [ctx.sql_with_options(sql, self._options, param_values=values)]
             h.record.plan_s = time.monotonic() - h.record.started - (h.record.permit_s or 0.0)
             h.record.phase = QueryPhase.PLANNED
             h.check()
-            table = self._collect(df, h)
+            table = self._collect(plan, h)
             return _fix_type_names(table) if metadata else table
         except QueryError:
             raise
@@ -273,7 +276,7 @@ class QueryEngine:
         )
 
     # -- execution -------------------------------------------------------
-    def _collect(self, df: DataFrame, h: QueryHandle) -> pa.Table:
+    def _collect(self, plan: list[DataFrame], h: QueryHandle) -> pa.Table:
         """Pull the answer batch by batch; a cancel drops the stream where it is.
 
         Each batch is awaited through the stream's `__anext__` on a private event loop, so the
@@ -284,13 +287,13 @@ class QueryEngine:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return self._collect_here(df, h)
+            return self._collect_here(plan, h)
         # A caller on an event loop's thread (a test, an embedding host): a thread of its own.
         out: list[pa.Table | BaseException] = []
 
         def run() -> None:
             try:
-                out.append(self._collect_here(df, h))
+                out.append(self._collect_here(plan, h))
             except BaseException as e:
                 out.append(e)
 
@@ -301,10 +304,12 @@ class QueryEngine:
             raise out[0]
         return out[0]
 
-    def _collect_here(self, df: DataFrame, h: QueryHandle) -> pa.Table:
+    def _collect_here(self, plan: list[DataFrame], h: QueryHandle) -> pa.Table:
+        df = plan.pop()
         schema = df.schema()
         limit = self.governor.limits.memory_limit
         streams = [df.execute_stream()]  # the only reference left once `pull` ends
+        del df
         t0 = time.monotonic()
         loop = asyncio.new_event_loop()
         batches: list[pa.RecordBatch] = []
@@ -328,22 +333,28 @@ class QueryEngine:
                     h.cancel(QueryStatus.CANCELLED)
                 await asyncio.sleep(POLL_SECONDS)
 
+        # Nothing raised from here may keep `pull`'s frame (its stream) alive through a traceback,
+        # nor the task (a cancelled task keeps its CancelledError): the stream must be dropped.
+        failure: BaseException | None = None
+        tasks = [loop.create_task(pull())]
         try:
-            task = loop.create_task(pull())
+
             def stop() -> None:  # from any thread
                 try:
-                    loop.call_soon_threadsafe(task.cancel)
-                except RuntimeError:  # the loop closed: the query ended meanwhile
+                    loop.call_soon_threadsafe(tasks[0].cancel)
+                except (RuntimeError, IndexError):  # the query ended meanwhile
                     pass
 
             undo = h.on_cancel(stop)
             left = h.remaining()
             timer = loop.call_later(max(0.0, left), h.cancel, QueryStatus.TIMEOUT) if left is not None else None
-            watcher = loop.create_task(watch(task)) if h.poll is not None else None
+            watcher = loop.create_task(watch(tasks[0])) if h.poll is not None else None
             try:
-                loop.run_until_complete(task)
+                loop.run_until_complete(tasks[0])
             except asyncio.CancelledError:
-                raise h.stop_error() from None
+                failure = h.stop_error()
+            except BaseException as e:
+                failure = e.with_traceback(None)
             finally:
                 undo()
                 if timer is not None:
@@ -352,8 +363,11 @@ class QueryEngine:
                     watcher.cancel()
                 loop.run_until_complete(asyncio.sleep(0))  # let the cancelled batch wait see it
         finally:
+            tasks.clear()
             streams.clear()  # dropping the stream aborts DataFusion's tasks when the query stopped early
             loop.close()
+        if failure is not None:
+            raise failure
         h.record.execute_s = time.monotonic() - t0
         if not batches:
             return schema.empty_table()
