@@ -1,19 +1,24 @@
-"""Reading request bodies under a size limit, before and after gzip.
+"""Reading request bodies under a size limit, before and after gzip, and a stall deadline.
 
 The limit is enforced while reading, never after: a client that lies in
 Content-Length, streams chunked data forever or sends a gzip bomb is cut off
-as soon as it crosses the limit, so memory stays bounded by the limit.
+as soon as it crosses the limit, so memory stays bounded by the limit. A
+client that stops sending in the middle of a body gets a 408 once nothing has
+arrived for `--http-body-timeout`, instead of holding its connection forever.
 """
 from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from ..errors import BadRequest, PeError
 
 READ_CHUNK = 256 * 1024
+DEFAULT_BODY_TIMEOUT = 30.0  # seconds without a byte of the body, unless the app says otherwise
+BODY_TIMEOUT = web.AppKey("pe.body_timeout", float)  # the server sets it from --http-body-timeout
 
 
 class PayloadTooLarge(PeError):
@@ -22,6 +27,10 @@ class PayloadTooLarge(PeError):
 
 class UnsupportedEncoding(PeError):
     status = 415
+
+
+class BodyTimeout(PeError):
+    status = 408
 
 
 def _too_large(limit: int, what: str = "request body") -> PayloadTooLarge:
@@ -41,9 +50,30 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     raise UnsupportedEncoding(f"unsupported Content-Encoding '{encoding}': send gzip or no encoding")
 
 
+def _body_timeout(request: web.Request) -> float:
+    return request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)
+
+
+async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; BodyTimeout when none comes for the body timeout."""
+    timeout = _body_timeout(request)
+    content = request.content
+    while True:
+        try:
+            async with asyncio.timeout(timeout if timeout > 0 else None):
+                chunk = await content.read(READ_CHUNK)
+        except TimeoutError:
+            raise BodyTimeout(
+                f"the request body stalled: nothing arrived for {timeout:g}s (--http-body-timeout)"
+            ) from None
+        if not chunk:
+            return
+        yield chunk
+
+
 async def _read_raw(request: web.Request, limit: int) -> bytes:
     out = bytearray()
-    async for chunk in request.content.iter_chunked(READ_CHUNK):
+    async for chunk in _chunks(request):
         out += chunk
         if len(out) > limit:
             raise _too_large(limit)
@@ -56,7 +86,7 @@ async def _read_gzip(request: web.Request, limit: int) -> bytes:
     loop = asyncio.get_running_loop()
     inflater = GzipInflater(limit)
     received = 0
-    async for chunk in request.content.iter_chunked(READ_CHUNK):
+    async for chunk in _chunks(request):
         received += len(chunk)
         if received > limit:
             raise _too_large(limit)

@@ -11,10 +11,12 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -22,8 +24,14 @@ from ..config import EngineConfig
 from ..engine import Engine
 from ..errors import PeError
 from ..flight import FlightBindError, PeFlightServer, start_flight, stop_flight
+from .access_log import RedactingAccessLogger
 from .app import create_app
 from .auth import Auth, announce_to_stderr
+from .body import BODY_TIMEOUT
+from .connection import GuardedRequestHandler, limit_keepalive
+from .limits import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, HttpLimits
+from .listener import GuardedSite, Listener
+from .ratelog import RateLimitedLog
 
 log = logging.getLogger("pe.server")
 
@@ -53,6 +61,8 @@ class PeServer:
         self.access_log = access_log
         self.announce_token = announce_token
         self.runner: web.AppRunner | None = None
+        self.limits = HttpLimits.from_config(config)
+        self.listener: Listener | None = None  # the accept loop, once serving
         self.flight: PeFlightServer | None = None  # the Arrow Flight server, when serving
         host, self.port = config.http_host_port
         self.host = host.strip("[]")  # "[::1]:8181" names an IPv6 address
@@ -72,19 +82,17 @@ class PeServer:
         await self.engine.start()
         try:
             app = create_app(self.engine, self.auth, config=c)
-            self.runner = web.AppRunner(
-                app,
-                handle_signals=False,
-                access_log=logging.getLogger("pe.access") if self.access_log else None,
-                auto_decompress=False,  # body.py gunzips under the size limit
-                shutdown_timeout=SHUTDOWN_TIMEOUT,
-            )
+            app[BODY_TIMEOUT] = self.limits.body_timeout
+            app.on_response_prepare.append(limit_keepalive)
+            handler_args = self._handler_args()
+            self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, **handler_args)
             await self.runner.setup()
-            site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
+            site = GuardedSite(self.runner, self.host, self.port, self._listener_factory(handler_args))
             try:
                 await site.start()
             except OSError as e:
                 raise BindError(e.errno, e.strerror or str(e)) from e
+            self.listener = site.listener
             if self.runner.addresses:  # the real port when the config asked for port 0
                 self.port = int(self.runner.addresses[0][1])
             self.flight = await start_flight(self.engine, self.auth, c)
@@ -92,6 +100,36 @@ class PeServer:
             await self._cleanup_runner()
             await self.engine.stop()
             raise
+
+    def _handler_args(self) -> dict[str, Any]:
+        """What every connection's aiohttp protocol gets (the runner's copy serves aiohttp's own use)."""
+        return {
+            "access_log": logging.getLogger("pe.access") if self.access_log else None,
+            "access_log_class": RedactingAccessLogger,  # never a token from the query string
+            "auto_decompress": False,  # body.py gunzips under the size limit
+            "keepalive_timeout": self.limits.keepalive_timeout,
+            "max_line_size": MAX_LINE_SIZE,
+            "max_field_size": MAX_FIELD_SIZE,
+            "max_headers": MAX_HEADERS,
+        }
+
+    def _listener_factory(self, handler_args: dict[str, Any]) -> Callable[[list[socket.socket]], Listener]:
+        limits, ratelog = self.limits, RateLimitedLog(log)
+        loop = asyncio.get_running_loop()
+        runner = self.runner
+        assert runner is not None and runner.server is not None
+        manager = runner.server
+
+        def connection(listener: Listener) -> GuardedRequestHandler:
+            return GuardedRequestHandler(
+                manager, loop=loop, registry=listener, header_timeout=limits.header_timeout,
+                max_requests=limits.max_keepalive_requests, ratelog=ratelog, **handler_args,
+            )
+
+        def listener(sockets: list[socket.socket]) -> Listener:
+            return Listener(sockets, connection, max_connections=limits.max_connections, ratelog=ratelog)
+
+        return listener
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, then flush the last WAL record."""
@@ -103,6 +141,7 @@ class PeServer:
     async def _cleanup_runner(self) -> None:
         if self.runner is not None:
             runner, self.runner = self.runner, None
+            self.listener = None
             await runner.cleanup()
 
     async def __aenter__(self) -> "PeServer":
