@@ -16,7 +16,8 @@ from .tree import CommandTree
 def register(tree: CommandTree) -> None:
     p = tree.subcommand("install", "package", cmd_install, help="pip install packages into the plugin environment")
     p.add_argument("packages", nargs="*", metavar="PACKAGE")
-    p.add_argument("-r", "--requirements", help="requirements file path ON THE SERVER")
+    p.add_argument("-r", "--requirements",
+                   help="requirements file ON THE SERVER, inside its plugin directory (relative: from there)")
 
 
 def cmd_install(args: argparse.Namespace) -> int:

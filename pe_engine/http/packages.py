@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import BadRequest, Forbidden
 from ..processing.packages import DISABLED_MESSAGE, PackageInstallDisabled
-from .keys import processing_engine
+from .keys import CONFIG, processing_engine
 from .params import request_args, required
 
 Install = Callable[[Any, "Callable[[str], None] | None"], Awaitable[Any]]  # (installer, on_line) -> result
@@ -25,8 +26,35 @@ async def install_packages(request: web.Request) -> web.StreamResponse:
 
 async def install_requirements(request: web.Request) -> web.StreamResponse:
     a = await request_args(request)
-    path = required(a.get("requirements_location"), "requirements_location")
+    location = required(a.get("requirements_location"), "requirements_location")
+    processing_engine(request)  # 400 when there is no plugin directory
+    plugin_dir = request.app[CONFIG].plugin_dir
+    assert plugin_dir is not None  # a processing engine exists only with a plugin directory
+    path = requirements_in(plugin_dir, location)
     return await _install(request, lambda inst, on_line: inst.install_requirements_async(path, on_line))
+
+
+REQUIREMENTS_RULE = "requirements_location must name a file inside the plugin directory (after following symlinks)"
+
+
+def requirements_in(plugin_dir: Path, location: str) -> Path:
+    """The requirements file at `location` (relative: to the plugin directory), which must resolve
+    inside the plugin directory. Any other server path is refused before pip sees it: pip's
+    error for a file that is no requirements file quotes its first line (a password hash, an
+    environment, a token), and the answer goes back to the client."""
+    if "\0" in location or "\n" in location:
+        raise BadRequest(f"{REQUIREMENTS_RULE}: the name holds a control character")
+    root = plugin_dir.resolve()
+    given = Path(location)
+    try:
+        real = (given if given.is_absolute() else root / given).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a name too long
+        raise BadRequest(f"{REQUIREMENTS_RULE}: '{location}' cannot be resolved") from None
+    if root not in real.parents:
+        raise BadRequest(f"{REQUIREMENTS_RULE}: '{location}' is outside {plugin_dir}")
+    if not real.is_file():
+        raise BadRequest(f"{REQUIREMENTS_RULE}: '{location}' is not a file there")
+    return real
 
 
 async def _install(request: web.Request, run: Install) -> web.StreamResponse:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,15 +39,51 @@ def required(value: Any, name: str) -> str:
     return value
 
 
+MAX_JSON_DEPTH = 64  # nesting levels of a JSON document from a client; the API's own are under 5
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def loads_json(text: str | bytes, what: str) -> Any:
+    """A client's JSON: 400 (naming `what`) for bad syntax or encoding, nesting deeper than
+    MAX_JSON_DEPTH (deeper input would reach Python's recursion limit in the decoder or in
+    whatever walks it later) and lone surrogates (`"\\ud800"`: valid JSON, but no UTF-8 string,
+    so it would fail when stored or answered)."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadRequest(f"{what} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    _check_decoded(data, what)
+    return data
+
+
+def _check_decoded(data: Any, what: str) -> None:
+    """Depth and strings of a decoded document, without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise BadRequest(f"{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is no text")
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise BadRequest(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((k, depth + 1) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        else:
+            stack.extend((v, depth + 1) for v in value)
+
+
 def json_object(raw: Any, name: str) -> dict[str, Any] | None:
     """A JSON object given either already decoded (POST body) or as a JSON string (query string)."""
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise BadRequest(f"parameter '{name}' is not valid JSON: {e}") from None
+        raw = loads_json(raw, f"parameter '{name}'")
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -57,10 +94,7 @@ def json_object(raw: Any, name: str) -> dict[str, Any] | None:
 def decode_json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(f"request body is not valid JSON: {e}") from None
+    data = loads_json(body, "request body")
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
     return data

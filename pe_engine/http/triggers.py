@@ -1,25 +1,22 @@
 """/api/v3/configure/processing_engine_trigger: create, delete, enable, disable and list triggers (§6.1)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import BadRequest
 from ..processing.triggers import TriggerSettings, TriggerSpecError, validate_arguments_json
+from ..processing.triggers.secrets import masked_arguments
 from .keys import processing_engine
-from .params import flag, request_args, required
+from .params import flag, loads_json, request_args, required
 
 
 def _settings(raw: Any) -> TriggerSettings:
     if raw is None:
         return TriggerSettings()
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise BadRequest(f"trigger_settings is not valid JSON: {e}") from None
+        raw = loads_json(raw, "trigger_settings")
     try:
         return TriggerSettings.from_json(raw)
     except (TriggerSpecError, ValueError, TypeError) as e:
@@ -30,7 +27,7 @@ async def create_trigger(request: web.Request) -> web.Response:
     a = await request_args(request)
     arguments = a.get("trigger_arguments")
     if isinstance(arguments, str):
-        arguments = json.loads(arguments) if arguments.strip() else None
+        arguments = loads_json(arguments, "trigger_arguments") if arguments.strip() else None
     try:
         arguments = validate_arguments_json(arguments)
     except (TriggerSpecError, ValueError, TypeError) as e:
@@ -77,4 +74,11 @@ async def list_triggers(request: web.Request) -> web.Response:
     """Ours (InfluxDB has none): every trigger with its state and live statistics."""
     pe = processing_engine(request)
     db = request.query.get("db")
-    return web.json_response([pe.describe(t) for t in pe.list_triggers(db)])
+    return web.json_response([_masked(pe.describe(t)) for t in pe.list_triggers(db)])
+
+
+def _masked(described: dict[str, Any]) -> dict[str, Any]:
+    """The listing shows secret-looking argument values as `***`; the plugin still gets them."""
+    if described.get("trigger_arguments"):
+        described["trigger_arguments"] = masked_arguments(described["trigger_arguments"])
+    return described

@@ -32,6 +32,7 @@ from .executors.thread import ThreadExecutor
 from .invocations import Job, RequestCall, ScheduleCall, WalCall
 from .limits import Watchdog, WorkerPool
 from .logs import LogBuffer
+from .plugins.files import InvalidPluginPath
 from .plugins.model import GH_PREFIX, PluginError
 from .plugins.registry import PluginRegistry
 from .ports import Clock, FlushedBatch, ProcessingHost, SystemClock
@@ -301,6 +302,8 @@ class ProcessingEngine:
             raise PeError(f"server is configured to reject {parsed.kind} plugin triggers")
         try:
             await self.registry.prepare(plugin_filename)
+        except InvalidPluginPath:
+            raise  # a name no file system could hold: the client's 400, not InfluxDB's 500
         except PluginError as e:
             raise PeError(str(e)) from None
         trig = TriggerDef(

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
+from .triggers.secrets import masked_value
+
 if TYPE_CHECKING:
     from .activations import ActivationLog
     from .logs import LogBuffer
@@ -44,7 +46,7 @@ def register_processing_tables(pe: TablesSource, tables: "SystemTableRegistry") 
         )
 
     def arguments(db: str) -> pa.Table:
-        rows = [(t.name, k, v) for t in pe.trigger_views(db) for k, v in (t.arguments or {}).items()]
+        rows = [(t.name, k, masked_value(k, v)) for t in pe.trigger_views(db) for k, v in (t.arguments or {}).items()]
         return pa.table(
             {
                 "trigger_name": pa.array([r[0] for r in rows], pa.string()),

@@ -38,6 +38,7 @@ from pe_engine.events import (
 from pe_engine.processing.activations import ERROR_STATUSES
 from pe_engine.errors import NotFound
 from pe_engine.processing.triggers import next_fire_times
+from pe_engine.processing.triggers.secrets import masked_arguments
 
 from ..model import (
     ActivationRecord,
@@ -424,7 +425,7 @@ class EngineBridge:
         if view.kind == "schedule":
             fires = [ns / 1e9 for ns in next_fire_times(view.spec, int(self.clock() * 1e9), 5)]
         recent = pe.activations.recent(20, trigger=name, database=database)
-        return TriggerDetail(row=trigger_row(view, self._default_isolation), arguments=view.arguments, settings=view.settings.to_json(),
+        return TriggerDetail(row=trigger_row(view, self._default_isolation), arguments=masked_arguments(view.arguments), settings=view.settings.to_json(),
                              next_fires=fires, recent=recent, created_at=view.created_at)
 
     def activation(self, activation_id: int) -> ActivationRecord | None:

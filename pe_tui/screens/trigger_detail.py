@@ -12,6 +12,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from pe_engine.processing.triggers.secrets import masked_value
+
 from .. import fmt
 from ..model import TriggerDetail
 from ..widgets import ISOLATION_STYLE, STATE_STYLE, STATE_TEXT, STATUS_STYLE
@@ -49,7 +51,7 @@ def render_trigger_detail(d: TriggerDetail, now: float, tz: dt.tzinfo | None) ->
     args.add_column(style="cyan")
     args.add_column()
     for k, v in (d.arguments or {}).items():
-        args.add_row(k, v)
+        args.add_row(k, masked_value(k, v))  # recorded sessions too: a secret never reaches the screen
     settings = Table.grid(padding=(0, 2))
     settings.add_column(style="cyan")
     settings.add_column()

@@ -833,9 +833,9 @@ def test_install_package_into_virtual_env(venv_plugin_server):
     body = r.json()
     assert "No matching distribution found for pe-e2e-no-such-pkg" in body["output"], body
 
-    # requirements file (a path on the server), streamed output
+    # requirements file (a file in the plugin directory), streamed output
     build_wheel(Path(srv.dist), "pe_e2e_req", "0.2", "from-requirements")
-    req = Path(srv.dist).parent / "requirements.txt"
+    req = Path(srv.plugin_dir) / "requirements.txt"
     req.write_text("pe_e2e_req==0.2\n")
     r = post_json(http, "/api/v3/configure/plugin_environment/install_requirements?stream=true",
                   {"requirements_location": str(req)})

@@ -12,15 +12,49 @@ from pathlib import Path
 from .model import PYCACHE_DIR, PluginError, PluginKind
 
 __all__ = [
-    "split_user_path", "traversal_error", "is_hidden_part", "directory_files", "signature",
+    "check_user_path", "split_user_path", "traversal_error", "InvalidPluginPath", "is_hidden_part", "directory_files", "signature",
     "atomic_write", "atomic_replace_file", "swap_in", "build_and_swap_in",
 ]
 
 _DRIVE_PREFIX = re.compile(r"^[A-Za-z]:")
 
 
+MAX_PATH_CHARS = 1024  # a plugin name or a file in a directory plugin, as the user writes it
+MAX_PATH_PARTS = 32  # directory levels
+MAX_PART_BYTES = 255  # one name (NAME_MAX)
+
+
+class InvalidPluginPath(PluginError):
+    """A plugin path no file system could hold: the client's mistake, so a 400."""
+
+    status = 400
+
+
+def check_user_path(name: str) -> None:
+    """Refuse, with a message saying which rule, a name the OS would reject with a bare error
+    (a NUL byte: ValueError; thousands of levels: ENAMETOOLONG)."""
+    if "\0" in name:
+        raise InvalidPluginPath(f"invalid plugin filename {name[:80]!r}: it contains a NUL character")
+    if len(name) > MAX_PATH_CHARS:
+        raise InvalidPluginPath(
+            f"invalid plugin filename {name[:80]!r}...: longer than {MAX_PATH_CHARS} characters"
+        )
+    parts = [p for p in re.split(r"[\\/]", name) if p]
+    if len(parts) > MAX_PATH_PARTS:
+        raise InvalidPluginPath(f"invalid plugin filename {name[:80]!r}: more than {MAX_PATH_PARTS} path levels")
+    for p in parts:
+        if len(p.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES:
+            raise InvalidPluginPath(f"invalid plugin filename: the name {p[:80]!r}... is longer than {MAX_PART_BYTES} bytes")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPluginPath(f"invalid plugin filename {name[:80]!r}: it is not valid text") from None
+
+
 def split_user_path(name: str) -> list[str] | None:
-    """Path components of a user-supplied relative path; None when it tries to leave the dir."""
+    """Path components of a user-supplied relative path; None when it tries to leave the dir.
+    Raises InvalidPluginPath for a name no file system could hold (check_user_path)."""
+    check_user_path(name)
     if name.startswith(("/", "\\")) or _DRIVE_PREFIX.match(name):
         return None
     parts = [p for p in re.split(r"[\\/]", name) if p not in ("", ".")]

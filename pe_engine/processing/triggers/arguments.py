@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from .errors import TriggerSpecError
+from .secrets import MASK, is_secret_key
 
 __all__ = ["parse_trigger_arguments", "validate_arguments_json"]
 
@@ -44,8 +45,7 @@ def validate_arguments_json(obj: Any) -> dict[str, str] | None:
         if not isinstance(k, str) or not k:
             raise TriggerSpecError(f"trigger_arguments keys must be non-empty strings, got {k!r}")
         if not isinstance(v, str):
-            raise TriggerSpecError(
-                f"trigger_arguments[{k!r}] must be a string, got {type(v).__name__} {json.dumps(v)[:40]}"
-            )
+            shown = MASK if is_secret_key(k) else json.dumps(v)[:40]
+            raise TriggerSpecError(f"trigger_arguments[{k!r}] must be a string, got {type(v).__name__} {shown}")
         out[k] = v
     return out or None
