@@ -85,8 +85,9 @@ class Engine:
         self._retention_task: asyncio.Task | None = None
         self._wal_pool = ThreadPoolExecutor(1, thread_name_prefix="pe-wal")
         self._cpu_pool = ThreadPoolExecutor(max(1, c.parse_workers), thread_name_prefix="pe-parse")
-        limits = self.query_engine.governor.limits  # a thread for each query running or waiting
-        self._query_pool = ThreadPoolExecutor(limits.slots + limits.max_queued, thread_name_prefix="pe-query")
+        # a thread for each query running or waiting, and a few more that only turn queries away
+        limits = self.query_engine.governor.limits
+        self._query_pool = ThreadPoolExecutor(limits.slots + limits.max_queued + 4, thread_name_prefix="pe-query")
         # last/distinct value caches: the catalog, where definitions live, and SQL for refills
         self.value_caches = ValueCaches(self.catalog, self.store, self.query_engine)
         self.query_engine.hooks.append(self.value_caches.functions)
@@ -473,6 +474,7 @@ class Engine:
         so does cancelling the awaiting task (an HTTP client that went away)."""
         self.stats.queries += 1
         qe = self.query_engine
+        qe.governor.check_room()  # a full server answers at once, without a thread
         h = qe.governor.open(db, sql, timeout=self.config.query_timeout if timeout is None else timeout)
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self._query_pool, lambda: qe.execute(db, sql, params, handle=h))

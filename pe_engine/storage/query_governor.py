@@ -217,11 +217,7 @@ class QueryGovernor:
                 self._active += 1
                 self._permitted(h)
                 return
-            if len(self._waiting) >= self.limits.max_queued:
-                raise QueryRejected(
-                    f"too many queries: {self._active} running and {len(self._waiting)} waiting "
-                    f"(--max-concurrent-queries {self.limits.max_concurrent}); retry shortly"
-                )
+            self._reject_if_full()
             self._waiting.append(h)
         undo = h.on_cancel(self._wake_all)
         try:
@@ -247,6 +243,20 @@ class QueryGovernor:
                     self._waiting.remove(h)
                 self._cond.notify_all()
         self._permitted(h)
+
+    def check_room(self) -> None:
+        """QueryRejected now when a query arriving this moment could neither run nor wait (lets
+        a caller answer 503 before handing the query to a thread)."""
+        with self._cond:
+            if self._active >= self.limits.slots or self._waiting:
+                self._reject_if_full()
+
+    def _reject_if_full(self) -> None:
+        if len(self._waiting) >= self.limits.max_queued:
+            raise QueryRejected(
+                f"too many queries: {self._active} running and {len(self._waiting)} waiting "
+                f"(--max-concurrent-queries {self.limits.max_concurrent}); retry shortly"
+            )
 
     def release(self, h: QueryHandle) -> None:
         """The query no longer runs: its slot goes to the next in line."""
