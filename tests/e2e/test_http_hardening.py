@@ -161,7 +161,7 @@ def test_out_of_file_descriptors_backs_off_with_one_log_line(serve) -> None:
     assert not still_open, f"{len(still_open)} of 300 idle connections were not closed"
     assert health(srv) == 200
     emfile = [line for line in srv.stderr_lines if "cannot accept connections" in line]
-    assert len(emfile) == 1, emfile  # out of descriptors it was, and said so once
+    assert 1 <= len(emfile) <= 2, emfile  # out of descriptors it was, and said so once a minute at most
     assert "Too many open files" in emfile[0]
     assert_quiet_log(srv)
 
