@@ -17,6 +17,13 @@ the server with `--virtual-env-location`, never into the environment running the
 it takes a minute or more, so it is kept between runs under the system temp dir, keyed by the
 requirements and the Python version (`PE_COMPAT_VENV` names another directory). A plugin whose
 packages cannot be installed skips with the pip error.
+
+Where a plugin's README and its code disagree, the tests follow the code (that is what InfluxDB
+runs too) and say so: basic_transformation's `names_transformations=.*:"..."` (README example 2)
+matches no column, and without `target_database` it writes to a database named "default";
+threshold_deadman_checks compares scheduled thresholds as floats (`>= 30.0`) but write-trigger
+ones as written (`> 30`). Times come back from `/api/v3/query_sql` formatted, so the tests select
+`CAST(time AS BIGINT)` to compare nanoseconds.
 """
 from __future__ import annotations
 
@@ -236,7 +243,8 @@ class Api:
                              f"WHERE trigger_name = '{trigger}' ORDER BY id")
 
     def explain(self, db: str, *triggers: str) -> Callable[[], str]:
-        """For failure messages: the triggers' logs and activations."""
+        """For failure messages: the triggers' logs and activations, every activation of the
+        database with its dispatch latency (a hop waiting for a worker shows there), the server log."""
         def why() -> str:
             server_log = "".join(self.srv.stderr_lines[-40:])
             acts = self.rows(db, "SELECT trigger_name, status, dispatch_latency_ms, run_time_ms, started_at "
@@ -247,9 +255,11 @@ class Api:
         return why
 
     def wait_activations(self, db: str, trigger: str, n: int, timeout: float = 20.0) -> list[dict]:
+        """The trigger's first `n` (or more) activations, once they have finished (pe records an
+        activation when it ends)."""
         deadline = time.monotonic() + timeout
         while True:
-            got = [a for a in self.activations(db, trigger) if a["status"] not in ("running", "queued")]
+            got = self.activations(db, trigger)
             if len(got) >= n:
                 return got
             assert time.monotonic() < deadline, f"{trigger}: {len(got)} of {n} activations\n{self.explain(db, trigger)()}"
