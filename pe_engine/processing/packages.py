@@ -124,21 +124,44 @@ class PackageInstaller:
         self.tail_lines = tail_lines
         self._lock = threading.Lock()  # pip runs are not safe to overlap in one environment
         self._async_lock: asyncio.Lock | None = None
+        self._pip_ready = False
 
     # ---- environment -----------------------------------------------------------------------
 
     def ensure_venv(self) -> Path:
-        """Create the target venv (with pip) if it does not exist yet; returns its python."""
+        """Create the target venv if it does not exist yet; returns its python. It is created
+        without pip (50 ms instead of seconds of ensurepip at every first start); pip is put in
+        by the first install that needs it (`_ensure_pip`)."""
         if self.target is None:
             return Path(self.python)
         py = venv_python(self.target)
         if not py.exists():
             proc = subprocess.run(
-                [sys.executable, "-m", "venv", str(self.target)], capture_output=True, text=True
+                [sys.executable, "-m", "venv", "--without-pip", str(self.target)], capture_output=True, text=True
             )
             if proc.returncode != 0:
                 raise PackageInstallError(f"could not create virtual environment {self.target}: {proc.stderr.strip()}")
         return py
+
+    def _ensure_pip(self, on_line: OnLine | None) -> bool:
+        """Bootstrap pip into the target environment once, if it has none (stdlib ensurepip);
+        True when it did."""
+        if self.target is None or self._pip_ready:
+            return False
+        has = subprocess.run([self.python, "-c", "import pip"], capture_output=True, env=self._env())
+        bootstrapped = has.returncode != 0
+        if bootstrapped:
+            if on_line is not None:
+                on_line(f"installing pip into {self.target} (first install)")
+            proc = subprocess.run(
+                [self.python, "-m", "ensurepip", "--default-pip"], capture_output=True, text=True, env=self._env()
+            )
+            if proc.returncode != 0:
+                raise PackageInstallError(
+                    f"could not install pip into {self.target}: {(proc.stderr or proc.stdout).strip()[-2000:]}"
+                )
+        self._pip_ready = True
+        return bootstrapped
 
     def site_packages(self) -> list[str]:
         """The environment's site-packages dirs (for the engine to put on sys.path)."""
@@ -201,6 +224,7 @@ class PackageInstaller:
     def _run(self, cmd: list[str], on_line: OnLine | None) -> InstallResult:
         tail: deque[str] = deque(maxlen=self.tail_lines)
         with self._lock:
+            self._ensure_pip(on_line)
             try:
                 proc = subprocess.Popen(
                     cmd,
@@ -254,11 +278,18 @@ class PackageInstaller:
     ) -> InstallResult:
         return await self._run_async(self.requirements_command(path, base_dir), on_line)
 
+    def _locked_ensure_pip(self) -> bool:
+        with self._lock:
+            return self._ensure_pip(None)
+
     async def _run_async(self, cmd: list[str], on_line: OnLine | None) -> InstallResult:
         if self._async_lock is None:
             self._async_lock = asyncio.Lock()
         tail: deque[str] = deque(maxlen=self.tail_lines)
         async with self._async_lock:
+            # off the loop, and `on_line` stays on it
+            if await asyncio.to_thread(self._locked_ensure_pip) and on_line is not None:
+                on_line(f"installed pip into {self.target} (first install)")
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *cmd,

@@ -34,9 +34,10 @@ def create_db(http: Http, db: str) -> None:
     assert r.status in (200, 201, 204), r.text
 
 
-def post_json(http: Http, path: str, obj, method: str = "POST", token=...):
+def post_json(http: Http, path: str, obj, method: str = "POST", token=..., timeout: float = 30.0):
     kw = {} if token is ... else {"token": token}
-    return http.request(method, path, body=json.dumps(obj), headers={"Content-Type": "application/json"}, **kw)
+    return http.request(method, path, body=json.dumps(obj), headers={"Content-Type": "application/json"},
+                        timeout=timeout, **kw)
 
 
 def create_trigger(http: Http, db: str, name: str, plugin: str, spec: str, *, settings=None,
@@ -793,7 +794,9 @@ def test_virtual_env_location_that_does_not_exist_is_created(plugin_server_facto
                                      "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     assert (venv / "bin" / "python").exists() and "created the plugin virtual environment" in srv.stderr
     http = Http(srv.url, admin_token)
-    r = post_json(http, "/api/v3/configure/plugin_environment/install_packages", {"packages": [str(wheel)]})
+    # the first install also puts pip into the new environment (ensurepip): give it time on a busy box
+    r = post_json(http, "/api/v3/configure/plugin_environment/install_packages", {"packages": [str(wheel)]},
+                  timeout=180)
     assert r.status == 200, r.text
     db = uid("freshvenv")
     create_db(http, db)

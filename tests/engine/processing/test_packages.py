@@ -153,3 +153,25 @@ def test_default_environment_is_the_running_interpreter() -> None:
     installer = PackageInstaller()
     assert installer.python == sys.executable and installer.target is None
     assert os.path.realpath(installer.ensure_venv()) == os.path.realpath(sys.executable)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_new_environment_starts_without_pip_and_the_first_install_bootstraps_it(
+    env: dict, tmp_path: Path, mode: str
+) -> None:
+    target = tmp_path / "fresh" / "venv"  # does not exist yet
+    installer = offline(env, target=target)
+    py = installer.ensure_venv()
+    assert py.exists()
+    assert subprocess.run([str(py), "-c", "import pip"], capture_output=True).returncode != 0
+    lines: list[str] = []
+    if mode == "sync":
+        result = installer.install(["petiny==0.1"], on_line=lines.append)
+    else:
+        result = await installer.install_async(["petiny==0.1"], on_line=lines.append)
+    assert result.ok, result.output_tail
+    assert any("pip into" in line and str(target) in line for line in lines)
+    assert run_in(str(py), "import petiny; print(petiny.VALUE)") == "tiny-1"
+    again: list[str] = []
+    assert installer.install(["petinytwo==0.2"], on_line=again.append).ok
+    assert not any("pip into" in line for line in again)  # bootstrapped once

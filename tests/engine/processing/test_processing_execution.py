@@ -449,7 +449,8 @@ async def test_queue_overflow_drops_oldest_and_never_blocks_writes(eng: Engine, 
 
 async def test_pure_python_infinite_loop_times_out_and_trigger_keeps_working(eng: Engine) -> None:
     pe = eng.processing
-    await pe.create_trigger("db", "spin", "infinite_loop.py", "table:spin", settings=TriggerSettings(deadline_seconds=0.3))
+    # 1 s: in a worker the plugin's first cache call is a round trip, which a busy box can make slow
+    await pe.create_trigger("db", "spin", "infinite_loop.py", "table:spin", settings=TriggerSettings(deadline_seconds=1.0))
     await eng.write_lp("db", "spin v=1i")
     [first] = await wait_acts(eng, "spin", 1)
     assert first.status == "timeout"
