@@ -76,6 +76,14 @@ class ConsoleLog(Log):
             self.following = at_end
             self.post_message(self.FollowChanged(at_end))
 
+    def action_scroll_home(self) -> None:
+        """Jump at once: an animated scroll to the top could be undone by lines written before
+        its first frame (the log still looked at its end, and followed)."""
+        if not self._allow_scroll:
+            super().action_scroll_home()
+            return
+        self.scroll_home(animate=False, immediate=True, x_axis=self.scroll_y == 0)
+
     def set_search(self, text: str) -> None:
         self.highlighter.search = text  # type: ignore[attr-defined]
         self._render_line_cache.clear()
@@ -288,7 +296,9 @@ class LogsPane(Pane):
 
     def action_follow(self) -> None:
         log = self.log_widget
-        log.scroll_end(animate=False)
+        # immediate: a scroll left for after the next refresh let a repaint in between count
+        # the new lines as "behind" while the pane said it was following
+        log.scroll_end(animate=False, immediate=True)
         log.following = True
         self.behind = 0
         self._paint_info()
