@@ -27,7 +27,8 @@ async def install_packages(request: web.Request) -> web.StreamResponse:
 async def install_requirements(request: web.Request) -> web.StreamResponse:
     a = await request_args(request)
     location = required(a.get("requirements_location"), "requirements_location")
-    processing_engine(request)  # 400 when there is no plugin directory
+    if processing_engine(request).installer.disabled:  # (400 when there is no plugin directory)
+        raise Forbidden(DISABLED_MESSAGE)  # before the path is looked at, as for install_packages
     plugin_dir = request.app[CONFIG].plugin_dir
     assert plugin_dir is not None  # a processing engine exists only with a plugin directory
     path = requirements_in(plugin_dir, location)

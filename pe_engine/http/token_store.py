@@ -156,7 +156,14 @@ class TokenRecord:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], default_id: int) -> "TokenRecord":
-        perms = tuple(Permission.from_json(p) for p in raw.get("permissions") or ())
+        if "permissions" in raw:
+            perms = tuple(Permission.from_json(p) for p in raw.get("permissions") or ())
+        elif not raw.get("admin", False):
+            # a non-admin token of a file from before permissions existed: it could read and
+            # write every database, and keeps that
+            perms = (Permission(databases=(ALL,), actions=frozenset(Action)),)
+        else:
+            perms = ()
         return cls(
             id=int(raw.get("id", default_id)),
             name=str(raw["name"]),

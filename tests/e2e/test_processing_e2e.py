@@ -564,12 +564,13 @@ def test_non_admin_token_is_forbidden(plugin_server_factory, admin_token, tmp_pa
 
     # --disable-package-management: 403 with InfluxDB's message, for every token
     msg = "Package installation has been disabled. Contact your administrator for more information."
-    for http in (admin, user):
+    # (a non-admin token is refused before that: installs need an admin token)
+    for http, want in ((admin, msg), (user, "this endpoint requires an admin token ('user' is a resource token)")):
         r = post_json(http, "/api/v3/configure/plugin_environment/install_packages", {"packages": ["anything"]})
-        assert r.status == 403 and r.json()["error"] == msg, r.text
+        assert r.status == 403 and r.json()["error"] == want, r.text
         r = post_json(http, "/api/v3/configure/plugin_environment/install_requirements",
                       {"requirements_location": "requirements.txt"})
-        assert r.status == 403 and r.json()["error"] == msg, r.text
+        assert r.status == 403 and r.json()["error"] == want, r.text
 
 
 # --------------------------------------------------------------------- plugin test endpoints
