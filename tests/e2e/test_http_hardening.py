@@ -7,16 +7,13 @@ from __future__ import annotations
 import http.client
 import resource
 import socket
-import subprocess
-import sys
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from support.servers import READY, ROOT, START_TIMEOUT, ServerProc, server_env
+from support.servers import ServerProc, start_server
 
 EOF_WAIT = 20.0  # a bound for "the server closed it", never a timing claim
 LOG_LINES_MAX = 40  # start-up and shutdown lines are ~10; a flood would be thousands
@@ -24,36 +21,12 @@ LOG_LINES_MAX = 40  # start-up and shutdown lines are ~10; a flood would be thou
 
 def launch(data_dir: Path, extra: list[str], nofile: int | None = None) -> ServerProc:
     """`pe serve` with auth and Flight off; `nofile` lowers its open-files limit (set in the child)."""
-    args = [sys.executable, "-m", "pe_engine.cli", "serve", "--data-dir", str(data_dir),
-            "--http-bind", "127.0.0.1:0", "--without-auth", "--without-flight", *extra]
 
     def limit() -> None:
         if nofile is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    proc = subprocess.Popen(args, cwd=ROOT, env=server_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
-    lines: list[str] = []
-    ready = threading.Event()
-    found: dict[str, str] = {}
-
-    def drain() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            m = READY.search(line)
-            if m and not ready.is_set():
-                found["url"] = m.group(1)
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True, name="pe-serve-stderr").start()
-    ready.wait(START_TIMEOUT)
-    if "url" not in found:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError("pe serve did not become ready:\n" + "".join(lines))
-    return ServerProc(found["url"], None, data_dir, proc, args, lines)
+    return start_server(data_dir, None, ["--without-auth", "--without-flight", *extra], preexec_fn=limit)
 
 
 # One server for the tests of limits (each test leaves it with no connection of its own open).

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,7 +67,8 @@ class ServerProc:
 
 
 def start_server(data_dir: Path, token: str | None = "", extra: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> ServerProc:
+                 env: dict[str, str] | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> ServerProc:
     """Start `pe serve` on a free loopback port (port 0, read back from the ready line).
 
     `env` is added to the server's environment (e.g. PIP_NO_INDEX for offline package installs)."""
@@ -76,7 +78,7 @@ def start_server(data_dir: Path, token: str | None = "", extra: list[str] | None
         args += ["--admin-token", token]
     args += extra or []
     proc = subprocess.Popen(args, cwd=ROOT, env={**server_env(), **(env or {})}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
     lines: list[str] = []
     ready = threading.Event()
     found: dict[str, str] = {}
