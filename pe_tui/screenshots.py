@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from .app import ConsoleApp
@@ -27,26 +29,36 @@ async def _settle(pilot, app: ConsoleApp) -> None:
     await pilot.pause(0.1)
 
 
-async def take(out: Path, size: tuple[int, int]) -> list[Path]:
+class _Session:
+    """One pilot-driven console run: press keys (each followed by a settle) and take shots."""
+
+    def __init__(self, app: ConsoleApp, pilot, out: Path) -> None:
+        self.app, self.pilot, self.out = app, pilot, out
+        self.written: list[Path] = []
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+        await _settle(self.pilot, self.app)
+
+    async def shot(self, name: str, title: str) -> None:
+        path = self.out / f"{name}.svg"
+        path.write_text(self.app.export_screenshot(title=f"pe console — {title}"), "utf-8")
+        self.written.append(path)
+
+
+@asynccontextmanager
+async def _session(source: RecordedSource, out: Path, size: tuple[int, int]) -> AsyncIterator[_Session]:
     out.mkdir(parents=True, exist_ok=True)
-    source = RecordedSource.demo(now=FROZEN_NOW, extra_ticks=1)
     app = ConsoleApp(source, clock=lambda: FROZEN_NOW, tz=dt.timezone.utc, auto_tick=False)
-    written: list[Path] = []
-
-    async def shot(name: str, title: str) -> None:
-        svg = app.export_screenshot(title=f"pe console — {title}")
-        path = out / f"{name}.svg"
-        path.write_text(svg, "utf-8")
-        written.append(path)
-
     async with app.run_test(size=size) as pilot:
         await app.refresh_now()
         await _settle(pilot, app)
+        yield _Session(app, pilot, out)
 
-        async def press(*keys: str) -> None:
-            await pilot.press(*keys)
-            await _settle(pilot, app)
 
+async def take(out: Path, size: tuple[int, int]) -> list[Path]:
+    async with _session(RecordedSource.demo(now=FROZEN_NOW, extra_ticks=1), out, size) as run:
+        app, pilot, press, shot = run.app, run.pilot, run.press, run.shot
         # panes
         await press("1")
         await press("down", "down")  # fleet_report: a schedule trigger with a next fire time
@@ -105,29 +117,13 @@ async def take(out: Path, size: tuple[int, int]) -> list[Path]:
         await _settle(pilot, app)
         await press("tab", "down", "down")
         await shot("caches-system", "Caches (system caches: a last-value cache)")
-    written += await take_process(out, size)
-    return written
+    return run.written + await take_process(out, size)
 
 
 async def take_process(out: Path, size: tuple[int, int]) -> list[Path]:
     """`pe-tui --demo --plugin-isolation process`: plugins in worker processes."""
-    source = RecordedSource.demo(now=FROZEN_NOW, isolation="process")
-    app = ConsoleApp(source, clock=lambda: FROZEN_NOW, tz=dt.timezone.utc, auto_tick=False)
-    written: list[Path] = []
-
-    async def shot(name: str, title: str) -> None:
-        path = out / f"{name}.svg"
-        path.write_text(app.export_screenshot(title=f"pe console — {title}"), "utf-8")
-        written.append(path)
-
-    async with app.run_test(size=size) as pilot:
-        await app.refresh_now()
-        await _settle(pilot, app)
-
-        async def press(*keys: str) -> None:
-            await pilot.press(*keys)
-            await _settle(pilot, app)
-
+    async with _session(RecordedSource.demo(now=FROZEN_NOW, isolation="process"), out, size) as run:
+        press, shot = run.press, run.shot
         await press("1")
         await press("down", "down", "down")  # flaky_disk: some of its failures are worker crashes
         await shot("process-triggers", "Triggers (process isolation)")
@@ -136,7 +132,7 @@ async def take_process(out: Path, size: tuple[int, int]) -> list[Path]:
         await press("6")
         await press("down")
         await shot("process-plugins", "Plugins (process isolation: the worker pool)")
-    return written
+    return run.written
 
 
 def main(argv: list[str] | None = None) -> int:
