@@ -75,17 +75,18 @@ async def create_admin_token(request: web.Request) -> web.Response:
             "the operator token already exists: regenerate it with POST /api/v3/configure/token/admin/regenerate "
             "(pe create token --admin --regenerate), or create a named admin token"
         )
-    token = new_token()
-    record = store.set_admin(token)
-    log.info("created the operator token (id %d)", record.id)
-    return created(record, token)
+    return _issue_operator_token(store, "created the operator token (id %d)")
 
 
 async def regenerate_admin_token(request: web.Request) -> web.Response:
-    store = _store(request)
+    return _issue_operator_token(
+        _store(request), "regenerated the operator token (id %d); the previous one no longer works")
+
+
+def _issue_operator_token(store: TokenStore, message: str) -> web.Response:
     token = new_token()
     record = store.set_admin(token)
-    log.info("regenerated the operator token (id %d); the previous one no longer works", record.id)
+    log.info(message, record.id)
     return created(record, token)
 
 
