@@ -170,7 +170,8 @@ class ProcessExecutor(Executor):
         self.loop = loop
         self.pool = ProcessPool(self.settings)
         # One engine thread per conversation; never runs plugin code, so it never gets stuck.
-        self.threads = ThreadPool(self.settings.max_workers, name="pe-plugin-proc")
+        # As many as there can be workers, lent ones included (workers.py, PoolSettings).
+        self.threads = ThreadPool(self.settings.max_workers + self.settings.max_lent, name="pe-plugin-proc")
         self.stats = TransferStats()
         self._stats_lock = threading.Lock()
         self.segments = SegmentCache(self.stats)
@@ -203,6 +204,7 @@ class ProcessExecutor(Executor):
             "max_workers": self.settings.max_workers,
             "started": p.started,
             "replaced": p.replaced,
+            "lent": p.lent,
             "start_failures": p.start_failures,
             "pids": p.pids(),
             "transfer": self.stats.to_json(),

@@ -45,6 +45,14 @@ class PoolSettings:
     min_workers: int = 1  # kept warm, so the first activation does not wait for a start
     idle_timeout: float = 60.0  # workers above min_workers leave after this long unused
     start_timeout: float = 60.0
+    # Lending: when every worker is busy but none is using the CPU (each waits on I/O, e.g. a
+    # plugin's HTTP call to a request trigger of this same server, which needs a worker itself),
+    # an activation that has waited `lend_after` seconds gets an extra worker, up to `max_lent`
+    # above max_workers. A lent worker leaves when its activation ends. Without it such chains
+    # wait until a plugin's own HTTP timeout fires.
+    lend_after: float = 0.5
+    max_lent: int = 4
+    blocked_cpu_share: float = 0.05  # a busy worker using less of one core than this is waiting
 
 
 class WorkerProcess:
@@ -190,6 +198,26 @@ def spawn_worker(generation: int, start_timeout: float) -> WorkerProcess:
     return w
 
 
+@dataclass
+class _CpuProbe:
+    """The busy workers' CPU time at one moment, to tell waiting workers from working ones."""
+
+    workers: set[WorkerProcess]
+    at: float
+    cpu: dict[WorkerProcess, float]
+
+    @classmethod
+    def take(cls, busy: set[WorkerProcess]) -> "_CpuProbe":
+        return cls(set(busy), time.monotonic(), {w: w.cpu_seconds() for w in busy})
+
+    def all_waiting(self, settings: PoolSettings) -> bool:
+        """True once `lend_after` has passed and no worker used `blocked_cpu_share` of a core."""
+        elapsed = time.monotonic() - self.at
+        if elapsed < settings.lend_after:
+            return False
+        return all(w.cpu_seconds() - c < settings.blocked_cpu_share * elapsed for w, c in self.cpu.items())
+
+
 class ProcessPool:
     def __init__(self, settings: PoolSettings):
         self.settings = settings
@@ -203,6 +231,7 @@ class ProcessPool:
         self.generation = 0
         self.started = 0
         self.replaced = 0  # workers that died or were killed mid-activation
+        self.lent = 0  # workers started above max_workers because every busy one was waiting
         self.start_failures = 0
         self.last_start_error: str | None = None
         self._failed_in_a_row = 0
@@ -251,6 +280,7 @@ class ProcessPool:
     # -- use -----------------------------------------------------------------------
     def acquire(self, prefer: tuple[str, str] | None = None) -> WorkerProcess:
         """A free worker (the one that last ran `prefer`, when free: its module state is warm)."""
+        probe: _CpuProbe | None = None
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._spawner, name="pe-worker-spawner", daemon=True)
@@ -268,13 +298,25 @@ class ProcessPool:
                     if not self._idle and self._starting == 0 and self._total_locked() < self.settings.max_workers:
                         self._spawn_locked()  # a spare, so the next burst does not wait for a start
                     return w
+                wait = 1.0
                 if self._starting == 0:
                     if self._failed_in_a_row and not self._busy:
                         self._failed_in_a_row = 0  # let the next call try again
                         raise WorkerStartError(self.last_start_error or "no plugin worker process could be started")
                     if self._total_locked() < self.settings.max_workers:
                         self._spawn_locked()
-                self._cond.wait(1.0)
+                    else:
+                        if probe is None or probe.workers != self._busy:
+                            probe = _CpuProbe.take(self._busy)
+                        elif probe.all_waiting(self.settings):
+                            if self._total_locked() < self.settings.max_workers + self.settings.max_lent:
+                                self.lent += 1
+                                log.info("every plugin worker is busy waiting (for I/O or another trigger); "
+                                         "lending one more (%d running)", len(self._busy))
+                                self._spawn_locked()
+                            probe = None
+                        wait = self.settings.lend_after
+                self._cond.wait(wait)
 
     def _drop_exited_locked(self) -> None:
         """Idle workers that died since their last activation (a plugin's background thread, the
@@ -292,7 +334,8 @@ class ProcessPool:
         retire = False
         with self._cond:
             self._busy.discard(w)
-            if healthy and not self._closed and w.generation == self.generation:
+            lent = self._total_locked() >= self.settings.max_workers  # w itself is not counted now
+            if healthy and not self._closed and w.generation == self.generation and not lent:
                 w.idle_since = time.monotonic()
                 self._idle.append(w)
             else:

@@ -236,7 +236,7 @@ async def test_deadline_kills_a_plugin_that_swallows_every_exception(peng: Engin
     # No engine thread is left behind per timeout (thread mode writes one off per swallowed
     # interrupt): the conversation threads are the fixed pool, and the only other per-worker
     # thread (its output reader) ends with its worker.
-    fixed = executor(peng).settings.max_workers
+    fixed = executor(peng).settings.max_workers + executor(peng).settings.max_lent
 
     def plugin_threads_settled() -> bool:
         names = [t.name for t in threading.enumerate()]
