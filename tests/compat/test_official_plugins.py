@@ -60,11 +60,9 @@ REQUIREMENTS = ("pandas<3", "numpy>=2", "scipy", "requests", "httpx", "psutil", 
 UTILS_DIR = "influxdata-plugin-utils"
 PIP_TIMEOUT = 900
 # Process mode: an alert is a chain of synchronous HTTP hops through this server (checker ->
-# notifier -> webhook), each hop holding a worker while it waits for the next, and the plugins'
-# retries (requests 5 s, httpx 10 s) hold more. With the default pool of 4 the webhook can wait
-# for a worker past those timeouts (a 18 s dispatch latency was measured); InfluxDB runs every
-# call on its own blocking thread, so the suite gives the pool room for the chains.
-PLUGIN_PROCESSES = 8
+# notifier -> webhook), each hop holding a worker while it waits for the next. The default pool
+# of 4 serves them: the pool lends a worker while every busy one is waiting (workers.py); before
+# that a webhook waited 18 s for a worker and the suite needed a pool of 8.
 
 # plugin file (relative to the library root) -> its name in the server's plugin directory
 PLUGIN_FILES = {
@@ -156,8 +154,7 @@ def srv(_compat_servers: dict[str, ServerProc], plugin_isolation: str, official:
             shutil.copy(official / src, pdir / name)
         for f in OUR_PLUGINS.glob("*.py"):
             shutil.copy(f, pdir / f.name)
-        server = start_plugin_server(base, admin_token, ["--virtual-env-location", str(plugin_venv),
-                                                         "--plugin-processes", str(PLUGIN_PROCESSES)],
+        server = start_plugin_server(base, admin_token, ["--virtual-env-location", str(plugin_venv)],
                                      env={"PLUGIN_DIR": str(pdir), "PIP_NO_INDEX": "1"}, isolation=plugin_isolation)
         _compat_servers[plugin_isolation] = server
     return server
