@@ -10,7 +10,7 @@ class EngineConfig:
     data_dir: Path = Path("./pe-data")
     plugin_dir: Path | None = None
     http_bind: str = "127.0.0.1:8181"
-    flight_bind: str | None = None  # Arrow Flight HOST:PORT; None = HTTP host, HTTP port + 1 (flight.py)
+    flight_bind: str | None = None  # an extra Arrow Flight HOST:PORT (it is always on the HTTP port; flight/lifecycle.py)
     without_flight: bool = False
     without_auth: bool = False
     admin_token: str | None = None  # seed the admin token instead of generating one

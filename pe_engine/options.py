@@ -167,8 +167,8 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
        help="do not reload plugins when their files change"),
     # Arrow Flight (flight.py reads these fields)
     _o("--flight-bind", type=bind_address, group=FLIGHT,
-       help="HOST:PORT for Arrow Flight queries (influxdb3 clients; default: HTTP port + 1)"),
-    _o("--without-flight", action="store_true", group=FLIGHT, help="do not serve Arrow Flight"),
+       help="also serve Arrow Flight on this HOST:PORT (it is always served on the HTTP port)"),
+    _o("--without-flight", action="store_true", group=FLIGHT, help="do not serve Arrow Flight (gRPC) at all"),
 )
 
 

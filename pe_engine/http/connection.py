@@ -13,6 +13,9 @@ descriptor for that whole time (an hour by default). Here:
   is idle, so it can close the longest-idle connection when the server is full.
 
 Body reads have their own deadline in body.py, where a stalled body gets a 408.
+
+A connection that opens with the HTTP/2 preface is gRPC (Flight): it is handed to the
+`GrpcBridge` (grpc_bridge.py) before aiohttp sees a byte, and leaves this registry.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from .grpc_bridge import GrpcBridge, Sniff, sniff
 from .ratelog import RateLimitedLog
 
 __all__ = ["ConnectionRegistry", "GuardedRequestHandler", "limit_keepalive"]
@@ -38,7 +42,7 @@ class ConnectionRegistry(Protocol):
 
 class GuardedRequestHandler(RequestHandler):
     __slots__ = ("_registry", "_header_timeout", "_header_timer", "_max_requests", "_responses",
-                 "_ratelog", "idle_since", "closed_by_timeout")
+                 "_ratelog", "_grpc", "_sniffed", "idle_since", "closed_by_timeout")
 
     def __init__(
         self,
@@ -48,9 +52,12 @@ class GuardedRequestHandler(RequestHandler):
         header_timeout: float,
         max_requests: int,
         ratelog: RateLimitedLog,
+        grpc: GrpcBridge | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(manager, **kwargs)
+        self._grpc = grpc
+        self._sniffed: bytes | None = b"" if grpc is not None else None  # None: decided, HTTP/1.1
         self._registry = registry
         self._header_timeout = header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
@@ -84,11 +91,30 @@ class GuardedRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._sniffed is not None:  # the connection's first bytes: HTTP/1.1 or gRPC?
+            data = self._sniffed + data
+            kind = sniff(data)
+            if kind is Sniff.UNDECIDED:
+                self._sniffed = data
+                return
+            self._sniffed = None
+            if kind is Sniff.GRPC:
+                self._hand_over(data)
+                return
         super().data_received(data)
         if self.busy:
             self._disarm_header_timer()  # the headers are in
         elif data and self._header_timer is None:
             self._arm_header_timer()  # the first bytes of the next request on a kept-alive connection
+
+    def _hand_over(self, first: bytes) -> None:
+        self._disarm_header_timer()
+        transport = self.transport
+        assert self._grpc is not None and transport is not None
+        if not self._grpc.take(transport, first):
+            self._ratelog.warning("grpc-full", "gRPC: %d connections are open (the most relayed); "
+                                  "closing a new one", self._grpc.max_connections)
+            transport.abort()
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """aiohttp logs a traceback for every malformed request, so a client sending garbage in a

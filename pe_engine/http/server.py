@@ -23,12 +23,13 @@ from aiohttp import web
 from ..config import EngineConfig
 from ..engine import Engine
 from ..errors import PeError
-from ..flight import FlightBindError, PeFlightServer, start_flight, stop_flight
+from ..flight import FlightBindError, FlightListeners, announce, start_flight, stop_flight
 from .access_log import RedactingAccessLogger
 from .app import create_app
 from .auth import Auth, announce_to_stderr
 from .body import BODY_TIMEOUT
 from .connection import GuardedRequestHandler, limit_keepalive
+from .grpc_bridge import GrpcBridge
 from .limits import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, HttpLimits
 from .listener import GuardedSite, Listener
 from .ratelog import RateLimitedLog
@@ -63,7 +64,8 @@ class PeServer:
         self.runner: web.AppRunner | None = None
         self.limits = HttpLimits.from_config(config)
         self.listener: Listener | None = None  # the accept loop, once serving
-        self.flight: PeFlightServer | None = None  # the Arrow Flight server, when serving
+        self.flight: FlightListeners | None = None  # the Arrow Flight servers, when serving
+        self.grpc: GrpcBridge | None = None  # relays gRPC on the HTTP port to self.flight
         host, self.port = config.http_host_port
         self.host = host.strip("[]")  # "[::1]:8181" names an IPv6 address
 
@@ -81,6 +83,9 @@ class PeServer:
         )
         await self.engine.start()
         try:
+            self.flight = await start_flight(self.engine, self.auth, c)
+            if self.flight is not None:
+                self.grpc = GrpcBridge(self.flight.socket_path)
             app = create_app(self.engine, self.auth, config=c)
             app[BODY_TIMEOUT] = self.limits.body_timeout
             app.on_response_prepare.append(limit_keepalive)
@@ -95,9 +100,11 @@ class PeServer:
             self.listener = site.listener
             if self.runner.addresses:  # the real port when the config asked for port 0
                 self.port = int(self.runner.addresses[0][1])
-            self.flight = await start_flight(self.engine, self.auth, c)
+            if self.flight is not None:
+                announce(self.flight, self.host, self.port)
         except BaseException:
             await self._cleanup_runner()
+            await self._stop_flight()
             await self.engine.stop()
             raise
 
@@ -114,7 +121,7 @@ class PeServer:
         }
 
     def _listener_factory(self, handler_args: dict[str, Any]) -> Callable[[list[socket.socket]], Listener]:
-        limits, ratelog = self.limits, RateLimitedLog(log)
+        limits, ratelog, grpc = self.limits, RateLimitedLog(log), self.grpc
         loop = asyncio.get_running_loop()
         runner = self.runner
         assert runner is not None and runner.server is not None
@@ -123,7 +130,7 @@ class PeServer:
         def connection(listener: Listener) -> GuardedRequestHandler:
             return GuardedRequestHandler(
                 manager, loop=loop, registry=listener, header_timeout=limits.header_timeout,
-                max_requests=limits.max_keepalive_requests, ratelog=ratelog, **handler_args,
+                max_requests=limits.max_keepalive_requests, ratelog=ratelog, grpc=grpc, **handler_args,
             )
 
         def listener(sockets: list[socket.socket]) -> Listener:
@@ -133,10 +140,16 @@ class PeServer:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish, then flush the last WAL record."""
-        flight_server, self.flight = self.flight, None
-        await stop_flight(flight_server)
         await self._cleanup_runner()
+        await self._stop_flight()
         await self.engine.stop()
+
+    async def _stop_flight(self) -> None:
+        grpc, self.grpc = self.grpc, None
+        if grpc is not None:
+            grpc.close()
+        flight_servers, self.flight = self.flight, None
+        await stop_flight(flight_servers)
 
     async def _cleanup_runner(self) -> None:
         if self.runner is not None:

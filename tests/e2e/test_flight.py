@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -15,22 +14,21 @@ from influxdb_client_3.exceptions import InfluxDB3ClientQueryError
 
 from support.http import Http
 
-FLIGHT_LINE = re.compile(r"Arrow Flight queries on grpc\+tcp://(\S+):(\d+)")
+FLIGHT_LINE = re.compile(r"Arrow Flight queries on grpc\+tcp://(\S+):(\d+) \(the HTTP port\)")
+EXTRA_LINE = re.compile(r"Arrow Flight queries also on grpc\+tcp://(\S+):(\d+) \(--flight-bind\)")
 
 
-def flight_port(srv) -> int:
-    m = FLIGHT_LINE.search(srv.stderr)
-    assert m, srv.stderr
-    return int(m.group(2))
+def http_port(srv) -> int:
+    return int(srv.url.rsplit(":", 1)[1])
 
 
 def client(srv, db: str, token: str | None = None) -> InfluxDBClient3:
-    return InfluxDBClient3(host=srv.url, token=token if token is not None else srv.token, database=db,
-                           query_port_overwrite=flight_port(srv))
+    """The official client with its defaults: queries go to the host's own port, as with InfluxDB 3."""
+    return InfluxDBClient3(host=srv.url, token=token if token is not None else srv.token, database=db)
 
 
-def raw(srv) -> flight.FlightClient:
-    return flight.FlightClient(f"grpc+tcp://127.0.0.1:{flight_port(srv)}")
+def raw(srv, port: int | None = None) -> flight.FlightClient:
+    return flight.FlightClient(f"grpc+tcp://127.0.0.1:{port or http_port(srv)}")
 
 
 def ticket(db: str, sql: str, **extra) -> flight.Ticket:
@@ -119,17 +117,26 @@ def test_errors_reach_the_client_and_the_server_goes_on(server, http: Http, uniq
     assert client(server, unique_db).query("SELECT host FROM cpu").column("host").to_pylist() == ["a"]
 
 
-def test_flight_bind_flag_and_without_flight(server_factory, admin_token, tmp_path, free_port):
+def test_flight_bind_flag_adds_a_listener_and_without_flight_serves_none(server_factory, admin_token, tmp_path,
+                                                                          free_port):
     srv = server_factory(tmp_path / "a", admin_token, ["--flight-bind", f"127.0.0.1:{free_port}"])
-    assert flight_port(srv) == free_port
+    m = EXTRA_LINE.search(srv.stderr)
+    assert m and int(m.group(2)) == free_port, srv.stderr
     c = client(srv, "x")
     c.write(record="m v=1i 1")
     assert c.query("SELECT v FROM m").column("v").to_pylist() == [1]
+    auth_opts = auth(admin_token)
+    for port in (free_port, http_port(srv)):  # the extra listener and the HTTP port answer alike
+        got = raw(srv, port).do_get(ticket("x", "SELECT v FROM m"), auth_opts).read_all()
+        assert got.column("v").to_pylist() == [1]
     # the same explicit port again: the second server refuses to start
     with pytest.raises(RuntimeError, match="did not become ready"):
         server_factory(tmp_path / "b", admin_token, ["--flight-bind", f"127.0.0.1:{free_port}"])
     srv3 = server_factory(tmp_path / "c", admin_token, ["--without-flight"])
     assert not FLIGHT_LINE.search(srv3.stderr)
+    with pytest.raises(flight.FlightError):  # no gRPC on the HTTP port: a clean failure, no hang
+        raw(srv3).do_get(ticket("x", "SELECT 1"), flight.FlightCallOptions(timeout=10)).read_all()
+    assert Http(srv3.url, admin_token).request("GET", "/health").status == 200
 
 
 def test_without_auth_needs_no_token(server_factory, tmp_path):
@@ -138,12 +145,8 @@ def test_without_auth_needs_no_token(server_factory, tmp_path):
     assert fc.do_get(ticket("_internal", "SELECT 1 AS one")).read_all().column("one").to_pylist() == [1]
 
 
-def test_default_flight_port_is_http_port_plus_one(server_factory, admin_token, tmp_path):
-    with socket.socket() as s:  # find two adjacent free ports
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
-    srv = server_factory(tmp_path / "e", admin_token, ["--http-bind", f"127.0.0.1:{base}"])
-    if FLIGHT_LINE.search(srv.stderr):
-        assert flight_port(srv) == base + 1
-    else:  # base + 1 happened to be taken: a warning, the server still serves HTTP
-        assert "Arrow Flight not started" in srv.stderr
+def test_flight_is_served_on_the_http_port(server_factory, admin_token, tmp_path):
+    srv = server_factory(tmp_path / "e", admin_token, [])
+    m = FLIGHT_LINE.search(srv.stderr)
+    assert m and int(m.group(2)) == http_port(srv), srv.stderr
+    assert not EXTRA_LINE.search(srv.stderr)
