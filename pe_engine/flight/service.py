@@ -16,93 +16,68 @@ as HTTP (http/auth.py), and must allow reading the ticket's database. The result
 FlightUnauthenticatedError (missing/unknown/expired token), FlightUnauthorizedError (no read
 permission on the database) or FlightServerError (bad ticket, unknown database, SQL errors,
 InfluxQL) with the message a person can act on; the server keeps serving.
+
+Flight SQL (ADBC, flightsql-dbapi, Grafana, BI tools) is served by the same server: see
+flightsql.py. Both kinds of ticket go through calls.run_query, the governed query path.
 """
 from __future__ import annotations
 
 import json
-import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
-from ..errors import PeError
-from ..storage.query_governor import QueryCancelled, QueryRejected, QueryTimedOut
+from .calls import TokenCheck, authorize_read, run_query
+from .flightsql import ACTIONS, FlightSql, is_flightsql
 
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..http.auth import Auth
 
-log = logging.getLogger("pe.flight")
-
-
-class _Caller(flight.ServerMiddleware):
-    """The token record of one call, for do_get's per-database check."""
-
-    def __init__(self, record: Any):
-        super().__init__()
-        self.record = record
-
-
-class _TokenCheck(flight.ServerMiddlewareFactory):
-    def __init__(self, auth: "Auth"):
-        super().__init__()
-        self.auth = auth
-
-    def start_call(self, info: flight.CallInfo, headers: dict[str, list[Any]]) -> _Caller | None:
-        if not self.auth.enabled:
-            return None
-        token = _bearer(headers)
-        if token is None:
-            raise flight.FlightUnauthenticatedError(
-                "missing token: send the header 'authorization: Bearer <token>' "
-                "(InfluxDBClient3(token=...) does)"
-            )
-        try:  # unknown or expired: the same 401 messages as HTTP
-            return _Caller(self.auth.check_token(token))
-        except PeError as e:
-            raise flight.FlightUnauthenticatedError(e.message) from None
-
-
-def _bearer(headers: dict[str, list[Any]]) -> str | None:
-    for raw in headers.get("authorization", []):
-        value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        scheme, _, token = value.strip().partition(" ")
-        if scheme.lower() in ("bearer", "token") and token.strip():
-            return token.strip()
-    return None
-
 
 class PeFlightServer(flight.FlightServerBase):
-    """Serves from gRPC's threads; queries run on QueryEngine, which is thread-safe."""
+    """Serves from gRPC's threads; queries run on QueryEngine, which is thread-safe.
+
+    DoGet takes both tickets: InfluxDB's JSON one and Flight SQL's (flightsql.py), which also
+    answers GetFlightInfo, GetSchema, DoPut and the prepared-statement actions."""
 
     def __init__(self, engine: "Engine", auth: "Auth", location: str):
-        super().__init__(location, middleware={"auth": _TokenCheck(auth)})
+        super().__init__(location, middleware={"auth": TokenCheck(auth)})
         self.engine = engine
         self.auth = auth
+        self.sql = FlightSql(engine, auth)
 
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
+        if is_flightsql(ticket.ticket):
+            return flight.RecordBatchStream(self.sql.do_get(context, ticket.ticket))
         db, sql, params = _parse_ticket(ticket.ticket)
-        caller = context.get_middleware("auth")
-        if isinstance(caller, _Caller):  # a query needs read on its database, as over HTTP
-            try:
-                self.auth.authorize_read(caller.record, db)
-            except PeError as e:
-                raise flight.FlightUnauthorizedError(e.message) from None
-        try:
-            # --query-timeout, and a call the client cancelled or whose deadline passed, stop it
-            table = self.engine.query_sync(db, sql, params, poll=context.is_cancelled)
-        except QueryTimedOut as e:
-            raise flight.FlightTimedOutError(e.message) from None
-        except QueryCancelled as e:
-            raise flight.FlightCancelledError(e.message) from None
-        except QueryRejected as e:
-            raise flight.FlightUnavailableError(e.message) from None
-        except PeError as e:
-            raise flight.FlightServerError(e.message) from None
-        except Exception:
-            log.exception("Flight query failed unexpectedly (db %s)", db)
-            raise flight.FlightInternalError("internal error (see the server log)") from None
-        return flight.RecordBatchStream(table)
+        authorize_read(self.auth, context, db)
+        return flight.RecordBatchStream(run_query(self.engine, context, db, sql, params))
+
+    def get_flight_info(self, context: flight.ServerCallContext,
+                        descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
+        return self.sql.get_flight_info(context, descriptor)
+
+    def get_schema(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> flight.SchemaResult:
+        return flight.SchemaResult(self.sql.get_schema(context, descriptor))
+
+    def do_put(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor,
+               reader: flight.MetadataRecordBatchReader, writer: flight.FlightMetadataWriter) -> None:
+        self.sql.do_put(context, descriptor, reader, writer)
+
+    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> Iterator[bytes]:
+        return self.sql.do_action(context, action)
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return list(ACTIONS)
+
+    def list_flights(self, context: flight.ServerCallContext, criteria: bytes) -> Iterator[flight.FlightInfo]:
+        raise NotImplementedError("ListFlights is not supported by pe: use Flight SQL's CommandGetTables")
+
+    def do_exchange(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor,
+                    reader: flight.MetadataRecordBatchReader, writer: flight.MetadataRecordBatchWriter) -> None:
+        raise NotImplementedError("DoExchange is not supported by pe")
 
 
 def _parse_ticket(raw: bytes) -> tuple[str, str, dict | None]:
