@@ -264,3 +264,23 @@ def test_errors_are_clear_and_the_server_keeps_serving(server, http: Http, uniqu
     with adbc_connect(server, unique_db) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM cpu")
         assert cur.fetchone() == (3,)
+
+
+SLOW = "SELECT count(*) AS n FROM t a CROSS JOIN t b CROSS JOIN t c WHERE a.v + b.v + c.v = -1"
+
+
+def test_statements_are_governed_by_query_timeout(server_factory, admin_token, tmp_path):
+    srv = server_factory(tmp_path / "gov", admin_token, ["--query-timeout", "2s"])
+    http = Http(srv.url, srv.token)
+    assert http.write("gov", "\n".join(f"t,k=k{i % 7} v={i}i {i + 1}" for i in range(2000))).status == 204
+    sql = SLOW + " AND a.k <> 'fsql'"
+    with adbc_connect(srv, "gov") as conn, conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error, match="did not finish") as e:
+            cur.execute(sql)
+            cur.fetchall()
+        assert "TIMEOUT" in str(e.value).upper()
+        statuses = [r["status"] for r in http.rows("gov", "SELECT query_text, status FROM system.queries")
+                    if r["query_text"] == sql]
+        assert statuses == ["timeout"]  # DoGet ran it through the governor (the LIMIT 0 schema plan is a record of its own)
+        cur.execute("SELECT count(*) FROM t")
+        assert cur.fetchone() == (2000,)
