@@ -315,13 +315,6 @@ def _signed32(cmd: CommandGetXdbcTypeInfo) -> int | None:
     return None if cmd.data_type is None else _signed(cmd.data_type, 32)
 
 
-# Commands a Flight SQL client may send that pe does not serve (answered UNIMPLEMENTED).
-UNSUPPORTED_COMMANDS = frozenset({
-    "CommandStatementUpdate", "CommandPreparedStatementUpdate", "CommandStatementSubstraitPlan",
-    "CommandStatementIngest", "CommandGetPrimaryKeys", "CommandGetExportedKeys", "CommandGetImportedKeys",
-    "CommandGetCrossReference",
-})
-
 MESSAGES: dict[str, type[Message]] = {m.name(): m for m in (
     CommandStatementQuery, TicketStatementQuery, CommandPreparedStatementQuery, DoPutPreparedStatementResult,
     ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
@@ -348,6 +341,6 @@ def xdbc_data_type(cmd: CommandGetXdbcTypeInfo) -> int | None:
 
 __all__ = [
     "WireError", "Kind", "Message", "pack_any", "unpack_any", "decode_command", "command_name",
-    "encode_varint", "decode_varint", "iter_fields", "TYPE_URL_PREFIX", "UNSUPPORTED_COMMANDS", "MESSAGES",
+    "encode_varint", "decode_varint", "iter_fields", "TYPE_URL_PREFIX", "MESSAGES",
     "xdbc_data_type", *MESSAGES,
 ]
