@@ -12,6 +12,9 @@ class EngineConfig:
     http_bind: str = "127.0.0.1:8181"
     flight_bind: str | None = None  # an extra Arrow Flight HOST:PORT (it is always on the HTTP port; flight/lifecycle.py)
     without_flight: bool = False
+    tls_cert: Path | None = None  # with tls_key: HTTPS and gRPC over TLS on the HTTP port (http/tls.py)
+    tls_key: Path | None = None
+    tls_minimum_version: str = "tls-1.2"
     without_auth: bool = False
     admin_token: str | None = None  # seed the admin token instead of generating one
     wal_flush_interval: float = 1.0  # seconds; InfluxDB's default. Down to 0.001.

@@ -94,6 +94,7 @@ class Option:
 
 PROCESSING = "processing engine"
 FLIGHT = "Arrow Flight"
+TLS = "TLS"
 
 
 def _o(flag: str, *, dest: str | None = None, config: bool = True, **kw: Any) -> Option:
@@ -169,6 +170,12 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     _o("--flight-bind", type=bind_address, group=FLIGHT,
        help="also serve Arrow Flight on this HOST:PORT (it is always served on the HTTP port)"),
     _o("--without-flight", action="store_true", group=FLIGHT, help="do not serve Arrow Flight (gRPC) at all"),
+    # TLS for HTTP and gRPC on the one port (http/tls.py reads these fields)
+    _o("--tls-cert", type=Path, env="PE_TLS_CERT", group=TLS,
+       help="PEM certificate (chain) to serve HTTPS and gRPC over TLS with (env PE_TLS_CERT; needs --tls-key)"),
+    _o("--tls-key", type=Path, env="PE_TLS_KEY", group=TLS, help="PEM private key of --tls-cert (env PE_TLS_KEY)"),
+    _o("--tls-minimum-version", choices=("tls-1.2", "tls-1.3"), env="PE_TLS_MINIMUM_VERSION", group=TLS,
+       help="oldest TLS version accepted (default tls-1.2)"),
 )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -29,7 +30,22 @@ def env(*names: str) -> str | None:
 def client_from(args: argparse.Namespace) -> PeClient:
     host = args.host or env("PE_HOST", "INFLUXDB3_HOST_URL") or DEFAULT_HOST
     token = args.token or env("PE_TOKEN", "INFLUXDB3_AUTH_TOKEN")
-    return PeClient(host, token)
+    ca = getattr(args, "tls_ca", None) or env("PE_TLS_CA", "INFLUXDB3_TLS_CA")
+    try:
+        tls = client_tls(ca, no_verify=bool(getattr(args, "tls_no_verify", False)))
+    except (OSError, ssl.SSLError) as e:
+        raise CliError(f"cannot use the CA certificate {ca}: {e}") from None
+    return PeClient(host, token, tls=tls)
+
+
+def client_tls(ca: str | None, *, no_verify: bool = False) -> ssl.SSLContext | None:
+    """The client's TLS context for https:// hosts: the system's CAs unless a CA file is given."""
+    if no_verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=ca) if ca else None
 
 
 def database_from(args: argparse.Namespace) -> str:

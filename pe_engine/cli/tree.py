@@ -63,4 +63,8 @@ def _client_options() -> argparse.ArgumentParser:
     g.add_argument("-H", "--host", help=f"server URL (env PE_HOST, INFLUXDB3_HOST_URL; default {DEFAULT_HOST})")
     g.add_argument("--token", help="auth token (env PE_TOKEN, INFLUXDB3_AUTH_TOKEN)")
     g.add_argument("-d", "--database", help="database (env PE_DATABASE, INFLUXDB3_DATABASE_NAME)")
+    g.add_argument("--tls-ca", help="CA certificate (PEM) to verify an https:// server with (env PE_TLS_CA, "
+                                    "INFLUXDB3_TLS_CA)")
+    g.add_argument("--tls-no-verify", action="store_true",
+                   help="do not verify the server's TLS certificate (self-signed test set-ups only)")
     return p

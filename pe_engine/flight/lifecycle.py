@@ -82,8 +82,9 @@ async def start_flight(engine: "Engine", auth: "Auth", config: "EngineConfig") -
     return FlightListeners(private, socket_dir, extra, extra_url)
 
 
-def announce(listeners: FlightListeners, http_host: str, http_port: int) -> None:
-    log.info("Arrow Flight queries on %s (the HTTP port)", _grpc_url(http_host, http_port))
+def announce(listeners: FlightListeners, http_host: str, http_port: int, *, tls: bool = False) -> None:
+    url = _grpc_url(http_host, http_port)
+    log.info("Arrow Flight queries on %s (the HTTP port)", url.replace("grpc+tcp:", "grpc+tls:") if tls else url)
     if listeners.extra_url is not None:
         log.info("Arrow Flight queries also on %s (--flight-bind)", listeners.extra_url)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,7 +34,9 @@ class Response:
 
 
 class PeClient:
-    def __init__(self, host: str, token: str | None = None, timeout: float = 300.0):
+    def __init__(self, host: str, token: str | None = None, timeout: float = 300.0,
+                 tls: ssl.SSLContext | None = None):
+        self.tls = tls  # for https:// hosts; None: the system's CAs
         host = host.strip()
         if "://" not in host:
             host = "http://" + host
@@ -66,11 +69,16 @@ class PeClient:
             hdrs["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(url, data=body, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.tls) as resp:
                 return Response(resp.status, dict(resp.headers.items()), resp.read())
         except urllib.error.HTTPError as e:
             raise _server_error(e) from None
         except urllib.error.URLError as e:
+            if isinstance(e.reason, ssl.SSLCertVerificationError):
+                raise ClientError(f"cannot verify the TLS certificate of {self.host}: {e.reason.verify_message}; "
+                                  "pass --tls-ca with its CA (or --tls-no-verify)") from None
+            if isinstance(e.reason, ssl.SSLError):
+                raise ClientError(f"TLS with {self.host} failed: {e.reason}") from None
             raise ClientError(f"cannot reach pe at {self.host}: is `pe serve` running? ({e.reason})") from None
         except (ConnectionError, TimeoutError) as e:
             raise ClientError(f"lost the connection to pe at {self.host}: {e}") from None

@@ -111,10 +111,14 @@ class GuardedRequestHandler(RequestHandler):
         self._disarm_header_timer()
         transport = self.transport
         assert self._grpc is not None and transport is not None
+        tls = transport.get_extra_info("sslcontext") is not None
         if not self._grpc.take(transport, first):
             self._ratelog.warning("grpc-full", "gRPC: %d connections are open (the most relayed); "
                                   "closing a new one", self._grpc.max_connections)
             transport.abort()
+        elif tls:  # the transport lives on under the relay's protocol: end aiohttp's side only
+            self.transport = None
+            self.connection_lost(None)
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """aiohttp logs a traceback for every malformed request, so a client sending garbage in a

@@ -8,6 +8,8 @@ preface hands the connection over to a `GrpcBridge`, which relays it to that soc
 
 The relay copies in the kernel (`os.splice` through a pipe), one thread per direction; the
 threads hold no GIL while data moves, so a large Flight answer costs the event loop nothing.
+Over TLS the bytes must be decrypted first, so there the relay is two asyncio protocols on the
+event loop, with flow control both ways (`_TlsRelay`).
 The number of relayed connections is bounded (`max_connections`): gRPC clients keep one
 long-lived connection each, so the HTTP connection limit, made for short requests and idle
 keep-alives, does not apply to them.
@@ -52,6 +54,7 @@ class GrpcBridge:
         self.max_connections = max_connections
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
+        self._tls: set[_TlsRelay] = set()
         self._closed = False
         self.relayed = 0  # connections handed over since start
         self.refused = 0  # handed over while full, closed at once
@@ -59,7 +62,7 @@ class GrpcBridge:
     @property
     def active(self) -> int:
         with self._lock:
-            return len(self._open)
+            return len(self._open) + len(self._tls)
 
     def take(self, transport: asyncio.Transport, first: bytes) -> bool:
         """Move the transport's connection to a relay (the transport is closed, the connection
@@ -68,9 +71,13 @@ class GrpcBridge:
         if raw is None:
             return False
         with self._lock:
-            if self._closed or len(self._open) >= self.max_connections:
+            if self._closed or len(self._open) + len(self._tls) >= self.max_connections:
                 self.refused += 1
                 return False
+            if transport.get_extra_info("sslcontext") is not None:  # decrypted on the loop
+                self.relayed += 1
+                self._tls.add(_TlsRelay(self, transport, first))
+                return True
             try:
                 client = socket.socket(fileno=os.dup(raw.fileno()))
             except OSError as e:
@@ -88,6 +95,9 @@ class GrpcBridge:
         with self._lock:
             self._closed = True
             clients = list(self._open)
+            tls = list(self._tls)
+        for r in tls:
+            r.close()
         for c in clients:
             try:
                 c.shutdown(socket.SHUT_RDWR)
@@ -113,6 +123,87 @@ class GrpcBridge:
                 self._open.discard(client)
             upstream.close()
             client.close()
+
+
+    def _tls_ended(self, relay: "_TlsRelay") -> None:
+        with self._lock:
+            self._tls.discard(relay)
+
+
+class _TlsRelay:
+    """A TLS connection's decrypted gRPC stream, relayed on the event loop to the Flight socket."""
+
+    def __init__(self, bridge: GrpcBridge, down: asyncio.Transport, first: bytes) -> None:
+        self.bridge = bridge
+        self.down = down
+        self.up: asyncio.Transport | None = None
+        self.pending: list[bytes] = [first]
+        self.ended = False
+        down.set_protocol(_Side(self, upstream=False))
+        asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            up, _ = await loop.create_unix_connection(lambda: _Side(self, upstream=True), self.bridge.target)
+        except OSError as e:
+            log.warning("gRPC connection dropped: the Flight server is not reachable (%s)", e)
+            self.close()
+            return
+        if self.ended:
+            up.close()
+            return
+        self.up = up
+        for data in self.pending:
+            up.write(data)
+        self.pending.clear()
+
+    def received(self, data: bytes, upstream: bool) -> None:
+        if upstream:
+            self.down.write(data)
+        elif self.up is not None:
+            self.up.write(data)
+        else:
+            self.pending.append(data)
+
+    def other(self, upstream: bool) -> asyncio.Transport | None:
+        return self.down if upstream else self.up
+
+    def close(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.bridge._tls_ended(self)
+        for t in (self.down, self.up):
+            if t is not None and not t.is_closing():
+                t.close()
+
+
+class _Side(asyncio.Protocol):
+    """One end of a `_TlsRelay`; a full write buffer on one side pauses reading on the other."""
+
+    def __init__(self, relay: _TlsRelay, *, upstream: bool) -> None:
+        self.relay = relay
+        self.upstream = upstream
+
+    def data_received(self, data: bytes) -> None:
+        self.relay.received(data, self.upstream)
+
+    def eof_received(self) -> bool | None:
+        self.relay.close()  # gRPC ends a connection as a whole; a TLS side cannot half-close
+        return None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.relay.close()
+
+    def pause_writing(self) -> None:
+        other = self.relay.other(self.upstream)
+        if other is not None:
+            other.pause_reading()
+
+    def resume_writing(self) -> None:
+        other = self.relay.other(self.upstream)
+        if other is not None:
+            other.resume_reading()
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:

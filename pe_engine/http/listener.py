@@ -11,6 +11,10 @@ ours:
 - EMFILE/ENFILE (and ENOBUFS/ENOMEM) on accept close the longest-idle connection, back off
   (doubling up to a second) and retry, logging one line a minute at most.
 
+With TLS, each connection's handshake runs in a task of its own (bounded by the header timeout
+and counted against the limit), so a slow or broken handshake never holds up the accept loop;
+failed handshakes are logged one line a minute.
+
 `GuardedSite` puts this under an aiohttp `AppRunner` in place of `TCPSite`.
 """
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 import errno
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,8 +93,13 @@ class Listener:
         *,
         max_connections: int,
         ratelog: RateLimitedLog,
+        tls: ssl.SSLContext | None = None,
+        handshake_timeout: float = 10.0,
     ) -> None:
         self._sockets = sockets
+        self._tls = tls
+        self._handshake_timeout = handshake_timeout if handshake_timeout > 0 else 60.0
+        self._handshakes: set[asyncio.Task[None]] = set()
         self._factory = factory
         self.max_connections = max(1, max_connections)
         self._ratelog = ratelog
@@ -122,7 +132,7 @@ class Listener:
 
     def close(self) -> None:
         """Stop accepting; the sockets close in wait_closed, once no accept is registered on them."""
-        for t in self._tasks:
+        for t in (*self._tasks, *self._handshakes):
             t.cancel()
 
     async def wait_closed(self) -> None:
@@ -144,7 +154,7 @@ class Listener:
         return True
 
     async def _wait_for_room(self) -> None:
-        while len(self._open) >= self.max_connections:
+        while len(self._open) + len(self._handshakes) >= self.max_connections:
             if self._evict_idle():
                 continue
             self.stats.full_waits += 1
@@ -178,6 +188,11 @@ class Listener:
                 continue
             backoff = MIN_BACKOFF
             self.stats.accepted += 1
+            if self._tls is not None:
+                task = loop.create_task(self._start_tls(conn), name="pe-tls-handshake")
+                self._handshakes.add(task)
+                task.add_done_callback(self._handshake_done)
+                continue
             try:
                 conn.setblocking(False)
                 await loop.connect_accepted_socket(lambda: self._factory(self), conn)
@@ -185,11 +200,25 @@ class Listener:
                 conn.close()
                 log.debug("dropping a connection that failed to start: %s", e)
 
+    async def _start_tls(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            conn.setblocking(False)
+            await loop.connect_accepted_socket(lambda: self._factory(self), conn, ssl=self._tls,
+                                               ssl_handshake_timeout=self._handshake_timeout)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as e:
+            conn.close()
+            self._ratelog.warning("tls-handshake", "TLS handshake with a client failed: %s", e or type(e).__name__)
+
+    def _handshake_done(self, task: asyncio.Task[None]) -> None:
+        self._handshakes.discard(task)
+        self._room.set()
+
 
 class GuardedSite(web.BaseSite):
     """A TCP site for `AppRunner` that serves through a `Listener` instead of `loop.create_server`."""
 
-    __slots__ = ("_host", "_port", "_make_listener", "listener")
+    __slots__ = ("_host", "_port", "_make_listener", "_scheme", "listener")
 
     def __init__(
         self,
@@ -199,8 +228,10 @@ class GuardedSite(web.BaseSite):
         make_listener: Callable[[list[socket.socket]], Listener],
         *,
         backlog: int = 128,
+        scheme: str = "http",
     ) -> None:
         super().__init__(runner, backlog=backlog)
+        self._scheme = scheme
         self._host = host
         self._port = port
         self._make_listener = make_listener
@@ -209,7 +240,7 @@ class GuardedSite(web.BaseSite):
     @property
     def name(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
+        return f"{self._scheme}://{host}:{self._port}"
 
     async def start(self) -> None:
         await super().start()

@@ -33,6 +33,7 @@ from .grpc_bridge import GrpcBridge
 from .limits import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, HttpLimits
 from .listener import GuardedSite, Listener
 from .ratelog import RateLimitedLog
+from .tls import server_context
 
 log = logging.getLogger("pe.server")
 
@@ -68,11 +69,12 @@ class PeServer:
         self.grpc: GrpcBridge | None = None  # relays gRPC on the HTTP port to self.flight
         host, self.port = config.http_host_port
         self.host = host.strip("[]")  # "[::1]:8181" names an IPv6 address
+        self.tls = server_context(config.tls_cert, config.tls_key, config.tls_minimum_version)
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Engine first (WAL replay), then the socket: no request arrives before data is ready."""
@@ -92,7 +94,8 @@ class PeServer:
             handler_args = self._handler_args()
             self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT, **handler_args)
             await self.runner.setup()
-            site = GuardedSite(self.runner, self.host, self.port, self._listener_factory(handler_args))
+            site = GuardedSite(self.runner, self.host, self.port, self._listener_factory(handler_args),
+                               scheme="https" if self.tls is not None else "http")
             try:
                 await site.start()
             except OSError as e:
@@ -101,7 +104,7 @@ class PeServer:
             if self.runner.addresses:  # the real port when the config asked for port 0
                 self.port = int(self.runner.addresses[0][1])
             if self.flight is not None:
-                announce(self.flight, self.host, self.port)
+                announce(self.flight, self.host, self.port, tls=self.tls is not None)
         except BaseException:
             await self._cleanup_runner()
             await self._stop_flight()
@@ -134,7 +137,8 @@ class PeServer:
             )
 
         def listener(sockets: list[socket.socket]) -> Listener:
-            return Listener(sockets, connection, max_connections=limits.max_connections, ratelog=ratelog)
+            return Listener(sockets, connection, max_connections=limits.max_connections, ratelog=ratelog,
+                            tls=self.tls, handshake_timeout=limits.header_timeout)
 
         return listener
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 ISOLATION_MODES = ("thread", "process")  # where plugins run: the `plugin_isolation` fixture's values
 TEST_PLUGIN_PROCESSES = 2  # process isolation: a small pool (each worker costs a start), still two at once
-READY = re.compile(r"pe serving on (http://\S+) \(data: (.*)\)")
+READY = re.compile(r"pe serving on (https?://\S+) \(data: (.*)\)")
 START_TIMEOUT = 30.0
 
 
