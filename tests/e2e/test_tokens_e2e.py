@@ -118,8 +118,9 @@ def test_flight_query_with_a_read_token(server, http: Http, unique_db: str):
     m = FLIGHT_LINE.search(server.stderr)
     assert m, server.stderr
     port = int(m.group(2))
+    assert f":{port}" in server.url  # Flight is served on the HTTP port itself
 
-    with InfluxDBClient3(host=server.url, token=reader, database=unique_db, query_port_overwrite=port) as c:
+    with InfluxDBClient3(host=server.url, token=reader, database=unique_db) as c:
         assert c.query("SELECT v FROM m").to_pylist() == [{"v": 3.0}]
 
     raw = flight.FlightClient(f"grpc+tcp://127.0.0.1:{port}")
