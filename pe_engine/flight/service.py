@@ -1,12 +1,9 @@
 """The Arrow Flight service: what `influxdb3-python`'s `InfluxDBClient3.query()` talks to.
 
-InfluxDB 3 serves Flight on its HTTP port (gRPC and HTTP multiplexed). pe's HTTP server is
-aiohttp, so Flight gets its own gRPC port: by default the HTTP port + 1 on the same host
-(8181 -> 8182; an HTTP port of 0 gives Flight an ephemeral port too). Clients point at it with
-`InfluxDBClient3(host="http://127.0.0.1:8181", ..., query_port_overwrite=8182)`.
-`pe serve --flight-bind HOST:PORT` chooses the address (then failing to bind stops the start),
-`--without-flight` turns it off (both are rows of the option table, options.py). With the derived
-default a port in use only logs a warning.
+Flight is served on the HTTP port, as InfluxDB 3 does (lifecycle.py: this server listens on a
+private unix socket, and the HTTP server relays gRPC connections to it, http/grpc_bridge.py), so
+clients need only `InfluxDBClient3(host="http://127.0.0.1:8181", token=..., database=...)`.
+`pe serve --flight-bind HOST:PORT` adds a listener of its own, `--without-flight` turns gRPC off.
 
 Protocol (from influxdb_client_3/query/query_api.py): `DoGet` with a ticket that is JSON
 `{"database": ..., "sql_query": ..., "query_type": "sql"|"influxql", "params"?: {...}}` and the
