@@ -1,0 +1,1 @@
+"""InfluxQL support: parsing and planning onto DataFusion SQL (in progress)."""
