@@ -16,6 +16,9 @@ from support.servers import build_wheel
 from support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+# The CLI is an HTTP client: what it shows and sends is the same wherever plugins run (both modes
+# are covered by the HTTP and engine tests), so one mode here halves the file's time.
+pytestmark = pytest.mark.thread_only("the CLI talks HTTP; plugin isolation is covered by the HTTP and engine tests")
 
 
 def uid(prefix: str) -> str:

@@ -786,6 +786,8 @@ def test_bad_plugins_never_stop_writes(plugin_server_factory, admin_token, tmp_p
 
 
 # --------------------------------------------------------------------- packages
+@pytest.mark.thread_only("creating the venv is the server's; importing from it in a worker is "
+                        "test_install_package_into_virtual_env[process]")
 def test_virtual_env_location_that_does_not_exist_is_created(plugin_server_factory, admin_token, tmp_path):
     venv = tmp_path / "not" / "yet" / "venv"
     dist = tmp_path / "dist"
