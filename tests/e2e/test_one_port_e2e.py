@@ -10,6 +10,7 @@ import threading
 import time
 
 import pyarrow.flight as flight
+import pytest
 from influxdb_client_3 import InfluxDBClient3
 
 from support.http import Http
@@ -36,11 +37,17 @@ def test_the_official_client_writes_and_queries_on_the_host_port_alone(server, h
         c.write(record="cpu,host=b usage=2.5 2")
         got = c.query("SELECT host, usage FROM cpu WHERE usage > $min ORDER BY time", query_parameters={"min": 2})
         assert got.to_pylist() == [{"host": "b", "usage": 2.5}]
-        df = c.query("SELECT count(*) AS n FROM cpu", mode="pandas")
-        assert int(df["n"][0]) == 2
         pl = c.query("SELECT host FROM cpu ORDER BY host", mode="polars")
         assert pl["host"].to_list() == ["a", "b"]
     assert http.rows(unique_db, "SELECT count(*) AS n FROM cpu") == [{"n": 2}]
+
+
+def test_pandas_mode_on_the_host_port(server, http: Http, unique_db: str):
+    pytest.importorskip("pandas", reason="pandas is not in the test extra (it brings NumPy into pe's environment)")
+    http.write(unique_db, "cpu,host=a usage=1.5 1\ncpu,host=b usage=2.5 2")
+    with InfluxDBClient3(host=server.url, token=server.token, database=unique_db) as c:
+        df = c.query("SELECT count(*) AS n FROM cpu", mode="pandas")
+        assert int(df["n"][0]) == 2
 
 
 def test_grpc_connections_come_and_go_without_leaking_and_http_goes_on(server, http: Http, unique_db: str):
