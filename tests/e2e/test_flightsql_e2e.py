@@ -142,6 +142,9 @@ def test_adbc_metadata(server, http: Http, unique_db: str):
 
 
 def test_flightsql_dbapi_and_sqlalchemy(server, http: Http, unique_db: str):
+    # flightsql-dbapi turns every answer into a pandas DataFrame; pandas stays out of the test extra
+    # (it brings NumPy into pe's environment, which the numpy_bridge tests need absent)
+    pytest.importorskip("pandas", reason="flightsql-dbapi needs pandas for its results")
     write_cpu(http, unique_db)
     host, port = flight_address(server)
     client = FlightSQLClient(host=host, port=port, insecure=True, token=server.token,
