@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from support.servers import ISOLATION_MODES
 
-pytest_plugins = ["support.fixtures"]
+pytest_plugins = ["support.fixtures", "support.numpy_site"]
 
 # deadline=None: the C and Python parsers run in a loaded box (2 cores shared with servers under test).
 settings.register_profile("ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

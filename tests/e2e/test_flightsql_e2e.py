@@ -2,10 +2,10 @@
 flightsql-dbapi and its SQLAlchemy dialect, and pyarrow.flight for the error cases."""
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import re
+from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as adbc
 import adbc_driver_manager
@@ -13,14 +13,13 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy
-from flightsql import FlightSQLClient
-from flightsql import connect as flightsql_connect
 from flightsql import flightsql_pb2 as pb
 from google.protobuf import any_pb2
 
 from support.http import Http
+from support.numpy_site import run_with_pandas
 
+CLIENTS = Path(__file__).parent / "clients"
 FLIGHT_LINE = re.compile(r"Arrow Flight queries on grpc\+tcp://(\S+):(\d+)")
 TOKEN_PATH = "/api/v3/configure/token"
 
@@ -141,34 +140,11 @@ def test_adbc_metadata(server, http: Http, unique_db: str):
         assert info["driver_name"] == "ADBC Flight SQL Driver - Go"
 
 
-def test_flightsql_dbapi_and_sqlalchemy(server, http: Http, unique_db: str):
-    # flightsql-dbapi turns every answer into a pandas DataFrame; pandas stays out of the test extra
-    # (it brings NumPy into pe's environment, which the numpy_bridge tests need absent)
-    pytest.importorskip("pandas", reason="flightsql-dbapi needs pandas for its results")
+def test_flightsql_dbapi_and_sqlalchemy(server, http: Http, unique_db: str, pandas_site: Path):
     write_cpu(http, unique_db)
     host, port = flight_address(server)
-    client = FlightSQLClient(host=host, port=port, insecure=True, token=server.token,
-                             metadata={"database": unique_db})
-    conn = flightsql_connect(client)
-    cur = conn.cursor()
-    cur.execute("SELECT host, usage FROM cpu ORDER BY host")
-    assert [tuple(r) for r in cur.fetchall()] == [("a", 1.5), ("b", 2.5), ("c", 3.5)]
-    assert "cpu" in conn.flightsql_get_table_names("iox")
-    assert conn.flightsql_get_schema_names() == ["information_schema", "iox", "system"]
-    cols = {c["name"]: c for c in conn.flightsql_get_columns("cpu", "iox")}
-    assert set(cols) == {"host", "region", "usage", "n", "time"}
-    conn.close()
-
-    importlib.import_module("flightsql.sqlalchemy")  # registers the datafusion+flightsql dialect
-    engine = sqlalchemy.create_engine(
-        f"datafusion+flightsql://{host}:{port}?insecure=true&token={server.token}&database={unique_db}")
-    with engine.connect() as c:
-        rows = c.execute(sqlalchemy.text("SELECT host FROM cpu WHERE usage > 2 ORDER BY host")).fetchall()
-        assert [r[0] for r in rows] == ["b", "c"]
-    inspector = sqlalchemy.inspect(engine)
-    assert {"cpu", "mem"} <= set(inspector.get_table_names())
-    assert set(inspector.get_table_names(schema="iox")) == {"cpu", "mem"}
-    engine.dispose()
+    proc = run_with_pandas(pandas_site, CLIENTS / "flightsql_dbapi_check.py", host, str(port), server.token, unique_db)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_metadata_commands_with_pyarrow(server, http: Http, unique_db: str):

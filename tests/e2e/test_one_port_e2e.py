@@ -8,14 +8,16 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pyarrow.flight as flight
-import pytest
 from influxdb_client_3 import InfluxDBClient3
 
 from support.http import Http
+from support.numpy_site import run_with_pandas
 from support.waiting import wait_until
 
+CLIENTS = Path(__file__).parent / "clients"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -42,12 +44,10 @@ def test_the_official_client_writes_and_queries_on_the_host_port_alone(server, h
     assert http.rows(unique_db, "SELECT count(*) AS n FROM cpu") == [{"n": 2}]
 
 
-def test_pandas_mode_on_the_host_port(server, http: Http, unique_db: str):
-    pytest.importorskip("pandas", reason="pandas is not in the test extra (it brings NumPy into pe's environment)")
+def test_pandas_mode_on_the_host_port(server, http: Http, unique_db: str, pandas_site: Path):
     http.write(unique_db, "cpu,host=a usage=1.5 1\ncpu,host=b usage=2.5 2")
-    with InfluxDBClient3(host=server.url, token=server.token, database=unique_db) as c:
-        df = c.query("SELECT count(*) AS n FROM cpu", mode="pandas")
-        assert int(df["n"][0]) == 2
+    proc = run_with_pandas(pandas_site, CLIENTS / "influxdb3_pandas_check.py", server.url, server.token, unique_db)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_grpc_connections_come_and_go_without_leaking_and_http_goes_on(server, http: Http, unique_db: str):

@@ -7,6 +7,7 @@
   unless marked `@pytest.mark.thread_only("why")` (tests/conftest.py: pytest_generate_tests);
 - plugin_server, plugin_http, plugin_server_factory, venv_plugin_server (`pe serve --plugin-dir`);
 - engine (an in-process Engine), eng (an Engine with the test plugins and a database `db`).
+- (support.numpy_site, also registered) numpy_site, pandas_site: NumPy and pandas outside pe's environment.
 """
 from __future__ import annotations
 

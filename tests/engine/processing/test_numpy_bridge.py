@@ -8,9 +8,6 @@ the machine's configured index; the tests skip only if pip cannot get NumPy at a
 """
 from __future__ import annotations
 
-import fcntl
-import importlib.util
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,9 +15,32 @@ from pathlib import Path
 
 import pytest
 
-from pe_engine.processing.numpy_bridge import enable_numpy
 
 ROOT = Path(__file__).resolve().parents[3]
+
+# First in every scenario: pe's environment may itself hold NumPy and pandas (a developer's venv, a
+# client that needs pandas); these scenarios need a pe without them, so a top-level `numpy` or
+# `pandas` is looked up only on the path entries added after start.
+HIDE_OWN_NUMPY = textwrap.dedent('''
+    import importlib.machinery, sys
+    _OWN = list(sys.path)
+    class _HideOwnNumpy:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if path is not None or name not in ("numpy", "pandas"):
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, [p for p in sys.path if p not in _OWN])
+            if spec is None:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return spec
+    sys.meta_path.insert(0, _HideOwnNumpy)
+    def numpy_visible():
+        try:
+            return importlib.util.find_spec("numpy") is not None
+        except ModuleNotFoundError:
+            return False
+    import importlib.util
+''')
 
 # argv: ROOT SITE MODE [CHECK].  MODE "bridge" calls enable_numpy() (from 8 threads at
 # once) then runs every check; MODE "plain" runs the single CHECK without the bridge.
@@ -32,7 +52,7 @@ SCENARIO = textwrap.dedent('''
     sys.path.insert(0, root)
     import pyarrow as pa
     import pyarrow.compute as pc
-    assert importlib.util.find_spec("numpy") is None, "numpy importable before the append"
+    assert not numpy_visible(), "numpy importable before the append"
     assert pa.lib.np is None
     pa.table({"a": [1]})  # the engine has used pyarrow (and its pandas shim) already
     from pe_engine.processing.numpy_bridge import enable_numpy
@@ -87,43 +107,9 @@ SCENARIO = textwrap.dedent('''
 PLAIN_CHECKS = ["from_ndarray", "to_numpy", "quantile_ndarray_q", "to_pandas"]
 
 
-def _pip_target(target: Path, *packages: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--only-binary=:all:",
-         "--disable-pip-version-check", "--no-warn-script-location", "--target", str(target),
-         *packages],
-        capture_output=True, text=True, timeout=600,
-    )
-
-
-@pytest.fixture(scope="session")
-def numpy_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bool]:
-    """A directory with NumPy (and pandas when pip has it), installed once per session.
-
-    Under xdist the workers share the session's temp root, so a flock makes them install it
-    once between them.  Returns (directory, whether pandas is in it).
-    """
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    site = base / "pe-numpy-site"
-    with open(base / "pe-numpy-site.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for marker, have_pandas in ((site / ".with-pandas", True), (site / ".numpy-only", False)):
-            if marker.exists():
-                return site, have_pandas
-        for packages, marker in ((("numpy>=2", "pandas>=2.2.2"), site / ".with-pandas"),
-                                 (("numpy>=2",), site / ".numpy-only")):
-            proc = _pip_target(site, *packages)
-            if proc.returncode == 0:
-                marker.touch()
-                return site, marker.name == ".with-pandas"
-        pytest.skip(f"pip cannot install numpy>=2 here: {proc.stderr.strip()[-500:]}")
-
-
 def _run(site: tuple[Path, bool], mode: str, check: str | None = None) -> subprocess.CompletedProcess[str]:
     path, have_pandas = site
-    script = f"HAVE_PANDAS = {have_pandas!r}\n" + SCENARIO
+    script = HIDE_OWN_NUMPY + f"HAVE_PANDAS = {have_pandas!r}\n" + SCENARIO
     argv = [sys.executable, "-I", "-c", script, str(ROOT), str(path), mode]
     if check is not None:
         argv.append(check)
@@ -174,15 +160,23 @@ def test_unusable_numpy_is_refused_without_raising(tmp_path: Path, version: str,
     (tmp_path / "numpy").mkdir()
     (tmp_path / "numpy" / "__init__.py").write_text(f"__version__ = {version!r}\nndarray = list\n")
     proc = subprocess.run(
-        [sys.executable, "-I", "-c", FAKE_NUMPY, str(ROOT), str(tmp_path), version, precheck],
+        [sys.executable, "-I", "-c", HIDE_OWN_NUMPY + FAKE_NUMPY, str(ROOT), str(tmp_path), version, precheck],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )
     assert proc.returncode == 0 and "REFUSED" in proc.stdout, proc.stdout + proc.stderr
     assert "numpy bridge:" in proc.stdout  # the reason is logged at debug
 
 
-def test_no_numpy_returns_false_in_process() -> None:
-    if importlib.util.find_spec("numpy") is not None:
-        pytest.skip("numpy is importable in this environment")
-    assert enable_numpy() is False
-    assert enable_numpy() is False  # a failure is not cached: a later install can still win
+def test_no_numpy_returns_false() -> None:
+    script = HIDE_OWN_NUMPY + textwrap.dedent('''
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        from pe_engine.processing.numpy_bridge import enable_numpy
+        assert not numpy_visible()
+        assert enable_numpy() is False
+        assert enable_numpy() is False  # a failure is not cached: a later install can still win
+        print("FALSE")
+    ''')
+    proc = subprocess.run([sys.executable, "-I", "-c", script, str(ROOT)], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 0 and "FALSE" in proc.stdout, proc.stdout + proc.stderr
