@@ -1,0 +1,291 @@
+"""InfluxQL over HTTP: InfluxDB 1.x's `/query` and InfluxDB 3's `/api/v3/query_influxql`.
+
+Statements run off the event loop (each may plan several SQL queries); a client that goes away
+stops them. `db` with a retention policy `rp` other than the default means the database
+`db/rp` when one exists (InfluxDB 3's DBRP naming), else `db`.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+from aiohttp import web
+
+from ..errors import BadRequest, Forbidden, QueryError
+from ..influxql import ast
+from ..influxql.context import FieldKind, MeasurementSchema, QueryContext
+from ..influxql.errors import InfluxQLError, InfluxQLSyntaxError
+from ..influxql.parser import parse_query
+from ..influxql.results import EPOCH_DIVISORS, StatementResult, result_json, series_values
+from ..influxql.service import administers, as_table, statement_databases
+from ..influxql.executor import run_query
+from ..lineprotocol.types import FieldType
+from ..storage.formats import encode
+from ..storage.query_governor import QueryCancelled
+from .auth import REQUEST_TOKEN_KEY, is_admin
+from .body import read_body
+from .counters import HTTP_COUNTERS
+from .keys import CONFIG, ENGINE
+from .params import decode_json_body, flag
+from .query import _client_gone, pick_format
+
+DEFAULT_RPS = ("", "autogen", "default")
+DEFAULT_CHUNK_SIZE = 10_000
+_KINDS = {FieldType.FLOAT: FieldKind.FLOAT, FieldType.INT: FieldKind.INTEGER, FieldType.UINT: FieldKind.UNSIGNED,
+          FieldType.STRING: FieldKind.STRING, FieldType.BOOL: FieldKind.BOOLEAN}
+
+
+class CatalogSchema:
+    """The planner's view of the engine's catalog."""
+
+    def __init__(self, engine: Any) -> None:
+        self._catalog = engine.catalog
+
+    def databases(self) -> list[str]:
+        return sorted(self._catalog.databases)
+
+    def measurements(self, db: str) -> list[str]:
+        d = self._catalog.databases.get(db)
+        return sorted(d.tables) if d is not None else []
+
+    def schema(self, db: str, measurement: str) -> MeasurementSchema | None:
+        d = self._catalog.databases.get(db)
+        t = d.tables.get(measurement) if d is not None else None
+        if t is None:
+            return None
+        tags = tuple(c.name for c in t.columns.values() if c.kind == "tag")
+        fields = {c.name: _KINDS[c.field_type] for c in t.columns.values() if c.kind == "field" and c.field_type is not None}
+        return MeasurementSchema(measurement, tags, fields)
+
+
+class LoopAdmin:
+    """CREATE/DROP DATABASE from the statement thread, run on the engine's event loop."""
+
+    def __init__(self, engine: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._engine = engine
+        self._loop = loop
+
+    def create_database(self, name: str) -> None:
+        if name in self._engine.catalog.databases:
+            return  # 1.x: CREATE DATABASE is idempotent
+        asyncio.run_coroutine_threadsafe(self._engine.create_database(name), self._loop).result()
+
+    def drop_database(self, name: str) -> None:
+        if name not in self._engine.catalog.databases:
+            return  # 1.x: DROP DATABASE of a missing database succeeds
+        asyncio.run_coroutine_threadsafe(self._engine.delete_database(name), self._loop).result()
+
+
+def _sql_runner(engine: Any, gone: Callable[[], bool]) -> Callable[[str, str], pa.Table]:
+    def run(db: str, sql: str) -> pa.Table:
+        try:
+            return engine.query_sync(db, sql, poll=gone)
+        except QueryCancelled:
+            raise
+        except QueryError as e:
+            if type(e).status == 400:  # the statement's own fault: a statement error, as 1.x
+                raise InfluxQLError(str(e)) from None
+            raise
+    return run
+
+
+def resolve_db(engine: Any, db: str | None, rp: str | None) -> str | None:
+    if not db:
+        return None
+    if rp and rp.lower() not in DEFAULT_RPS and f"{db}/{rp}" in engine.catalog.databases:
+        return f"{db}/{rp}"
+    return db
+
+
+async def _v1_args(request: web.Request) -> dict[str, str]:
+    args = dict(request.query)
+    if request.method == "POST":
+        body = await read_body(request, request.app[CONFIG].max_request_bytes)
+        if request.content_type == "application/json" and body.lstrip().startswith(b"{"):
+            args.update({k: str(v) for k, v in decode_json_body(body).items()})
+        elif request.content_type.startswith("multipart/"):
+            raise BadRequest("multipart /query bodies are not supported: send q= form-encoded")
+        else:
+            args.update(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return args
+
+
+def _authorize(request: web.Request, query: ast.Query, db: str | None) -> None:
+    if administers(query) and not is_admin(request):
+        raise Forbidden("CREATE DATABASE and DROP DATABASE need an admin token")
+    record = request.get(REQUEST_TOKEN_KEY)
+    auth = request.app.get("auth")
+    if record is None or auth is None or is_admin(request):
+        return
+    for name in statement_databases(query) | ({db} if db else set()):
+        auth.authorize_read(record, name)
+
+
+async def _run(request: web.Request, query: ast.Query, db: str | None,
+               params: dict[str, object] | None = None) -> list[StatementResult]:
+    engine = request.app[ENGINE]
+    loop = asyncio.get_running_loop()
+    ctx = QueryContext(database=db, schema=CatalogSchema(engine), run_sql=_sql_runner(engine, lambda: _client_gone(request)),
+                       now_ns=time.time_ns(), params=params or {}, admin=LoopAdmin(engine, loop))
+    counters = request.app[HTTP_COUNTERS]
+    t0 = time.perf_counter()
+    try:
+        return await loop.run_in_executor(None, run_query, query, ctx)
+    finally:
+        counters.queries += 1
+        counters.query_seconds += time.perf_counter() - t0
+
+
+def _v1_error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def query_v1(request: web.Request) -> web.StreamResponse:
+    args = await _v1_args(request)
+    text = args.get("q", "")
+    if not text.strip():
+        return _v1_error('missing required parameter "q"', 400)
+    epoch = args.get("epoch") or None
+    if epoch is not None and epoch not in EPOCH_DIVISORS:
+        return _v1_error(f"invalid epoch '{epoch}': use one of h, m, s, ms, u, ns", 400)
+    params = _bound_params(args.get("params"))
+    try:
+        query = parse_query(text)
+    except InfluxQLSyntaxError as e:
+        return _v1_error(str(e), 400)
+    except InfluxQLError as e:
+        return _v1_error(str(e), 400)
+    engine = request.app[ENGINE]
+    db = resolve_db(engine, args.get("db"), args.get("rp"))
+    _authorize(request, query, db)
+    results = await _run(request, query, db, params)
+    if _client_gone(request):
+        return web.Response(status=499)
+    accept = request.headers.get("Accept", "")
+    if "application/csv" in accept or "text/csv" in accept:
+        return web.Response(body=_csv(results, epoch), headers={"Content-Type": "application/csv"})
+    pretty = flag(args, "pretty", False)
+    if flag(args, "chunked", False):
+        return await _chunked(request, results, epoch, _chunk_size(args.get("chunk_size")), pretty)
+    body = {"results": [result_json(r, epoch) for r in results]}
+    data = json.dumps(body, indent=4 if pretty else None, separators=None if pretty else (",", ":"),
+                      ensure_ascii=False, allow_nan=False, default=str)
+    return web.Response(text=data + "\n", content_type="application/json")
+
+
+def _chunk_size(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_CHUNK_SIZE
+    try:
+        n = int(raw)
+    except ValueError:
+        raise BadRequest(f"invalid chunk_size '{raw}'") from None
+    return n if n > 0 else DEFAULT_CHUNK_SIZE
+
+
+async def _chunked(request: web.Request, results: list[StatementResult], epoch: str | None, size: int,
+                   pretty: bool) -> web.StreamResponse:
+    """1.x's chunked answer: one JSON object per line, a series split every `size` rows with
+    `partial: true` on all but its last piece."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    for r in results:
+        if r.error is not None or not r.series:
+            await resp.write((json.dumps({"results": [result_json(r, epoch)]}) + "\n").encode())
+            continue
+        for si, s in enumerate(r.series):
+            n = s.table.num_rows
+            for lo in range(0, max(n, 1), size):
+                piece = type(s)(s.name, s.table.slice(lo, size), s.tags)
+                js: dict[str, object] = {"name": s.name}
+                if s.tags:
+                    js["tags"] = s.tags
+                js["columns"] = s.columns
+                values = series_values(piece, epoch)
+                if values:
+                    js["values"] = values
+                last_piece = lo + size >= n
+                if not last_piece:
+                    js["partial"] = True
+                out: dict[str, object] = {"statement_id": r.statement_id, "series": [js]}
+                if not (last_piece and si == len(r.series) - 1):
+                    out["partial"] = True
+                await resp.write((json.dumps({"results": [out]}, default=str) + "\n").encode())
+    await resp.write_eof()
+    return resp
+
+
+def _csv(results: list[StatementResult], epoch: str | None) -> bytes:
+    """1.x's CSV: name,tags,time,<columns>; one block per statement, separated by a blank line."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for i, r in enumerate(results):
+        if i:
+            buf.write("\n")
+        if r.error is not None:
+            w.writerow(["error"])
+            w.writerow([r.error])
+            continue
+        header_done = False
+        for s in r.series:
+            if not header_done:
+                w.writerow(["name", "tags", *s.columns])
+                header_done = True
+            tags = ",".join(f"{k}={v}" for k, v in sorted((s.tags or {}).items()))
+            for row in series_values(s, epoch or "ns"):
+                w.writerow([s.name, tags, *["" if v is None else _cell(v) for v in row]])
+    return buf.getvalue().encode()
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _bound_params(raw: object) -> dict[str, object]:
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as e:
+        raise BadRequest(f"invalid params: {e.msg}") from None
+    if not isinstance(value, dict):
+        raise BadRequest("params must be a JSON object")
+    return value
+
+
+async def query_influxql_v3(request: web.Request) -> web.Response:
+    args: dict[str, Any] = dict(request.query)
+    if request.method == "POST":
+        body = await read_body(request, request.app[CONFIG].max_request_bytes)
+        if body.strip():
+            args.update(decode_json_body(body))
+    text = args.get("q")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("missing parameter: q")
+    fmt = pick_format(args, request.headers.get("Accept", ""))
+    params = _bound_params(args.get("params"))
+    try:
+        query = parse_query(text)
+    except InfluxQLError as e:
+        raise BadRequest(str(e)) from None
+    db = args.get("db") if isinstance(args.get("db"), str) else None
+    _authorize(request, query, db)
+    if db is None and any(not isinstance(s, (ast.ShowDatabases, ast.CreateDatabase, ast.DropDatabase))
+                          for s in query.statements):
+        raise BadRequest("missing parameter: db")
+    results = await _run(request, query, db, params)
+    try:
+        table = as_table(results)
+    except InfluxQLError as e:
+        raise BadRequest(str(e)) from None
+    body_bytes, content_type = await asyncio.get_running_loop().run_in_executor(None, encode, table, fmt)
+    return web.Response(body=body_bytes, headers={"Content-Type": content_type})

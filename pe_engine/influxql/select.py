@@ -1,0 +1,509 @@
+"""SELECT onto DataFusion: one SQL statement per measurement, shaped into 1.x series.
+
+The SQL does the bulk work (filters, GROUP BY time buckets via date_bin, aggregates, per-series
+LIMIT); Arrow does the rest a column at a time: splitting rows into series at tag changes and
+filling empty buckets (fill) with a join against the bucket list.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import ast
+from .context import MeasurementSchema, QueryContext
+from .errors import InfluxQLError, InfluxQLUnsupported
+from .results import TIME, Series
+from .sqlgen import ExprWriter, ident, number
+from .timerange import TimeRange, split_time
+
+AGGREGATES = frozenset({"count", "mean", "median", "sum", "min", "max", "first", "last", "spread",
+                        "stddev", "percentile"})
+SELECTORS = frozenset({"first", "last", "min", "max", "percentile"})  # answer a point's own time
+NUMERIC_ONLY = frozenset({"mean", "median", "sum", "spread", "stddev", "percentile", "min", "max"})
+NOT_YET = frozenset({"mode", "distinct", "top", "bottom", "sample", "integral", "derivative", "non_negative_derivative", "difference",
+                     "non_negative_difference", "moving_average", "cumulative_sum", "elapsed", "holt_winters",
+                     "holt_winters_with_fit", "exponential_moving_average", "double_exponential_moving_average",
+                     "triple_exponential_moving_average", "relative_strength_index", "kaufmans_efficiency_ratio",
+                     "kaufmans_adaptive_moving_average", "triple_exponential_derivative", "chande_momentum_oscillator"})
+BUCKET = "__pe_bucket"
+POINT_TIME = "__pe_time"
+
+
+@dataclass(frozen=True)
+class GroupBy:
+    interval: int | None = None  # ns
+    offset: int = 0
+    tags: tuple[str, ...] = ()
+    all_tags: bool = False
+    tag_regexes: tuple[str, ...] = ()
+
+    def tag_names(self, schema: MeasurementSchema) -> list[str]:
+        names = list(schema.tags) if self.all_tags else [*self.tags]
+        for rx in self.tag_regexes:
+            names += [t for t in schema.tags if re.search(rx, t)]
+        return sorted(dict.fromkeys(names))
+
+
+def group_by(stmt: ast.SelectStatement, ctx: QueryContext) -> GroupBy:
+    interval, offset, tags, all_tags, rxs = None, 0, [], False, []
+    for d in stmt.dimensions:
+        if isinstance(d, ast.Call) and d.name == "time":
+            if interval is not None:
+                raise InfluxQLError("multiple time dimensions")
+            if not d.args or not isinstance(d.args[0], ast.DurationLiteral):
+                raise InfluxQLError("time dimension expected 1 or 2 arguments: time(interval[, offset])")
+            interval = d.args[0].nanoseconds
+            if interval <= 0:
+                raise InfluxQLError("time dimension must have a positive interval")
+            if len(d.args) > 1:
+                o = d.args[1]
+                if isinstance(o, ast.DurationLiteral):
+                    offset = o.nanoseconds
+                elif isinstance(o, ast.Call) and o.name == "now":
+                    offset = ctx.now_ns
+                else:
+                    raise InfluxQLError("time dimension offset must be a duration or now()")
+                offset %= interval
+        elif isinstance(d, ast.VarRef):
+            tags.append(d.name)
+        elif isinstance(d, ast.Wildcard):
+            all_tags = True
+        elif isinstance(d, ast.RegexLiteral):
+            rxs.append(d.pattern)
+        else:
+            raise InfluxQLError("only time() calls allowed in dimensions")
+    return GroupBy(interval, offset, tuple(tags), all_tags, tuple(rxs))
+
+
+# --- naming and expansion ------------------------------------------------------------------------
+
+def _calls(e: ast.Expr) -> list[ast.Call]:
+    if isinstance(e, ast.Call):
+        return [e]
+    if isinstance(e, ast.BinaryExpr):
+        return _calls(e.lhs) + _calls(e.rhs)
+    if isinstance(e, ast.UnaryMinus):
+        return _calls(e.expr)
+    return []
+
+
+def _vars(e: ast.Expr) -> list[ast.VarRef]:
+    if isinstance(e, ast.VarRef):
+        return [e]
+    if isinstance(e, ast.BinaryExpr):
+        return _vars(e.lhs) + _vars(e.rhs)
+    if isinstance(e, ast.UnaryMinus):
+        return _vars(e.expr)
+    if isinstance(e, ast.Call):
+        return [v for a in e.args for v in _vars(a)]
+    return []
+
+
+def column_name(e: ast.Expr) -> str:
+    """1.x's names: a field by its name, a call by its function, arithmetic joined with `_`."""
+    if isinstance(e, ast.VarRef):
+        return e.name
+    if isinstance(e, ast.Call):
+        return e.name
+    if isinstance(e, ast.Distinct):
+        return "distinct"
+    if isinstance(e, ast.BinaryExpr):
+        parts = [p for p in (column_name(e.lhs), column_name(e.rhs)) if p]
+        return "_".join(parts)
+    if isinstance(e, ast.UnaryMinus):
+        return column_name(e.expr)
+    return ""
+
+
+def _matches_arg(arg: ast.Expr, schema: MeasurementSchema, numeric: bool) -> list[str] | None:
+    """A wildcard or regex argument's fields (sorted), or None for an ordinary argument."""
+    if isinstance(arg, ast.Wildcard):
+        names = sorted(schema.fields)
+    elif isinstance(arg, ast.RegexLiteral):
+        names = sorted(f for f in schema.fields if re.search(arg.pattern, f))
+    else:
+        return None
+    if numeric:
+        names = [n for n in names if schema.fields[n].numeric]
+    return names
+
+
+def expand_fields(stmt: ast.SelectStatement, schema: MeasurementSchema, group_tags: list[str]) -> list[ast.Field]:
+    out: list[ast.Field] = []
+    for f in stmt.fields:
+        e = f.expr
+        if isinstance(e, ast.Wildcard):
+            names: list[tuple[str, str]] = []
+            if e.kind in (ast.WildcardKind.ALL, ast.WildcardKind.FIELD):
+                names += [(n, "field") for n in schema.fields]
+            if e.kind in (ast.WildcardKind.ALL, ast.WildcardKind.TAG):
+                names += [(n, "tag") for n in schema.tags if n not in group_tags]
+            for n, k in sorted(names):
+                out.append(ast.Field(ast.VarRef(n, ast.DataType.TAG if k == "tag" else ast.DataType.FIELD)))
+        elif isinstance(e, ast.RegexLiteral):
+            out += [ast.Field(ast.VarRef(n, ast.DataType.FIELD)) for n in sorted(schema.fields)
+                    if re.search(e.pattern, n)]
+        elif isinstance(e, ast.Call) and e.args and e.name in AGGREGATES:
+            names_for = _matches_arg(e.args[0], schema, e.name in NUMERIC_ONLY)
+            if names_for is None:
+                out.append(f)
+            else:
+                for n in names_for:
+                    call = ast.Call(e.name, (ast.VarRef(n, ast.DataType.FIELD), *e.args[1:]))
+                    out.append(ast.Field(call, f.alias + "_" + n if f.alias else f"{e.name}_{n}"))
+        else:
+            out.append(f)
+    return out
+
+
+def _unique_names(fields: list[ast.Field]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for f in fields:
+        base = f.alias or column_name(f.expr)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        names.append(base if n == 0 else f"{base}_{n}")
+    return names
+
+
+# --- aggregates ----------------------------------------------------------------------------------
+
+class AggWriter:
+    """Aggregate calls to SQL, with the selected point's time for a selector."""
+
+    def __init__(self, w: ExprWriter) -> None:
+        self.w = w
+        self.point_time: str | None = None  # of the last selector written
+
+    def call(self, c: ast.Call) -> str:
+        name = c.name
+        if name in NOT_YET:
+            raise InfluxQLUnsupported(f"{name}() is not supported yet")
+        if name not in AGGREGATES:
+            raise InfluxQLError(f"undefined function {name}()")
+        if not c.args:
+            raise InfluxQLError(f"invalid number of arguments for {name}, expected at least 1, got 0")
+        arg = c.args[0]
+        if isinstance(arg, ast.Call) and arg.name == "distinct" and name == "count":
+            inner = self._field(arg.args[0] if arg.args else arg)
+            return f"count(DISTINCT {inner})"
+        x = self._field(arg)
+        nn = f"FILTER (WHERE {x} IS NOT NULL)"
+        t = "time"
+        if name == "count":
+            return f"count({x})"
+        if name == "mean":
+            return f"avg(CAST({x} AS DOUBLE))"
+        if name == "median":
+            return f"median(CAST({x} AS DOUBLE))"
+        if name == "sum":
+            return f"sum({x})"
+        if name == "spread":
+            return f"(max({x}) - min({x}))"
+        if name == "stddev":
+            return f"stddev(CAST({x} AS DOUBLE))"
+        if name in ("first", "last"):
+            order = "ASC" if name == "first" else "DESC"
+            self.point_time = f"CAST(first_value({t} ORDER BY {t} {order}) {nn} AS BIGINT)"
+            return f"first_value({x} ORDER BY {t} {order}) {nn}"
+        if name in ("min", "max"):
+            order = "ASC" if name == "min" else "DESC"
+            self.point_time = f"CAST(first_value({t} ORDER BY {x} {order}, {t} ASC) {nn} AS BIGINT)"
+            return f"{name}({x})"
+        if name == "percentile":
+            if len(c.args) != 2 or not isinstance(c.args[1], (ast.IntegerLiteral, ast.NumberLiteral)):
+                raise InfluxQLError("expected float argument in percentile()")
+            p = float(c.args[1].value)
+            idx = f"CAST(floor(count({x}) * {number(p)} / 100.0 + 0.5) AS BIGINT)"
+            self.point_time = f"CAST(array_element(array_agg({t} ORDER BY {x}, {t}) {nn}, {idx}) AS BIGINT)"
+            return f"array_element(array_agg({x} ORDER BY {x}, {t}) {nn}, {idx})"
+        raise InfluxQLUnsupported(f"{name}() is not supported yet")
+
+    def _field(self, arg: ast.Expr) -> str:
+        if isinstance(arg, ast.VarRef):
+            return self.w.var(arg)
+        if isinstance(arg, ast.Call):
+            raise InfluxQLUnsupported(f"nested function {arg.name}() in an aggregate is not supported yet")
+        raise InfluxQLError("expected field argument in aggregate")
+
+    def expr(self, e: ast.Expr) -> str:
+        if isinstance(e, ast.Call):
+            return self.call(e)
+        lit = self.w.literal(e)
+        if lit is not None:
+            return lit
+        if isinstance(e, ast.UnaryMinus):
+            return f"(- {self.expr(e.expr)})"
+        if isinstance(e, ast.BinaryExpr):
+            return self.w.binary(e, self.expr)
+        if isinstance(e, ast.VarRef):
+            raise InfluxQLError("mixing aggregate and non-aggregate queries is not supported")
+        raise InfluxQLError(f"unsupported expression: {type(e).__name__}")
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+def _time_sql(rng: TimeRange) -> list[str]:
+    out = []
+    if rng.lower is not None:
+        out.append(f"time >= to_timestamp_nanos({rng.lower})")
+    if rng.upper is not None:
+        out.append(f"time <= to_timestamp_nanos({rng.upper})")
+    return out
+
+
+def _any_field(fields: set[str]) -> str | None:
+    if not fields:
+        return None
+    return "(" + " OR ".join(f"{ident(f)} IS NOT NULL" for f in sorted(fields)) + ")"
+
+
+def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
+    if stmt.into is not None:
+        raise InfluxQLUnsupported("SELECT ... INTO is not supported: write the results back with a plugin instead")
+    if stmt.timezone is not None:
+        raise InfluxQLUnsupported("tz() is not supported yet")
+    for s in stmt.sort:
+        if s.name.lower() != "time":
+            raise InfluxQLError("only ORDER BY time supported at this time")
+    rng, residual = split_time(stmt.condition, ctx.now_ns)
+    gb = group_by(stmt, ctx)
+    if gb.interval is not None and rng.upper is None:
+        rng = TimeRange(rng.lower, ctx.now_ns)  # 1.x: GROUP BY time ends at now() unless told
+    out: list[Series] = []
+    for src in stmt.sources:
+        if isinstance(src, ast.SubQuery):
+            raise InfluxQLUnsupported("subqueries are not supported yet")
+        db = src.database or ctx.database
+        if not db:
+            raise InfluxQLError("database name required")
+        if src.regex is not None:
+            names = [m for m in ctx.schema.measurements(db) if re.search(src.regex, m)]
+        else:
+            assert src.name is not None
+            names = [src.name]
+        for name in names:
+            schema = ctx.schema.schema(db, name)
+            if schema is not None:
+                out += select_measurement(stmt, schema, db, rng, residual, gb, ctx)
+    out.sort(key=lambda s: (s.name, sorted((s.tags or {}).items())))
+    if stmt.soffset or stmt.slimit is not None:
+        lo = stmt.soffset or 0
+        out = out[lo:] if stmt.slimit is None else out[lo:lo + stmt.slimit]
+    return out
+
+
+def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db: str, rng: TimeRange,
+                       residual: ast.Expr | None, gb: GroupBy, ctx: QueryContext) -> list[Series]:
+    w = ExprWriter(schema, ctx.params)
+    group_tags = gb.tag_names(schema)
+    fields = expand_fields(stmt, schema, group_tags)
+    if not fields:
+        return []
+    names = _unique_names(fields)
+    is_agg = any(_calls(f.expr) for f in fields)
+    referenced = {v.name for f in fields for v in _vars(f.expr) if schema.kind(v.name) == "field"
+                  and v.cast is not ast.DataType.TAG}
+    if not referenced:
+        return []  # 1.x: a statement must select at least one field
+    where = _time_sql(rng)
+    if residual is not None:
+        where.append(w.condition(residual))
+    any_field = _any_field(referenced)
+    if any_field:
+        where.append(any_field)
+    where_sql = (" WHERE " + " AND ".join(where)) if where else ""
+    gcols = [f"coalesce({ident(t)}, '') AS {ident('__pe_g_' + t)}" if t in schema.tags
+             else f"'' AS {ident('__pe_g_' + t)}" for t in group_tags]
+    gnames = ["__pe_g_" + t for t in group_tags]
+    desc = any(not s.ascending for s in stmt.sort)
+    if not is_agg:
+        if gb.interval is not None:
+            raise InfluxQLError("GROUP BY requires at least one aggregate function")
+        sel = [f"CAST(time AS BIGINT) AS {ident(TIME)}"]
+        sel += [f"{w.value(f.expr)} AS {ident('__pe_c' + str(i))}" for i, f in enumerate(fields)]
+        order = [ident(g) for g in gnames] + [f"{ident(TIME)} {'DESC' if desc else 'ASC'}"]
+        sql = f"SELECT {', '.join(sel + gcols)} FROM {ident(schema.name)}{where_sql}"
+        sql = _limit(sql, gnames, order, stmt.limit, stmt.offset)
+        table = ctx.run_sql(db, sql)
+        cols = [TIME] + [f"__pe_c{i}" for i in range(len(fields))]
+        return _split(table, schema.name, group_tags, gnames, cols, [TIME, *names])
+    # aggregates
+    aw = AggWriter(w)
+    sel, point_times = [], []
+    for i, f in enumerate(fields):
+        aw.point_time = None
+        sel.append(f"{aw.expr(f.expr)} AS {ident('__pe_c' + str(i))}")
+        point_times.append(aw.point_time)
+    keys = list(gcols)
+    if gb.interval is not None:
+        keys.append(f"CAST(date_bin(INTERVAL '{gb.interval} nanoseconds', time, to_timestamp_nanos({gb.offset}))"
+                    f" AS BIGINT) AS {ident(BUCKET)}")
+    single_selector = (gb.interval is None and len(fields) == 1 and isinstance(fields[0].expr, ast.Call)
+                       and fields[0].expr.name in SELECTORS and point_times[0] is not None)
+    if single_selector:
+        sel.append(f"{point_times[0]} AS {ident(POINT_TIME)}")
+    group_sql = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    sql = f"SELECT {', '.join(keys + sel)} FROM {ident(schema.name)}{where_sql}{group_sql}"
+    table = ctx.run_sql(db, sql)
+    if gb.interval is None and not keys and table.num_rows == 1 and table.column(0).null_count == 1 \
+            and all(table.column(i).null_count == 1 or pa.types.is_integer(table.column(i).type)
+                    and table.column(i)[0].as_py() == 0 for i in range(table.num_columns)):
+        return []  # an aggregate over no rows: 1.x answers no series
+    value_cols = [f"__pe_c{i}" for i in range(len(fields))]
+    if gb.interval is not None:
+        table = _fill(table, gnames, value_cols, stmt.fill, gb, rng, ctx, fields)
+        table = table.rename_columns([TIME if n == BUCKET else n for n in table.column_names])
+    elif single_selector:
+        table = table.rename_columns([TIME if n == POINT_TIME else n for n in table.column_names])
+    else:
+        start = rng.lower if rng.lower is not None else 0
+        table = table.append_column(TIME, pa.array([start] * table.num_rows, pa.int64()))
+    sort = [(g, "ascending") for g in gnames] + [(TIME, "descending" if desc else "ascending")]
+    table = table.sort_by(sort)
+    series = _split(table, schema.name, group_tags, gnames, [TIME, *value_cols], [TIME, *names])
+    if stmt.limit is not None or stmt.offset:
+        series = [_slice_rows(s, stmt.offset or 0, stmt.limit) for s in series]
+        series = [s for s in series if s.table.num_rows]
+    return series
+
+
+def _limit(sql: str, gnames: list[str], order: list[str], limit: int | None, offset: int | None) -> str:
+    if not gnames or (limit is None and not offset):
+        tail = f" ORDER BY {', '.join(order)}"
+        if limit is not None:
+            tail += f" LIMIT {int(limit)}"
+        if offset:
+            tail += f" OFFSET {int(offset)}"
+        return sql + tail
+    part = ", ".join(ident(g) for g in gnames)
+    rn_order = order[-1]
+    lo = int(offset or 0)
+    cond = f"__pe_rn > {lo}" + (f" AND __pe_rn <= {lo + int(limit)}" if limit is not None else "")
+    return (f"SELECT * EXCLUDE (__pe_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {part} ORDER BY {rn_order})"
+            f" AS __pe_rn FROM ({sql})) WHERE {cond} ORDER BY {', '.join(order)}")
+
+
+def _slice_rows(s: Series, offset: int, limit: int | None) -> Series:
+    n = s.table.num_rows - offset if limit is None else limit
+    return Series(s.name, s.table.slice(offset, max(n, 0)), s.tags)
+
+
+def _split(table: pa.Table, name: str, tags: list[str], gnames: list[str], cols: list[str],
+           out_names: list[str]) -> list[Series]:
+    """Rows sorted by the group columns -> one Series per run of equal group values."""
+    if table.num_rows == 0:
+        return []
+    body = table.select(cols).rename_columns(out_names)
+    if not gnames:
+        return [Series(name, body)]
+    change = None
+    for g in gnames:
+        col = table.column(g).combine_chunks()
+        neq = pc.not_equal(col.slice(1), col.slice(0, len(col) - 1))
+        change = neq if change is None else pc.or_(change, neq)
+    assert change is not None
+    starts = [0] + [i + 1 for i in pc.indices_nonzero(change).to_pylist()] + [table.num_rows]
+    firsts = table.select(gnames).take(pa.array(starts[:-1])).to_pylist()
+    out = []
+    for (lo, hi), keyrow in zip(zip(starts, starts[1:]), firsts):
+        out.append(Series(name, body.slice(lo, hi - lo), {t: keyrow["__pe_g_" + t] for t in tags}))
+    return out
+
+
+def _fill(table: pa.Table, gnames: list[str], value_cols: list[str], fill: ast.FillOption | None, gb: GroupBy,
+          rng: TimeRange, ctx: QueryContext, fields: list[ast.Field]) -> pa.Table:
+    mode = fill.mode if fill is not None else ast.FillMode.NULL
+    if mode is ast.FillMode.NONE or table.num_rows == 0:
+        return table.filter(_not_all_null(table, value_cols)) if table.num_rows else table
+    assert gb.interval is not None
+    interval = gb.interval
+    lower = rng.lower if rng.lower is not None else pc.min(table.column(BUCKET)).as_py()
+    upper = rng.upper if rng.upper is not None else ctx.now_ns
+    first = _bucket(lower, interval, gb.offset)
+    last = _bucket(upper, interval, gb.offset)
+    n_bins = (last - first) // interval + 1
+    keys = table.select(gnames).group_by(gnames).aggregate([]) if gnames else None
+    n_series = keys.num_rows if keys is not None else 1
+    if n_bins * n_series > ctx.max_buckets:
+        raise InfluxQLError(f"GROUP BY time({interval}ns) over this range makes {n_bins * n_series} buckets, more than "
+                            f"the {ctx.max_buckets} allowed: narrow the time range or use a larger interval")
+    bins = pa.table({BUCKET: pa.array(range(first, last + 1, interval), pa.int64())})
+    grid = bins if keys is None else _cross(keys, bins)
+    table = table.filter(pc.and_(pc.greater_equal(table.column(BUCKET), first), pc.less_equal(table.column(BUCKET), last)))
+    joined = grid.join(table, keys=[*gnames, BUCKET], join_type="left outer")
+    joined = joined.sort_by([(g, "ascending") for g in gnames] + [(BUCKET, "ascending")])
+    if mode is ast.FillMode.NUMBER:
+        assert fill is not None and fill.value is not None
+        for c in value_cols:
+            i = joined.column_names.index(c)
+            col = joined.column(c)
+            val = pa.scalar(fill.value).cast(col.type) if pa.types.is_integer(col.type) and isinstance(fill.value, int) \
+                else pa.scalar(fill.value)
+            if not pa.types.is_integer(col.type) or isinstance(fill.value, int):
+                joined = joined.set_column(i, c, pc.fill_null(col, val))
+            else:
+                joined = joined.set_column(i, c, pc.fill_null(pc.cast(col, pa.float64()), val))
+    elif mode in (ast.FillMode.PREVIOUS, ast.FillMode.LINEAR):
+        joined = _fill_per_series(joined, gnames, value_cols, mode)
+    return joined
+
+
+def _not_all_null(table: pa.Table, cols: list[str]) -> pa.Array:
+    mask = None
+    for c in cols:
+        v = pc.is_valid(table.column(c))
+        mask = v if mask is None else pc.or_(mask, v)
+    return mask
+
+
+def _bucket(t: int, interval: int, offset: int) -> int:
+    return t - ((t - offset) % interval)
+
+
+def _cross(keys: pa.Table, bins: pa.Table) -> pa.Table:
+    nk, nb = keys.num_rows, bins.num_rows
+    flat = pa.array(range(nk * nb), pa.int64())
+    kidx = pc.divide(flat, nb)
+    bidx = pc.subtract(flat, pc.multiply(kidx, nb))
+    out = keys.take(kidx)
+    return out.append_column(BUCKET, bins.column(BUCKET).take(bidx))
+
+
+def _fill_per_series(joined: pa.Table, gnames: list[str], value_cols: list[str], mode: ast.FillMode) -> pa.Table:
+    if gnames:
+        series = _split(joined, "", [], gnames, joined.column_names, joined.column_names)
+        parts = [s.table for s in series]
+    else:
+        parts = [joined]
+    filled = []
+    for part in parts:
+        for c in value_cols:
+            i = part.column_names.index(c)
+            col = part.column(c).combine_chunks()
+            if mode is ast.FillMode.PREVIOUS:
+                part = part.set_column(i, c, pc.fill_null_forward(col))
+            elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+                part = part.set_column(i, c, _linear(col, part.column(BUCKET).combine_chunks()))
+        filled.append(part)
+    return pa.concat_tables(filled) if filled else joined
+
+
+def _linear(values: pa.Array, times: pa.Array) -> pa.Array:
+    """Nulls between two values become the straight line between them; edges stay null."""
+    valid = pc.is_valid(values)
+    vt = pc.if_else(valid, times, pa.scalar(None, times.type))
+    prev_v, next_v = pc.fill_null_forward(values), pc.fill_null_backward(values)
+    prev_t, next_t = pc.fill_null_forward(vt), pc.fill_null_backward(vt)
+    fv = pc.cast(prev_v, pa.float64())
+    span = pc.cast(pc.subtract(next_t, prev_t), pa.float64())
+    frac = pc.divide(pc.cast(pc.subtract(times, prev_t), pa.float64()), span)
+    line = pc.add(fv, pc.multiply(pc.subtract(pc.cast(next_v, pa.float64()), fv), frac))
+    if pa.types.is_integer(values.type):
+        line = pc.cast(pc.floor(line), values.type)
+    return pc.if_else(valid, values, line)
+
