@@ -6,6 +6,7 @@ needs: `/` is a regex or a division depending on where it stands. Errors carry 1
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import re
 from importlib import resources
@@ -72,7 +73,7 @@ def _plain(items: list[Any]) -> list[Any]:
                                      ("IDENT", "QUOTED_IDENT", "STRING", "INTEGER", "FLOAT", "REGEX", "DURATION"))]
 
 
-class _Build(Transformer):  # type: ignore[type-arg]
+class _Build(Transformer):
     # -- atoms
     def integer(self, c: list[Token]) -> ast.Expr:
         return ast.IntegerLiteral(_int(c[0]))
@@ -201,7 +202,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
         return ast.Measurement(regex=str(c[1])[1:-1].replace("\\/", "/"), database=self._name(c[0]))
 
     def measurement(self, c: list[Any]) -> ast.Measurement:
-        return c[0]  # type: ignore[no-any-return]
+        return c[0]
 
     def subquery(self, c: list[Any]) -> ast.SubQuery:
         return ast.SubQuery(c[0])
@@ -227,9 +228,9 @@ class _Build(Transformer):  # type: ignore[type-arg]
     def fill_linear(self, c: list[Any]) -> ast.FillOption:
         return ast.FillOption(ast.FillMode.LINEAR)
 
-    def signed_number(self, c: list[Any]) -> int | float:
+    def signed_number(self, c: list[Any]) -> "int | builtins.float":
         tok = c[-1]
-        v: int | float = _int(tok) if tok.type == "INTEGER" else float(str(tok))
+        v: int | builtins.float = _int(tok) if tok.type == "INTEGER" else float(str(tok))
         return -v if len(c) > 1 else v
 
     def fill_number(self, c: list[Any]) -> ast.FillOption:
@@ -356,8 +357,8 @@ def _depth_check(text: str) -> None:
 
 
 def _expected(e: UnexpectedInput) -> str:
-    names = sorted({_NAMES.get(t, t.lower()) for t in getattr(e, "expected", None) or getattr(e, "allowed", ())
-                    if not t.startswith("__")})
+    allowed: Any = getattr(e, "expected", None) or getattr(e, "allowed", None) or ()
+    names = sorted({_NAMES.get(t, t.lower()) for t in allowed if not t.startswith("__")})
     return ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
 
 
@@ -380,7 +381,7 @@ def parse_query(text: str) -> ast.Query:
         raise InfluxQLSyntaxError(f"found {found}, expected {_expected(e)}", e.line if e.line > 0 else 1,
                                   e.column if e.column > 0 else len(text) + 1) from None
     except UnexpectedCharacters as e:
-        raise InfluxQLSyntaxError(f"found {text[e.pos_in_stream]!r}, expected {_expected(e)}", e.line, e.column) \
+        raise InfluxQLSyntaxError(f"found {text[e.pos_in_stream or 0]!r}, expected {_expected(e)}", e.line, e.column) \
             from None
     except UnexpectedEOF as e:
         raise InfluxQLSyntaxError(f"found EOF, expected {_expected(e)}", 1, len(text) + 1) from None

@@ -44,7 +44,7 @@ def format_times(times: pa.Array | pa.ChunkedArray, epoch: str | None) -> list[o
     ints = pc.cast(times, pa.int64())
     if epoch:
         div = EPOCH_DIVISORS[epoch]
-        return (ints if div == 1 else pc.divide(ints, div)).to_pylist()  # type: ignore[no-any-return]
+        return (ints if div == 1 else pc.divide(ints, div)).to_pylist()
     whole = pc.divide(ints, 1_000_000_000)  # truncates toward zero: one second less below 0
     whole = pc.if_else(pc.greater(pc.multiply(whole, 1_000_000_000), ints), pc.subtract(whole, 1), whole)
     nanos = pc.subtract(ints, pc.multiply(whole, 1_000_000_000))
@@ -52,7 +52,7 @@ def format_times(times: pa.Array | pa.ChunkedArray, epoch: str | None) -> list[o
     frac = pc.utf8_lpad(pc.cast(nanos, pa.string()), 9, "0")
     frac = pc.replace_substring_regex(frac, pattern="0+$", replacement="")
     dotted = pc.if_else(pc.equal(pc.utf8_length(frac), 0), "", pc.binary_join_element_wise(".", frac, ""))
-    return pc.binary_join_element_wise(secs, dotted, "Z", "").to_pylist()  # type: ignore[no-any-return]
+    return pc.binary_join_element_wise(secs, dotted, "Z", "").to_pylist()
 
 
 def series_values(s: Series, epoch: str | None) -> list[list[object]]:

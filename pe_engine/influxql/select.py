@@ -334,7 +334,8 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         return _split(table, schema.name, group_tags, gnames, cols, [TIME, *names])
     # aggregates
     aw = AggWriter(w)
-    sel, point_times = [], []
+    sel = []
+    point_times: list[str | None] = []
     for i, f in enumerate(fields):
         aw.point_time = None
         sel.append(f"{aw.expr(f.expr)} AS {ident('__pe_c' + str(i))}")

@@ -53,7 +53,7 @@ class ExprWriter:
         if kind == "tag":
             return f"coalesce({col}, '')" if compare else col
         if v.cast in _CASTS:
-            return f"CAST({col} AS {_CASTS[v.cast]})"  # type: ignore[index]
+            return f"CAST({col} AS {_CASTS[v.cast]})"
         return col
 
     def literal(self, e: ast.Expr) -> str | None:
