@@ -320,6 +320,8 @@ def test_parse_statement_wants_exactly_one() -> None:
     ("FOO", "found FOO, expected CREATE, DROP, EXPLAIN, SELECT, SHOW", 1, 1),
     ("SELECT x FROM cpu WHERE time > now() - 10x", "invalid duration 10x", 1, 40),
     ("SELECT mean(x) FROM cpu GROUP BY time(10x)", "invalid duration 10x", 1, 39),
+    ("SELECT mean(x) FROM cpu GROUP BY time(1.5m)", "invalid duration 1.5m", 1, 39),
+    ("SELECT x FROM cpu OFFSET 1 LIMIT 2", "found LIMIT, expected", 1, 28),
     ("SELECT 9223372036854775808 FROM cpu", "unable to parse integer 9223372036854775808: out of int64 range", 1, 8),
     ("SELECT x FROM cpu LIMIT 99999999999999999999", "unable to parse integer 99999999999999999999", 1, 25),
     ("SELECT 'a\\qb' FROM cpu", "bad escape \\q", 1, 10),
