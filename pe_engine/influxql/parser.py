@@ -28,6 +28,7 @@ MAX_DEPTH = 200
 Deeper text is refused, so nothing that walks a statement recursively can overflow the stack."""
 
 _INT64_MAX = 2**63 - 1
+_INT64_MIN_DIGITS = str(2**63)
 # Keywords 1.x reads as identifiers outside their clause; the grammar's other keywords are reserved.
 _SOFT_KEYWORDS = frozenset({"fill", "tz", "null", "none", "previous", "linear"})
 _KEYWORD_TERMINAL = re.compile(r"^(_?[A-Z]+)\.\d+: /([a-z]+)\\b/i$", re.MULTILINE)
@@ -552,7 +553,10 @@ def parse_query(text: str) -> ast.Query:
         error = e
     else:
         assert isinstance(query, ast.Query)
-        _check(query)
+        # Each level of the tree takes at least two characters (`a+`, `-x`, `f(`), and 2**63 is
+        # written with these digits, so shorter text without them needs no walk.
+        if len(text) > 2 * MAX_DEPTH or _INT64_MIN_DIGITS in text:
+            _check(query)
         return query
     unsupported = _unsupported(text, _offset(text, error.line, error.char))
     raise (unsupported or error) from None
