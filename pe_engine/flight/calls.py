@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from ..errors import DatabaseNotFound, PeError
+from ..influxql.errors import InfluxQLError
+from ..influxql_runner import influxql_table
 from ..storage.query_governor import QueryCancelled, QueryRejected, QueryTimedOut
 
 if TYPE_CHECKING:
@@ -108,6 +110,27 @@ def run_query(engine: "Engine", context: flight.ServerCallContext, db: str, sql:
         raise flight.FlightServerError(e.message) from None
     except Exception:
         log.exception("Flight query failed unexpectedly (db %s)", db)
+        raise flight.FlightInternalError("internal error (see the server log)") from None
+
+
+def run_influxql(engine: "Engine", context: flight.ServerCallContext, db: str, text: str,
+                 params: dict[str, Any] | None) -> pa.Table:
+    """`query_type: influxql`: the statements' series as one table, with `iox::measurement`."""
+    known_database(engine, db)
+    try:
+        return influxql_table(engine, db, text, context.is_cancelled, params)
+    except InfluxQLError as e:
+        raise flight.FlightServerError(str(e)) from None
+    except QueryTimedOut as e:
+        raise flight.FlightTimedOutError(e.message) from None
+    except QueryCancelled as e:
+        raise flight.FlightCancelledError(e.message) from None
+    except QueryRejected as e:
+        raise flight.FlightUnavailableError(e.message) from None
+    except PeError as e:
+        raise flight.FlightServerError(e.message) from None
+    except Exception:
+        log.exception("Flight InfluxQL query failed unexpectedly (db %s)", db)
         raise flight.FlightInternalError("internal error (see the server log)") from None
 
 

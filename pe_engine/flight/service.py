@@ -11,21 +11,22 @@ header `authorization: Bearer <token>`. The token is checked against the same ha
 as HTTP (http/auth.py), and must allow reading the ticket's database. The result is the Arrow table
 `/api/v3/query_sql` would encode, streamed as record batches. Errors reach the client as
 FlightUnauthenticatedError (missing/unknown/expired token), FlightUnauthorizedError (no read
-permission on the database) or FlightServerError (bad ticket, unknown database, SQL errors,
-InfluxQL) with the message a person can act on; the server keeps serving.
+permission on the database) or FlightServerError (bad ticket, unknown database, SQL and
+InfluxQL errors) with the message a person can act on; the server keeps serving.
 
 Flight SQL (ADBC, flightsql-dbapi, Grafana, BI tools) is served by the same server: see
 flightsql.py. Both kinds of ticket go through calls.run_query, the governed query path.
 """
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow.flight as flight
 
-from .calls import TokenCheck, authorize_read, run_query
+from .calls import TokenCheck, authorize_read, run_influxql, run_query
 from .flightsql import ACTIONS, FlightSql, is_flightsql
 
 if TYPE_CHECKING:
@@ -48,9 +49,11 @@ class PeFlightServer(flight.FlightServerBase):
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
         if is_flightsql(ticket.ticket):
             return flight.RecordBatchStream(self.sql.do_get(context, ticket.ticket))
-        db, sql, params = _parse_ticket(ticket.ticket)
+        db, text, params, language = _parse_ticket(ticket.ticket)
         authorize_read(self.auth, context, db)
-        return flight.RecordBatchStream(run_query(self.engine, context, db, sql, params))
+        if language is QueryLanguage.INFLUXQL:
+            return flight.RecordBatchStream(run_influxql(self.engine, context, db, text, params))
+        return flight.RecordBatchStream(run_query(self.engine, context, db, text, params))
 
     def get_flight_info(self, context: flight.ServerCallContext,
                         descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
@@ -77,7 +80,12 @@ class PeFlightServer(flight.FlightServerBase):
         raise NotImplementedError("DoExchange is not supported by pe")
 
 
-def _parse_ticket(raw: bytes) -> tuple[str, str, dict | None]:
+class QueryLanguage(enum.Enum):
+    SQL = "sql"
+    INFLUXQL = "influxql"
+
+
+def _parse_ticket(raw: bytes) -> tuple[str, str, dict | None, QueryLanguage]:
     try:
         req = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -93,9 +101,11 @@ def _parse_ticket(raw: bytes) -> tuple[str, str, dict | None]:
     if not isinstance(sql, str) or not sql.strip():
         raise flight.FlightServerError("invalid ticket: 'sql_query' is missing")
     kind = str(req.get("query_type") or "sql").lower()
-    if kind != "sql":
-        raise flight.FlightServerError(f"query_type '{kind}' is not supported by pe: use SQL (query_type 'sql')")
+    try:
+        language = QueryLanguage(kind)
+    except ValueError:
+        raise flight.FlightServerError(f"invalid ticket: query_type '{kind}' is neither 'sql' nor 'influxql'") from None
     params = req.get("params")
     if params is not None and not isinstance(params, dict):
         raise flight.FlightServerError("invalid ticket: 'params' must be a JSON object")
-    return db, sql, params
+    return db, sql, params, language

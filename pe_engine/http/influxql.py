@@ -12,23 +12,20 @@ import io
 import json
 import time
 import urllib.parse
-from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
 from aiohttp import web
 
-from ..errors import BadRequest, Forbidden, QueryError
+from ..errors import BadRequest, Forbidden
 from ..influxql import ast
-from ..influxql.context import FieldKind, MeasurementSchema, QueryContext
+from ..influxql.context import QueryContext
 from ..influxql.errors import InfluxQLError, InfluxQLSyntaxError
 from ..influxql.parser import parse_query
 from ..influxql.results import EPOCH_DIVISORS, StatementResult, result_json, series_values
 from ..influxql.service import administers, as_table, statement_databases
 from ..influxql.executor import run_query
-from ..lineprotocol.types import FieldType
+from ..influxql_runner import CatalogSchema, sql_runner
 from ..storage.formats import encode
-from ..storage.query_governor import QueryCancelled
 from .auth import REQUEST_TOKEN_KEY, is_admin
 from .body import read_body
 from .counters import HTTP_COUNTERS
@@ -38,31 +35,6 @@ from .query import _client_gone, pick_format
 
 DEFAULT_RPS = ("", "autogen", "default")
 DEFAULT_CHUNK_SIZE = 10_000
-_KINDS = {FieldType.FLOAT: FieldKind.FLOAT, FieldType.INT: FieldKind.INTEGER, FieldType.UINT: FieldKind.UNSIGNED,
-          FieldType.STRING: FieldKind.STRING, FieldType.BOOL: FieldKind.BOOLEAN}
-
-
-class CatalogSchema:
-    """The planner's view of the engine's catalog."""
-
-    def __init__(self, engine: Any) -> None:
-        self._catalog = engine.catalog
-
-    def databases(self) -> list[str]:
-        return sorted(self._catalog.databases)
-
-    def measurements(self, db: str) -> list[str]:
-        d = self._catalog.databases.get(db)
-        return sorted(d.tables) if d is not None else []
-
-    def schema(self, db: str, measurement: str) -> MeasurementSchema | None:
-        d = self._catalog.databases.get(db)
-        t = d.tables.get(measurement) if d is not None else None
-        if t is None:
-            return None
-        tags = tuple(c.name for c in t.columns.values() if c.kind == "tag")
-        fields = {c.name: _KINDS[c.field_type] for c in t.columns.values() if c.kind == "field" and c.field_type is not None}
-        return MeasurementSchema(measurement, tags, fields)
 
 
 class LoopAdmin:
@@ -81,19 +53,6 @@ class LoopAdmin:
         if name not in self._engine.catalog.databases:
             return  # 1.x: DROP DATABASE of a missing database succeeds
         asyncio.run_coroutine_threadsafe(self._engine.delete_database(name), self._loop).result()
-
-
-def _sql_runner(engine: Any, gone: Callable[[], bool]) -> Callable[[str, str], pa.Table]:
-    def run(db: str, sql: str) -> pa.Table:
-        try:
-            return engine.query_sync(db, sql, poll=gone)
-        except QueryCancelled:
-            raise
-        except QueryError as e:
-            if type(e).status == 400:  # the statement's own fault: a statement error, as 1.x
-                raise InfluxQLError(str(e)) from None
-            raise
-    return run
 
 
 def resolve_db(engine: Any, db: str | None, rp: str | None) -> str | None:
@@ -132,7 +91,7 @@ async def _run(request: web.Request, query: ast.Query, db: str | None,
                params: dict[str, object] | None = None) -> list[StatementResult]:
     engine = request.app[ENGINE]
     loop = asyncio.get_running_loop()
-    ctx = QueryContext(database=db, schema=CatalogSchema(engine), run_sql=_sql_runner(engine, lambda: _client_gone(request)),
+    ctx = QueryContext(database=db, schema=CatalogSchema(engine), run_sql=sql_runner(engine, lambda: _client_gone(request)),
                        now_ns=time.time_ns(), params=params or {}, admin=LoopAdmin(engine, loop))
     counters = request.app[HTTP_COUNTERS]
     t0 = time.perf_counter()
@@ -204,7 +163,7 @@ async def _chunked(request: web.Request, results: list[StatementResult], epoch: 
             n = s.table.num_rows
             for lo in range(0, max(n, 1), size):
                 piece = type(s)(s.name, s.table.slice(lo, size), s.tags)
-                js: dict[str, object] = {"name": s.name}
+                js: dict[str, object] = {"name": s.name} if s.name else {}
                 if s.tags:
                     js["tags"] = s.tags
                 js["columns"] = s.columns

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from . import (
-    caches, databases, engine_requests, metrics, packages, plugin_tests, plugins, query, status, tables, tokens,
+    caches, databases, engine_requests, influxql, metrics, packages, plugin_tests, plugins, query, status, tables, tokens,
     triggers, write,
 )
 from .auth import Access, Handler, guarded
@@ -44,6 +44,10 @@ ROUTES: tuple[Route, ...] = (
     # queries
     Route("GET", "/api/v3/query_sql", query.query_sql, access=Access.READ),
     Route("POST", "/api/v3/query_sql", query.query_sql, access=Access.READ),
+    Route("GET", "/api/v3/query_influxql", influxql.query_influxql_v3, access=Access.READ),
+    Route("POST", "/api/v3/query_influxql", influxql.query_influxql_v3, access=Access.READ),
+    Route("GET", "/query", influxql.query_v1, access=Access.READ),  # CREATE/DROP DATABASE need admin (handler)
+    Route("POST", "/query", influxql.query_v1, access=Access.READ),
     # tokens
     Route("POST", TOKEN + "/admin", tokens.create_admin_token, access=Access.OPEN),  # only while none exists
     Route("POST", TOKEN + "/admin/regenerate", tokens.regenerate_admin_token),

@@ -70,3 +70,11 @@ class QueryContext:
     params: dict[str, object] = field(default_factory=dict)
     admin: DatabaseAdmin | None = None
     max_buckets: int = 1_000_000  # GROUP BY time buckets per statement (series x intervals)
+
+    def sql(self, db: str, text: str) -> pa.Table:
+        """Run SQL; tag columns come back dictionary-encoded, which Arrow cannot sort or join on."""
+        table = self.run_sql(db, text)
+        if not any(pa.types.is_dictionary(f.type) for f in table.schema):
+            return table
+        cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+        return pa.Table.from_arrays(cols, names=table.column_names)

@@ -66,7 +66,7 @@ def series_values(s: Series, epoch: str | None) -> list[list[object]]:
 
 
 def series_json(s: Series, epoch: str | None) -> dict[str, object]:
-    out: dict[str, object] = {"name": s.name}
+    out: dict[str, object] = {"name": s.name} if s.name else {}  # 1.x omits an empty name
     if s.tags:
         out["tags"] = dict(s.tags)
     out["columns"] = s.columns

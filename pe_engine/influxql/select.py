@@ -326,10 +326,13 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
             raise InfluxQLError("GROUP BY requires at least one aggregate function")
         sel = [f"CAST(time AS BIGINT) AS {ident(TIME)}"]
         sel += [f"{w.value(f.expr)} AS {ident('__pe_c' + str(i))}" for i, f in enumerate(fields)]
-        order = [ident(g) for g in gnames] + [f"{ident(TIME)} {'DESC' if desc else 'ASC'}"]
+        # rows at one time: ordered by series key, as 1.x merges series
+        ties = [t for t in sorted(schema.tags) if t not in group_tags]
+        sel += [f"coalesce({ident(t)}, '') AS {ident('__pe_k' + str(j))}" for j, t in enumerate(ties)]
+        within = [f"{ident(TIME)} {'DESC' if desc else 'ASC'}"] + [ident(f"__pe_k{j}") for j in range(len(ties))]
         sql = f"SELECT {', '.join(sel + gcols)} FROM {ident(schema.name)}{where_sql}"
-        sql = _limit(sql, gnames, order, stmt.limit, stmt.offset)
-        table = ctx.run_sql(db, sql)
+        sql = _limit(sql, gnames, within, stmt.limit, stmt.offset)
+        table = ctx.sql(db, sql)
         cols = [TIME] + [f"__pe_c{i}" for i in range(len(fields))]
         return _split(table, schema.name, group_tags, gnames, cols, [TIME, *names])
     # aggregates
@@ -350,7 +353,7 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         sel.append(f"{point_times[0]} AS {ident(POINT_TIME)}")
     group_sql = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     sql = f"SELECT {', '.join(keys + sel)} FROM {ident(schema.name)}{where_sql}{group_sql}"
-    table = ctx.run_sql(db, sql)
+    table = ctx.sql(db, sql)
     if gb.interval is None and not keys and table.num_rows == 1 and table.column(0).null_count == 1 \
             and all(table.column(i).null_count == 1 or pa.types.is_integer(table.column(i).type)
                     and table.column(i)[0].as_py() == 0 for i in range(table.num_columns)):
@@ -373,7 +376,9 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
     return series
 
 
-def _limit(sql: str, gnames: list[str], order: list[str], limit: int | None, offset: int | None) -> str:
+def _limit(sql: str, gnames: list[str], within: list[str], limit: int | None, offset: int | None) -> str:
+    """Order by series then `within` a series; LIMIT/OFFSET count rows per series."""
+    order = [ident(g) for g in gnames] + within
     if not gnames or (limit is None and not offset):
         tail = f" ORDER BY {', '.join(order)}"
         if limit is not None:
@@ -382,7 +387,7 @@ def _limit(sql: str, gnames: list[str], order: list[str], limit: int | None, off
             tail += f" OFFSET {int(offset)}"
         return sql + tail
     part = ", ".join(ident(g) for g in gnames)
-    rn_order = order[-1]
+    rn_order = ", ".join(within)
     lo = int(offset or 0)
     cond = f"__pe_rn > {lo}" + (f" AND __pe_rn <= {lo + int(limit)}" if limit is not None else "")
     return (f"SELECT * EXCLUDE (__pe_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {part} ORDER BY {rn_order})"

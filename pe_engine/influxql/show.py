@@ -69,7 +69,7 @@ def _where(schema: MeasurementSchema, cond: ast.Expr | None, ctx: QueryContext) 
 
 
 def _has_rows(ctx: QueryContext, db: str, schema: MeasurementSchema, cond: ast.Expr | None) -> bool:
-    t = ctx.run_sql(db, f"SELECT 1 AS x FROM {ident(schema.name)}{_where(schema, cond, ctx)} LIMIT 1")
+    t = ctx.sql(db, f"SELECT 1 AS x FROM {ident(schema.name)}{_where(schema, cond, ctx)} LIMIT 1")
     return t.num_rows > 0
 
 
@@ -155,7 +155,7 @@ def _show_tag_values(stmt: ast.ShowTagValues, ctx: QueryContext) -> list[Series]
         for k in keys:
             col = ident(k)
             cond = f"{col} IS NOT NULL" if not where else f"{where[7:]} AND {col} IS NOT NULL"
-            t = ctx.run_sql(db, f"SELECT DISTINCT CAST({col} AS VARCHAR) AS v FROM {ident(sc.name)} WHERE {cond}"
+            t = ctx.sql(db, f"SELECT DISTINCT CAST({col} AS VARCHAR) AS v FROM {ident(sc.name)} WHERE {cond}"
                                 f" ORDER BY v")
             rows += [[k, v] for v in t.column("v").to_pylist()]
         rows = _page(rows, stmt.limit, stmt.offset)
@@ -182,7 +182,7 @@ def _show_series(stmt: ast.ShowSeries, ctx: QueryContext) -> list[Series]:
                 keys.append(_escape(sc.name))
             continue
         cols = ", ".join(f"CAST({ident(t)} AS VARCHAR) AS {ident(t)}" for t in tags)
-        t = ctx.run_sql(db, f"SELECT DISTINCT {cols} FROM {ident(sc.name)}{where}")
+        t = ctx.sql(db, f"SELECT DISTINCT {cols} FROM {ident(sc.name)}{where}")
         for row in t.to_pylist():  # one row per series, not per point
             parts = [_escape(sc.name)] + [f"{_escape(k)}={_escape(v)}" for k, v in row.items() if v not in (None, "")]
             keys.append(",".join(parts))

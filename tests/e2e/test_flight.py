@@ -98,9 +98,12 @@ def test_errors_reach_the_client_and_the_server_goes_on(server, http: Http, uniq
         fc.do_get(ticket("no_such_db", "SELECT 1"), ok).read_all()
     with pytest.raises(flight.FlightServerError, match="table 'nope' not found|nope"):
         fc.do_get(ticket(unique_db, "SELECT * FROM nope"), ok).read_all()
-    with pytest.raises(flight.FlightServerError, match="influxql.*not supported"):
-        fc.do_get(flight.Ticket(json.dumps({"database": unique_db, "sql_query": "SHOW MEASUREMENTS",
+    with pytest.raises(flight.FlightServerError, match="error parsing query: found SELEC"):
+        fc.do_get(flight.Ticket(json.dumps({"database": unique_db, "sql_query": "SELEC x",
                                             "query_type": "influxql"}).encode()), ok).read_all()
+    with pytest.raises(flight.FlightServerError, match="query_type 'flux' is neither"):
+        fc.do_get(flight.Ticket(json.dumps({"database": unique_db, "sql_query": "x",
+                                            "query_type": "flux"}).encode()), ok).read_all()
     with pytest.raises(flight.FlightServerError, match="invalid ticket"):
         fc.do_get(flight.Ticket(b"not json"), ok).read_all()
     with pytest.raises(flight.FlightUnauthenticatedError, match="invalid token"):
@@ -150,3 +153,26 @@ def test_flight_is_served_on_the_http_port(server_factory, admin_token, tmp_path
     m = FLIGHT_LINE.search(srv.stderr)
     assert m and int(m.group(2)) == http_port(srv), srv.stderr
     assert not EXTRA_LINE.search(srv.stderr)
+
+
+def test_influxql_tickets_answer_as_influxdb3(server, http: Http, unique_db: str):
+    """`query_type: influxql` (influxdb3-python's language="influxql"): one table with
+    `iox::measurement`, time, GROUP BY tags, then the selected columns."""
+    assert http.write(unique_db, "cpu,host=a usage=1.0 1000000000\ncpu,host=b usage=3.0 2000000000\n"
+                      "mem,host=a used=5i 1000000000", precision="nanosecond").status == 204
+    fc = raw(server)
+    ok = auth(server.token)
+
+    def influxql(q: str) -> pa.Table:
+        return fc.do_get(flight.Ticket(json.dumps({"database": unique_db, "sql_query": q,
+                                                   "query_type": "influxql"}).encode()), ok).read_all()
+
+    got = influxql("SELECT usage FROM cpu")
+    assert got.column_names == ["iox::measurement", "time", "usage"]
+    assert got.column("usage").to_pylist() == [1.0, 3.0]
+    assert got.column("time").cast(pa.int64()).to_pylist() == [1_000_000_000, 2_000_000_000]
+    got = influxql("SELECT max(usage) FROM cpu GROUP BY host")
+    assert got.column_names == ["iox::measurement", "time", "host", "max"]
+    assert got.column("host").to_pylist() == ["a", "b"] and got.column("max").to_pylist() == [1.0, 3.0]
+    got = influxql("SHOW MEASUREMENTS")
+    assert got.column("name").to_pylist() == ["cpu", "mem"]
