@@ -108,6 +108,12 @@ class PeClient:
             payload["params"] = params
         return self.request("POST", "/api/v3/query_sql", json_body=payload).body
 
+    def query_influxql(self, db: str, text: str, fmt: str = "json", params: dict[str, Any] | None = None) -> bytes:
+        payload: dict[str, Any] = {"db": db, "q": text, "format": fmt}
+        if params:
+            payload["params"] = params
+        return self.request("POST", "/api/v3/query_influxql", json_body=payload).body
+
     def create_database(self, name: str, retention_period: str | None = None) -> None:
         body: dict[str, Any] = {"db": name}
         if retention_period is not None:

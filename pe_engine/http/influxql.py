@@ -2,7 +2,7 @@
 
 Statements run off the event loop (each may plan several SQL queries); a client that goes away
 stops them. `db` with a retention policy `rp` other than the default means the database
-`db/rp` when one exists (InfluxDB 3's DBRP naming), else `db`.
+`db/rp` (InfluxDB 3's DBRP naming, as /write with `rp` and a v2 bucket `db/rp` write it).
 """
 from __future__ import annotations
 
@@ -30,10 +30,9 @@ from .auth import REQUEST_TOKEN_KEY, is_admin
 from .body import read_body
 from .counters import HTTP_COUNTERS
 from .keys import CONFIG, ENGINE
-from .params import decode_json_body, flag
+from .params import dbrp, decode_json_body, flag
 from .query import _client_gone, pick_format
 
-DEFAULT_RPS = ("", "autogen", "default")
 DEFAULT_CHUNK_SIZE = 10_000
 
 
@@ -55,12 +54,8 @@ class LoopAdmin:
         asyncio.run_coroutine_threadsafe(self._engine.delete_database(name), self._loop).result()
 
 
-def resolve_db(engine: Any, db: str | None, rp: str | None) -> str | None:
-    if not db:
-        return None
-    if rp and rp.lower() not in DEFAULT_RPS and f"{db}/{rp}" in engine.catalog.databases:
-        return f"{db}/{rp}"
-    return db
+def resolve_db(db: str | None, rp: str | None) -> str | None:
+    return dbrp(db, rp) if db else None
 
 
 async def _v1_args(request: web.Request) -> dict[str, str]:
@@ -121,8 +116,7 @@ async def query_v1(request: web.Request) -> web.StreamResponse:
         return _v1_error(str(e), 400)
     except InfluxQLError as e:
         return _v1_error(str(e), 400)
-    engine = request.app[ENGINE]
-    db = resolve_db(engine, args.get("db"), args.get("rp"))
+    db = resolve_db(args.get("db"), args.get("rp"))
     _authorize(request, query, db)
     results = await _run(request, query, db, params)
     if _client_gone(request):

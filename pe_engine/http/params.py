@@ -107,3 +107,13 @@ async def request_args(request: web.Request) -> dict[str, Any]:
         body = await read_body(request, request.app[CONFIG].max_request_bytes)
         args.update(decode_json_body(body))
     return args
+
+
+DEFAULT_RPS = frozenset({"", "autogen", "default"})
+
+
+def dbrp(db: str, rp: str | None) -> str:
+    """InfluxDB 3's DBRP naming: a v1 database with a retention policy other than the default is
+    the database `db/rp`; with none (or autogen/default) it is `db`."""
+    rp = (rp or "").strip()
+    return db if rp.lower() in DEFAULT_RPS else f"{db}/{rp}"

@@ -9,7 +9,7 @@ from ..storage.writer import WriteResult
 from .body import read_body
 from .counters import HTTP_COUNTERS
 from .keys import CONFIG, ENGINE
-from .params import flag, required
+from .params import dbrp, flag, required
 
 # What each API calls its precisions, mapped to what Engine.write_lp understands.
 V2_PRECISIONS = {"ns": "ns", "us": "us", "ms": "ms", "s": "s"}
@@ -65,12 +65,13 @@ async def write_v3(request: web.Request) -> web.Response:
 
 async def write_v2(request: web.Request) -> web.Response:
     bucket = required(request.query.get("bucket"), "bucket")
-    db = bucket.split("/", 1)[0]  # v1-style "db/rp" buckets name the database first
+    name, _, rp = bucket.partition("/")  # v1-style "db/rp" buckets: DBRP naming
+    db = dbrp(name, rp)
     return await _write(request, db, _precision(request, V2_PRECISIONS, "ns"))
 
 
 async def write_v1(request: web.Request) -> web.Response:
-    db = required(request.query.get("db"), "db")
+    db = dbrp(required(request.query.get("db"), "db"), request.query.get("rp"))
     return await _write(request, db, _precision(request, V1_PRECISIONS, "n"))
 
 

@@ -281,6 +281,8 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
         db = src.database or ctx.database
         if not db:
             raise InfluxQLError("database name required")
+        if db not in ctx.schema.databases():
+            raise InfluxQLError(f"database not found: {db}")
         if src.regex is not None:
             names = [m for m in ctx.schema.measurements(db) if re.search(src.regex, m)]
         else:

@@ -21,6 +21,8 @@ def _db(ctx: QueryContext, on: str | None) -> str:
     db = on or ctx.database
     if not db:
         raise InfluxQLError("database name required")
+    if db not in ctx.schema.databases():
+        raise InfluxQLError(f"database not found: {db}")
     return db
 
 

@@ -36,7 +36,8 @@ FIELD_TYPE_NAMES = {
     "bool": FieldType.BOOL,
 }
 
-DB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+# `db/rp`: InfluxDB 3's naming for a v1 database and retention policy (InfluxQL's DBRP rule)
+DB_NAME_RE = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9][A-Za-z0-9_\-]*(/[A-Za-z0-9][A-Za-z0-9_\-]*)?$")
 RESERVED_DATABASES = {"_internal"}
 MAX_IDENT_LEN = 512
 
@@ -49,7 +50,7 @@ def validate_db_name(name: str) -> None:
     if not DB_NAME_RE.match(name):
         raise InvalidName(
             f"invalid database name '{name}': use 1-64 characters, letters, digits, '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit, and at most one '/' (db/rp)"
         )
 
 

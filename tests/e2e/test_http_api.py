@@ -274,7 +274,7 @@ def test_database_lifecycle(http: Http, unique_db: str):
     assert r.status == 200
     r = http.request("POST", "/api/v3/configure/database", body=json.dumps({"db": unique_db}))
     assert r.status == 409 and "exists" in r.json()["error"]
-    r = http.request("POST", "/api/v3/configure/database", body=json.dumps({"db": "no/slash"}))
+    r = http.request("POST", "/api/v3/configure/database", body=json.dumps({"db": "no//slash"}))
     assert r.status == 400
     r = http.request("POST", "/api/v3/configure/database", body=json.dumps({}))
     assert r.status == 400

@@ -18,12 +18,12 @@ def table(name, rows, tags=None, fields=None):
     )
 
 
-@pytest.mark.parametrize("name", ["db", "a1", "my-db_2", "X" * 64])
+@pytest.mark.parametrize("name", ["db", "a1", "my-db_2", "X" * 64, "telegraf/autogen", "a/b"])
 def test_valid_db_names(name):
     validate_db_name(name)
 
 
-@pytest.mark.parametrize("name", ["", "_internal", "-x", "a b", "a/b", "X" * 65, "é"])
+@pytest.mark.parametrize("name", ["", "_internal", "-x", "a b", "X" * 65, "é", "/a", "a/", "a//b", "a/b/c", "a/-b", "X" * 60 + "/" + "Y" * 4])
 def test_invalid_db_names(name):
     with pytest.raises(InvalidName):
         validate_db_name(name)
