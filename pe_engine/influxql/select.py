@@ -18,13 +18,14 @@ from .errors import InfluxQLError, InfluxQLUnsupported
 from .results import TIME, Series
 from .sqlgen import ExprWriter, ident, number
 from .timerange import TimeRange, split_time
+from .transforms import apply as apply_transform
+from .transforms import extra_intervals, inner_statement, transform_call
 
 AGGREGATES = frozenset({"count", "mean", "median", "sum", "min", "max", "first", "last", "spread",
                         "stddev", "percentile"})
 SELECTORS = frozenset({"first", "last", "min", "max", "percentile"})  # answer a point's own time
 NUMERIC_ONLY = frozenset({"mean", "median", "sum", "spread", "stddev", "percentile", "min", "max"})
-NOT_YET = frozenset({"mode", "distinct", "top", "bottom", "sample", "integral", "derivative", "non_negative_derivative", "difference",
-                     "non_negative_difference", "moving_average", "cumulative_sum", "elapsed", "holt_winters",
+NOT_YET = frozenset({"mode", "distinct", "top", "bottom", "sample", "integral", "holt_winters",
                      "holt_winters_with_fit", "exponential_moving_average", "double_exponential_moving_average",
                      "triple_exponential_moving_average", "relative_strength_index", "kaufmans_efficiency_ratio",
                      "kaufmans_adaptive_moving_average", "triple_exponential_derivative", "chande_momentum_oscillator"})
@@ -301,6 +302,16 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
 
 def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db: str, rng: TimeRange,
                        residual: ast.Expr | None, gb: GroupBy, ctx: QueryContext) -> list[Series]:
+    call = transform_call(stmt)
+    if call is not None:
+        start = None
+        inner = inner_statement(stmt, call, gb.interval)
+        if gb.interval is not None and rng.lower is not None:
+            start = _bucket(rng.lower, gb.interval, gb.offset)
+            rng = TimeRange(rng.lower - extra_intervals(call) * gb.interval, rng.upper)
+        series = select_measurement(inner, schema, db, rng, residual, gb, ctx)
+        return apply_transform(call, series, gb.interval, any(not s.ascending for s in stmt.sort),
+                               stmt.limit, stmt.offset, start)
     w = ExprWriter(schema, ctx.params)
     group_tags = gb.tag_names(schema)
     fields = expand_fields(stmt, schema, group_tags)
