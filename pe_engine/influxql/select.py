@@ -16,16 +16,18 @@ from . import ast
 from .context import MeasurementSchema, QueryContext
 from .errors import InfluxQLError, InfluxQLUnsupported
 from .results import TIME, Series
+from .multirow import mode_sql, multirow_call
+from .multirow import plan as multirow_plan
 from .sqlgen import ExprWriter, ident, number
 from .timerange import TimeRange, split_time
 from .transforms import apply as apply_transform
 from .transforms import extra_intervals, inner_statement, transform_call
 
 AGGREGATES = frozenset({"count", "mean", "median", "sum", "min", "max", "first", "last", "spread",
-                        "stddev", "percentile"})
+                        "stddev", "percentile", "mode"})
 SELECTORS = frozenset({"first", "last", "min", "max", "percentile"})  # answer a point's own time
 NUMERIC_ONLY = frozenset({"mean", "median", "sum", "spread", "stddev", "percentile", "min", "max"})
-NOT_YET = frozenset({"mode", "distinct", "top", "bottom", "sample", "integral", "holt_winters",
+NOT_YET = frozenset({"sample", "integral", "holt_winters",
                      "holt_winters_with_fit", "exponential_moving_average", "double_exponential_moving_average",
                      "triple_exponential_moving_average", "relative_strength_index", "kaufmans_efficiency_ratio",
                      "kaufmans_adaptive_moving_average", "triple_exponential_derivative", "chande_momentum_oscillator"})
@@ -197,6 +199,8 @@ class AggWriter:
         t = "time"
         if name == "count":
             return f"count({x})"
+        if name == "mode":
+            raise InfluxQLUnsupported("mode() with other functions in one statement is not supported yet")
         if name == "mean":
             return f"avg(CAST({x} AS DOUBLE))"
         if name == "median":
@@ -334,6 +338,12 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
              else f"'' AS {ident('__pe_g_' + t)}" for t in group_tags]
     gnames = ["__pe_g_" + t for t in group_tags]
     desc = any(not s.ascending for s in stmt.sort)
+    bucket_sql = (f"CAST(date_bin(INTERVAL '{gb.interval} nanoseconds', time, to_timestamp_nanos({gb.offset}))"
+                  " AS BIGINT)") if gb.interval is not None else None
+    mcall = multirow_call(fields)
+    if mcall is not None:
+        return _multirow(mcall, fields, names, w, schema, db, where_sql, gcols, gnames, group_tags, bucket_sql,
+                         rng, desc, stmt, ctx)
     if not is_agg:
         if gb.interval is not None:
             raise InfluxQLError("GROUP BY requires at least one aggregate function")
@@ -352,20 +362,23 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
     aw = AggWriter(w)
     sel = []
     point_times: list[str | None] = []
+    mode_only = len(fields) == 1 and isinstance(fields[0].expr, ast.Call) and fields[0].expr.name == "mode"
     for i, f in enumerate(fields):
         aw.point_time = None
-        sel.append(f"{aw.expr(f.expr)} AS {ident('__pe_c' + str(i))}")
+        sel.append("NULL" if mode_only else f"{aw.expr(f.expr)} AS {ident('__pe_c' + str(i))}")
         point_times.append(aw.point_time)
     keys = list(gcols)
-    if gb.interval is not None:
-        keys.append(f"CAST(date_bin(INTERVAL '{gb.interval} nanoseconds', time, to_timestamp_nanos({gb.offset}))"
-                    f" AS BIGINT) AS {ident(BUCKET)}")
+    if bucket_sql is not None:
+        keys.append(f"{bucket_sql} AS {ident(BUCKET)}")
     single_selector = (gb.interval is None and len(fields) == 1 and isinstance(fields[0].expr, ast.Call)
                        and fields[0].expr.name in SELECTORS and point_times[0] is not None)
     if single_selector:
         sel.append(f"{point_times[0]} AS {ident(POINT_TIME)}")
     group_sql = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     sql = f"SELECT {', '.join(keys + sel)} FROM {ident(schema.name)}{where_sql}{group_sql}"
+    if mode_only:
+        assert isinstance(fields[0].expr, ast.Call)
+        sql = mode_sql(fields[0].expr, w, schema.name, where_sql, gcols, gnames, bucket_sql)
     table = ctx.sql(db, sql)
     if gb.interval is None and not keys and table.num_rows == 1 and table.column(0).null_count == 1 \
             and all(table.column(i).null_count == 1 or pa.types.is_integer(table.column(i).type)
@@ -387,6 +400,36 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         series = [_slice_rows(s, stmt.offset or 0, stmt.limit) for s in series]
         series = [s for s in series if s.table.num_rows]
     return series
+
+
+def _multirow(call: ast.Call, fields: list[ast.Field], names: list[str], w: ExprWriter, schema: MeasurementSchema,
+              db: str, where_sql: str, gcols: list[str], gnames: list[str], group_tags: list[str],
+              bucket_sql: str | None, rng: TimeRange, desc: bool, stmt: ast.SelectStatement,
+              ctx: QueryContext) -> list[Series]:
+    """top, bottom, distinct: several rows per series (and bucket)."""
+    p = multirow_plan(call, fields, w, schema.name, where_sql, gcols, gnames, bucket_sql)
+    table = ctx.sql(db, p.sql)
+    if p.point_times:
+        table = table.append_column(TIME, table.column("__pe_t"))
+    elif bucket_sql is not None:
+        table = table.append_column(TIME, table.column(BUCKET))
+    else:
+        start = rng.lower if rng.lower is not None else 0
+        table = table.append_column(TIME, pa.array([start] * table.num_rows, pa.int64()))
+    cols, out_names, extra = [TIME], [TIME], iter(p.extra)
+    for f, n in zip(fields, names):
+        cols.append("__pe_c0" if f.expr is call else next(extra))
+        out_names.append(n)
+    for j, a in enumerate(call.args[1:-1] if call.name != "distinct" else ()):
+        cols.append(f"__pe_tag{j}")
+        out_names.append(a.name if isinstance(a, ast.VarRef) else f"tag{j}")
+    series = _split(table, schema.name, group_tags, gnames, cols, out_names)
+    if desc:
+        series = [Series(s.name, s.table.take(pa.array(range(s.table.num_rows - 1, -1, -1), pa.int64())), s.tags)
+                  for s in series]
+    if stmt.limit is not None or stmt.offset:
+        series = [_slice_rows(s, stmt.offset or 0, stmt.limit) for s in series]
+    return [s for s in series if s.table.num_rows]
 
 
 def _limit(sql: str, gnames: list[str], within: list[str], limit: int | None, offset: int | None) -> str:
