@@ -98,7 +98,11 @@ async def _run(request: web.Request, query: ast.Query, db: str | None,
 
 
 def _v1_error(message: str, status: int) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return web.json_response({"error": message}, status=status, dumps=_compact)
+
+
+def _compact(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 async def query_v1(request: web.Request) -> web.StreamResponse:

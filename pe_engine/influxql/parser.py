@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -298,7 +299,14 @@ class _Build(Transformer[Token, Any]):
         return _opt_name(tok)
 
     def tz(self, tok: Token | None) -> str | None:
-        return None if tok is None else _unquote(tok)
+        if tok is None:
+            return None
+        name = _unquote(tok)
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise InfluxQLError(f"error parsing query: unable to find time zone {name}") from None
+        return name
 
     def dimensions(self, *dims: Any) -> tuple[Any, ...]:
         return dims

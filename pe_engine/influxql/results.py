@@ -23,6 +23,7 @@ class Series:
     name: str
     table: pa.Table
     tags: dict[str, str] | None = None
+    tz: str | None = None  # tz('...'): RFC3339 times in this zone's offset
 
     @property
     def columns(self) -> list[str]:
@@ -37,7 +38,7 @@ class StatementResult:
     messages: list[dict[str, str]] = field(default_factory=list)
 
 
-def format_times(times: pa.Array | pa.ChunkedArray, epoch: str | None) -> list[object]:
+def format_times(times: pa.Array | pa.ChunkedArray, epoch: str | None, tz: str | None = None) -> list[object]:
     """int64 ns -> what 1.x writes: RFC3339 with trailing fraction zeros trimmed, or an epoch
     integer in the asked precision (truncated toward minus infinity, as Go's integer division
     of non-negative times does)."""
@@ -48,18 +49,26 @@ def format_times(times: pa.Array | pa.ChunkedArray, epoch: str | None) -> list[o
     whole = pc.divide(ints, 1_000_000_000)  # truncates toward zero: one second less below 0
     whole = pc.if_else(pc.greater(pc.multiply(whole, 1_000_000_000), ints), pc.subtract(whole, 1), whole)
     nanos = pc.subtract(ints, pc.multiply(whole, 1_000_000_000))
-    secs = pc.strftime(pc.cast(whole, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%S")
     frac = pc.utf8_lpad(pc.cast(nanos, pa.string()), 9, "0")
     frac = pc.replace_substring_regex(frac, pattern="0+$", replacement="")
     dotted = pc.if_else(pc.equal(pc.utf8_length(frac), 0), "", pc.binary_join_element_wise(".", frac, ""))
-    return pc.binary_join_element_wise(secs, dotted, "Z", "").to_pylist()
+    stamps = pc.cast(whole, pa.timestamp("s"))
+    if tz is None:
+        secs = pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%S")
+        return pc.binary_join_element_wise(secs, dotted, "Z", "").to_pylist()
+    local = pc.cast(pc.cast(stamps, pa.timestamp("s", "UTC")), pa.timestamp("s", tz))
+    secs = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S")
+    zone = pc.replace_substring_regex(pc.strftime(local, format="%z"), pattern="^([+-][0-9][0-9])([0-9][0-9])$",
+                                      replacement="\\1:\\2")
+    zone = pc.if_else(pc.equal(zone, "+00:00"), "Z", zone)  # as Go's RFC3339 writes a zero offset
+    return pc.binary_join_element_wise(secs, dotted, zone, "").to_pylist()
 
 
 def series_values(s: Series, epoch: str | None) -> list[list[object]]:
     cols: list[list[object]] = []
     for name, col in zip(s.table.column_names, s.table.columns):
         if name == TIME and pa.types.is_integer(col.type):
-            cols.append(format_times(col, epoch))
+            cols.append(format_times(col, epoch, s.tz))
         else:
             cols.append(col.to_pylist())
     return [list(row) for row in zip(*cols)] if cols else []

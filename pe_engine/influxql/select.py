@@ -6,7 +6,10 @@ filling empty buckets (fill) with a join against the bucket list.
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -267,11 +270,19 @@ def _any_field(fields: set[str]) -> str | None:
     return "(" + " OR ".join(f"{ident(f)} IS NOT NULL" for f in sorted(fields)) + ")"
 
 
+def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InfluxQLError(f"unable to find time zone {name}") from None
+
+
 def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
     if stmt.into is not None:
         raise InfluxQLUnsupported("SELECT ... INTO is not supported: write the results back with a plugin instead")
-    if stmt.timezone is not None:
-        raise InfluxQLUnsupported("tz() is not supported yet")
+    zone = _zone(stmt.timezone)
     for s in stmt.sort:
         if s.name.lower() != "time":
             raise InfluxQLError("only ORDER BY time supported at this time")
@@ -279,6 +290,11 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
     gb = group_by(stmt, ctx)
     if gb.interval is not None and rng.upper is None:
         rng = TimeRange(rng.lower, ctx.now_ns)  # 1.x: GROUP BY time ends at now() unless told
+    if zone is not None and gb.interval is not None:
+        # buckets start at local boundaries: the zone's offset at the range's start
+        at = dt.datetime.fromtimestamp((rng.lower if rng.lower is not None else ctx.now_ns) / 1e9, zone)
+        local = int(at.utcoffset().total_seconds()) * 1_000_000_000 if at.utcoffset() else 0
+        gb = dataclasses.replace(gb, offset=(gb.offset - local) % gb.interval)
     out: list[Series] = []
     for src in stmt.sources:
         if isinstance(src, ast.SubQuery):
@@ -298,6 +314,9 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
             if schema is not None:
                 out += select_measurement(stmt, schema, db, rng, residual, gb, ctx)
     out.sort(key=lambda s: (s.name, sorted((s.tags or {}).items())))
+    if stmt.timezone is not None:
+        for s in out:
+            s.tz = stmt.timezone
     if stmt.soffset or stmt.slimit is not None:
         lo = stmt.soffset or 0
         out = out[lo:] if stmt.slimit is None else out[lo:lo + stmt.slimit]
