@@ -22,6 +22,7 @@ from .results import TIME, Series
 from .multirow import mode_sql, multirow_call
 from .multirow import plan as multirow_plan
 from .sqlgen import ExprWriter, ident, number
+from .subquery import as_measurements, local_runner, with_time_range
 from .timerange import TimeRange, split_time
 from .transforms import apply as apply_transform
 from .transforms import extra_intervals, inner_statement, transform_call
@@ -298,7 +299,11 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
     out: list[Series] = []
     for src in stmt.sources:
         if isinstance(src, ast.SubQuery):
-            raise InfluxQLUnsupported("subqueries are not supported yet")
+            inner = run_select(with_time_range(src.statement, rng), ctx)
+            for schema, table in as_measurements(inner):
+                local = dataclasses.replace(ctx, run_sql=local_runner(schema.name, table))
+                out += select_measurement(stmt, schema, "", rng, residual, gb, local)
+            continue
         db = src.database or ctx.database
         if not db:
             raise InfluxQLError("database name required")

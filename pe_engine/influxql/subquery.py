@@ -1,0 +1,83 @@
+"""Subqueries: `SELECT max(m) FROM (SELECT mean(x) AS m FROM cpu GROUP BY time(5m), host)`.
+
+The inner statement runs as any statement does (through the engine, governed). Its series become
+one Arrow table per measurement (time, the series' tags as tag columns, its columns as fields),
+and the outer statement is planned onto that table exactly as onto a measurement, with SQL run by
+a private DataFusion context. The inner answer is already bounded by the engine's query limits.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import datafusion
+import pyarrow as pa
+
+from . import ast
+from .context import FieldKind, MeasurementSchema
+from .errors import InfluxQLError
+from .results import TIME, Series
+from .timerange import TimeRange
+
+def with_time_range(stmt: ast.SelectStatement, rng: TimeRange) -> ast.SelectStatement:
+    """The inner statement narrowed to the outer's time range, as 1.x passes it down."""
+    cond = stmt.condition
+    for op, bound in ((ast.BinaryOp.GTE, rng.lower), (ast.BinaryOp.LTE, rng.upper)):
+        if bound is None:
+            continue
+        cmp = ast.BinaryExpr(op, ast.VarRef("time"), ast.IntegerLiteral(bound))
+        cond = cmp if cond is None else ast.BinaryExpr(ast.BinaryOp.AND, cond, cmp)
+    return dataclasses.replace(stmt, condition=cond)
+
+
+def _kind(t: pa.DataType) -> FieldKind:
+    if pa.types.is_floating(t):
+        return FieldKind.FLOAT
+    if pa.types.is_unsigned_integer(t):
+        return FieldKind.UNSIGNED
+    if pa.types.is_integer(t):
+        return FieldKind.INTEGER
+    if pa.types.is_boolean(t):
+        return FieldKind.BOOLEAN
+    return FieldKind.STRING
+
+
+def as_measurements(series: list[Series]) -> list[tuple[MeasurementSchema, pa.Table]]:
+    """Series -> (schema, table) per measurement name, in name order."""
+    by_name: dict[str, list[Series]] = {}
+    for s in series:
+        by_name.setdefault(s.name, []).append(s)
+    out = []
+    for name in sorted(by_name):
+        group = by_name[name]
+        tag_keys = sorted({k for s in group for k in (s.tags or {})})
+        parts = []
+        for s in group:
+            t = s.table
+            if TIME not in t.column_names:
+                raise InfluxQLError("a subquery must answer a time column")
+            cols: dict[str, pa.Array | pa.ChunkedArray] = {TIME: t.column(TIME).cast(pa.int64()).cast(pa.timestamp("ns"))}
+            for k in tag_keys:
+                cols[k] = pa.repeat(pa.scalar((s.tags or {}).get(k), pa.string()), t.num_rows)
+            for c in t.column_names:
+                if c != TIME and c not in cols:
+                    cols[c] = t.column(c)
+            parts.append(pa.table(cols))
+        table = pa.concat_tables(parts, promote_options="permissive")
+        fields = {c: _kind(table.schema.field(c).type) for c in table.column_names
+                  if c != TIME and c not in tag_keys and not pa.types.is_null(table.schema.field(c).type)}
+        out.append((MeasurementSchema(name, tuple(tag_keys), fields), table))
+    return out
+
+
+def local_runner(name: str, table: pa.Table) -> Callable[[str, str], pa.Table]:
+    """SQL over one in-memory table, for the outer statement."""
+    ctx = datafusion.SessionContext()
+    ctx.register_record_batches(name, [table.to_batches()])
+
+    def run(_db: str, sql: str) -> pa.Table:
+        try:
+            return ctx.sql(sql).to_arrow_table()
+        except Exception as e:  # DataFusion's planning errors name the problem
+            raise InfluxQLError(f"subquery: {e}") from None
+    return run
