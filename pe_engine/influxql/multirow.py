@@ -1,4 +1,4 @@
-"""Selectors that answer several rows per group (top, bottom, distinct) and mode(), each as one
+"""Selectors that answer several rows per group (top, bottom, sample, distinct) and mode(), each as one
 SQL statement with window functions: DataFusion ranks, Arrow only splits the series."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from . import ast
 from .errors import InfluxQLError
 from .sqlgen import ExprWriter, ident
 
-MULTIROW = frozenset({"top", "bottom", "distinct"})
+MULTIROW = frozenset({"top", "bottom", "distinct", "sample"})
 T = "__pe_t"
 V = "__pe_c0"
 BUCKET = "__pe_bucket"
@@ -66,6 +66,8 @@ def plan(call: ast.Call, fields: list[ast.Field], w: ExprWriter, table: str, whe
     tag_args = call.args[1:-1]
     if any(not isinstance(a, ast.VarRef) for a in tag_args):
         raise InfluxQLError(f"only fields or tags are allowed in {call.name}(), found a {type(tag_args[0]).__name__}")
+    if call.name == "sample" and len(call.args) != 2:
+        raise InfluxQLError(f"invalid number of arguments for sample, expected 2, got {len(call.args)}")
     direction = "DESC" if call.name == "top" else "ASC"
     extra_sel, extra = [], []
     for i, f in enumerate(fields):
@@ -86,8 +88,9 @@ def plan(call: ast.Call, fields: list[ast.Field], w: ExprWriter, table: str, whe
         for j, a in enumerate(tag_args):
             assert isinstance(a, ast.VarRef)
             extra.append(f"__pe_tag{j}")
+    rank = "random()" if call.name == "sample" else f"{V} {direction}, {T} ASC"
     ranked = (f"SELECT * EXCLUDE (__pe_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {part} "
-              f"ORDER BY {V} {direction}, {T} ASC) AS __pe_rn FROM ({base})) WHERE __pe_rn <= {n}")
+              f"ORDER BY {rank}) AS __pe_rn FROM ({base})) WHERE __pe_rn <= {n}")
     order = ", ".join(keys + [T, f"{V} {direction}"])
     return Plan(f"SELECT * FROM ({ranked}) ORDER BY {order}", extra, True)
 

@@ -28,10 +28,10 @@ from .transforms import apply as apply_transform
 from .transforms import extra_intervals, inner_statement, transform_call
 
 AGGREGATES = frozenset({"count", "mean", "median", "sum", "min", "max", "first", "last", "spread",
-                        "stddev", "percentile", "mode"})
+                        "stddev", "percentile", "mode", "integral"})
 SELECTORS = frozenset({"first", "last", "min", "max", "percentile"})  # answer a point's own time
 NUMERIC_ONLY = frozenset({"mean", "median", "sum", "spread", "stddev", "percentile", "min", "max"})
-NOT_YET = frozenset({"sample", "integral", "holt_winters",
+NOT_YET = frozenset({"holt_winters",
                      "holt_winters_with_fit", "exponential_moving_average", "double_exponential_moving_average",
                      "triple_exponential_moving_average", "relative_strength_index", "kaufmans_efficiency_ratio",
                      "kaufmans_adaptive_moving_average", "triple_exponential_derivative", "chande_momentum_oscillator"})
@@ -182,9 +182,12 @@ def _unique_names(fields: list[ast.Field]) -> list[str]:
 class AggWriter:
     """Aggregate calls to SQL, with the selected point's time for a selector."""
 
-    def __init__(self, w: ExprWriter) -> None:
+    def __init__(self, w: ExprWriter, bucketed: bool = False) -> None:
         self.w = w
         self.point_time: str | None = None  # of the last selector written
+        self.bucketed = bucketed
+        self.windowed = False  # integral(): the FROM is a subquery with per-point areas
+        self.integrals: list[str] = []  # the fields whose areas that subquery computes
 
     def call(self, c: ast.Call) -> str:
         name = c.name
@@ -203,6 +206,8 @@ class AggWriter:
         t = "time"
         if name == "count":
             return f"count({x})"
+        if name == "integral":
+            return self._integral(c, x)
         if name == "mode":
             raise InfluxQLUnsupported("mode() with other functions in one statement is not supported yet")
         if name == "mean":
@@ -231,6 +236,26 @@ class AggWriter:
             self.point_time = f"CAST(array_element(array_agg({t} ORDER BY {x}, {t}) {nn}, {idx}) AS BIGINT)"
             return f"array_element(array_agg({x} ORDER BY {x}, {t}) {nn}, {idx})"
         raise InfluxQLUnsupported(f"{name}() is not supported yet")
+
+    def _integral(self, c: ast.Call, x: str) -> str:
+        """Trapezoids between neighbouring points, in `unit`s (1s by default)."""
+        if self.bucketed:
+            raise InfluxQLUnsupported("integral() with GROUP BY time is not supported yet (1.x interpolates at "
+                                      "bucket edges): use it without GROUP BY time")
+        unit = 1_000_000_000
+        if len(c.args) > 1:
+            u = c.args[1]
+            if not isinstance(u, ast.DurationLiteral) or u.nanoseconds <= 0:
+                raise InfluxQLError("second argument must be a duration")
+            unit = u.nanoseconds
+        # the area is summed per group by the caller's GROUP BY: lag() runs inside the group's window
+        self.windowed = True
+        return f"coalesce(sum(__pe_area_{self.arg_id(x)}), 0.0) / {float(unit)!r}"
+
+    def arg_id(self, x: str) -> int:
+        if x not in self.integrals:
+            self.integrals.append(x)
+        return self.integrals.index(x)
 
     def _field(self, arg: ast.Expr) -> str:
         if isinstance(arg, ast.VarRef):
@@ -383,7 +408,7 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         cols = [TIME] + [f"__pe_c{i}" for i in range(len(fields))]
         return _split(table, schema.name, group_tags, gnames, cols, [TIME, *names])
     # aggregates
-    aw = AggWriter(w)
+    aw = AggWriter(w, bucketed=gb.interval is not None)
     sel = []
     point_times: list[str | None] = []
     mode_only = len(fields) == 1 and isinstance(fields[0].expr, ast.Call) and fields[0].expr.name == "mode"
@@ -400,6 +425,10 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         sel.append(f"{point_times[0]} AS {ident(POINT_TIME)}")
     group_sql = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     sql = f"SELECT {', '.join(keys + sel)} FROM {ident(schema.name)}{where_sql}{group_sql}"
+    if aw.windowed:
+        if len(fields) != 1 or len(aw.integrals) != 1:
+            raise InfluxQLUnsupported("integral() with other functions in one statement is not supported yet")
+        sql = f"SELECT {', '.join(keys + sel)} FROM {_areas(schema, group_tags, where_sql, aw.integrals[0])}{group_sql}"
     if mode_only:
         assert isinstance(fields[0].expr, ast.Call)
         sql = mode_sql(fields[0].expr, w, schema.name, where_sql, gcols, gnames, bucket_sql)
@@ -424,6 +453,16 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         series = [_slice_rows(s, stmt.offset or 0, stmt.limit) for s in series]
         series = [s for s in series if s.table.num_rows]
     return series
+
+
+def _areas(schema: MeasurementSchema, group_tags: list[str], where_sql: str, x: str) -> str:
+    """The measurement's rows with the trapezoid each point closes (integral), per series."""
+    part = [f"coalesce({ident(t)}, '')" for t in group_tags if t in schema.tags]
+    over = f"OVER ({'PARTITION BY ' + ', '.join(part) + ' ' if part else ''}ORDER BY time)"
+    v, t = f"CAST({x} AS DOUBLE)", "CAST(time AS BIGINT)"
+    area = f"({v} + lag({v}) {over}) / 2.0 * CAST({t} - lag({t}) {over} AS DOUBLE)"
+    cond = (where_sql + " AND " if where_sql else " WHERE ") + f"{x} IS NOT NULL"
+    return f"(SELECT *, {area} AS __pe_area_0 FROM {ident(schema.name)}{cond}) AS {ident(schema.name)}"
 
 
 def _multirow(call: ast.Call, fields: list[ast.Field], names: list[str], w: ExprWriter, schema: MeasurementSchema,
