@@ -319,15 +319,16 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
     if zone is not None and gb.interval is not None:
         # buckets start at local boundaries: the zone's offset at the range's start
         at = dt.datetime.fromtimestamp((rng.lower if rng.lower is not None else ctx.now_ns) / 1e9, zone)
-        local = int(at.utcoffset().total_seconds()) * 1_000_000_000 if at.utcoffset() else 0
-        gb = dataclasses.replace(gb, offset=(gb.offset - local) % gb.interval)
+        utc_offset = at.utcoffset()
+        shift = int(utc_offset.total_seconds()) * 1_000_000_000 if utc_offset is not None else 0
+        gb = dataclasses.replace(gb, offset=(gb.offset - shift) % gb.interval)
     out: list[Series] = []
     for src in stmt.sources:
         if isinstance(src, ast.SubQuery):
             inner = run_select(with_time_range(src.statement, rng), ctx)
-            for schema, table in as_measurements(inner):
-                local = dataclasses.replace(ctx, run_sql=local_runner(schema.name, table))
-                out += select_measurement(stmt, schema, "", rng, residual, gb, local)
+            for virtual, table in as_measurements(inner):
+                local_ctx = dataclasses.replace(ctx, run_sql=local_runner(virtual.name, table))
+                out += select_measurement(stmt, virtual, "", rng, residual, gb, local_ctx)
             continue
         db = src.database or ctx.database
         if not db:
@@ -340,13 +341,13 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
             assert src.name is not None
             names = [src.name]
         for name in names:
-            schema = ctx.schema.schema(db, name)
-            if schema is not None:
-                out += select_measurement(stmt, schema, db, rng, residual, gb, ctx)
+            found = ctx.schema.schema(db, name)
+            if found is not None:
+                out += select_measurement(stmt, found, db, rng, residual, gb, ctx)
     out.sort(key=lambda s: (s.name, sorted((s.tags or {}).items())))
     if stmt.timezone is not None:
-        for s in out:
-            s.tz = stmt.timezone
+        for series in out:
+            series.tz = stmt.timezone
     if stmt.soffset or stmt.slimit is not None:
         lo = stmt.soffset or 0
         out = out[lo:] if stmt.slimit is None else out[lo:lo + stmt.slimit]
