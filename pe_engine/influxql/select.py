@@ -22,7 +22,8 @@ from .results import TIME, Series
 from .multirow import mode_sql, multirow_call
 from .multirow import plan as multirow_plan
 from .sqlgen import ExprWriter, ident, number
-from .subquery import as_measurements, local_runner, with_time_range
+from .subquery import as_measurements, local_runner
+from .subquery import inner_statement as subquery_statement
 from .timerange import TimeRange, split_time
 from .transforms import apply as apply_transform
 from .transforms import extra_intervals, inner_statement, transform_call
@@ -37,6 +38,7 @@ NOT_YET = frozenset({"holt_winters",
                      "kaufmans_adaptive_moving_average", "triple_exponential_derivative", "chande_momentum_oscillator"})
 BUCKET = "__pe_bucket"
 POINT_TIME = "__pe_time"
+ROWS = "__pe_rows"
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
     out: list[Series] = []
     for src in stmt.sources:
         if isinstance(src, ast.SubQuery):
-            inner = run_select(with_time_range(src.statement, rng), ctx)
+            inner = run_select(subquery_statement(src.statement, stmt, rng), ctx)
             for virtual, table in as_measurements(inner):
                 local_ctx = dataclasses.replace(ctx, run_sql=local_runner(virtual.name, table))
                 out += select_measurement(stmt, virtual, "", rng, residual, gb, local_ctx)
@@ -424,6 +426,8 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
                        and fields[0].expr.name in SELECTORS and point_times[0] is not None)
     if single_selector:
         sel.append(f"{point_times[0]} AS {ident(POINT_TIME)}")
+    if not keys and not mode_only:
+        sel.append(f"count(*) AS {ident(ROWS)}")
     group_sql = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     sql = f"SELECT {', '.join(keys + sel)} FROM {ident(schema.name)}{where_sql}{group_sql}"
     if aw.windowed:
@@ -434,10 +438,10 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         assert isinstance(fields[0].expr, ast.Call)
         sql = mode_sql(fields[0].expr, w, schema.name, where_sql, gcols, gnames, bucket_sql)
     table = ctx.sql(db, sql)
-    if gb.interval is None and not keys and table.num_rows == 1 and table.column(0).null_count == 1 \
-            and all(table.column(i).null_count == 1 or pa.types.is_integer(table.column(i).type)
-                    and table.column(i)[0].as_py() == 0 for i in range(table.num_columns)):
-        return []  # an aggregate over no rows: 1.x answers no series
+    if ROWS in table.column_names:
+        if table.num_rows == 0 or table.column(ROWS)[0].as_py() == 0:
+            return []  # an aggregate over no rows: 1.x answers no series
+        table = table.drop_columns([ROWS])
     value_cols = [f"__pe_c{i}" for i in range(len(fields))]
     if gb.interval is not None:
         table = _fill(table, gnames, value_cols, stmt.fill, gb, rng, ctx, fields)

@@ -19,8 +19,14 @@ from .errors import InfluxQLError
 from .results import TIME, Series
 from .timerange import TimeRange
 
-def with_time_range(stmt: ast.SelectStatement, rng: TimeRange) -> ast.SelectStatement:
-    """The inner statement narrowed to the outer's time range, as 1.x passes it down."""
+def inner_statement(stmt: ast.SelectStatement, outer: ast.SelectStatement, rng: TimeRange) -> ast.SelectStatement:
+    """The inner statement narrowed to the outer's time range, as 1.x passes it down. A raw inner
+    statement keeps the tags the outer one groups by (as 1.x; they are not visible otherwise),
+    unless a row LIMIT would make that change its answer."""
+    raw = not any(_has_call(f.expr) for f in stmt.fields)
+    wanted = tuple(d for d in outer.dimensions if isinstance(d, (ast.VarRef, ast.RegexLiteral)))  # not *, as 1.x
+    if raw and wanted and stmt.limit is None and not stmt.offset:
+        stmt = dataclasses.replace(stmt, dimensions=(*stmt.dimensions, *wanted))
     cond = stmt.condition
     for op, bound in ((ast.BinaryOp.GTE, rng.lower), (ast.BinaryOp.LTE, rng.upper)):
         if bound is None:
@@ -28,6 +34,16 @@ def with_time_range(stmt: ast.SelectStatement, rng: TimeRange) -> ast.SelectStat
         cmp = ast.BinaryExpr(op, ast.VarRef("time"), ast.IntegerLiteral(bound))
         cond = cmp if cond is None else ast.BinaryExpr(ast.BinaryOp.AND, cond, cmp)
     return dataclasses.replace(stmt, condition=cond)
+
+
+def _has_call(e: ast.Expr) -> bool:
+    if isinstance(e, ast.Call):
+        return True
+    if isinstance(e, ast.BinaryExpr):
+        return _has_call(e.lhs) or _has_call(e.rhs)
+    if isinstance(e, ast.UnaryMinus):
+        return _has_call(e.expr)
+    return False
 
 
 def _kind(t: pa.DataType) -> FieldKind:
