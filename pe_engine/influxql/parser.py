@@ -331,6 +331,8 @@ class _Build(Transformer[Token, Any]):
         return ast.FillOption(ast.FillMode.NUMBER, -value)
 
     def sort_fields(self, *fields: ast.SortField) -> tuple[ast.SortField, ...]:
+        if any(f.name.lower() != "time" for f in fields):  # as 1.x: a parse error
+            raise InfluxQLError("error parsing query: only ORDER BY time supported at this time")
         return fields
 
     def sort_named(self, name: Token, direction: Token | None) -> ast.SortField:

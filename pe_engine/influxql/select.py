@@ -10,13 +10,14 @@ import dataclasses
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast
-from .context import MeasurementSchema, QueryContext
+from .context import FieldKind, MeasurementSchema, QueryContext
 from .errors import InfluxQLError, InfluxQLUnsupported
 from .results import TIME, Series
 from .multirow import mode_sql, multirow_call
@@ -187,6 +188,7 @@ class AggWriter:
     def __init__(self, w: ExprWriter, bucketed: bool = False) -> None:
         self.w = w
         self.point_time: str | None = None  # of the last selector written
+        self.pick: Callable[[str], str] | None = None  # another column of that selector's point
         self.bucketed = bucketed
         self.windowed = False  # integral(): the FROM is a subquery with per-point areas
         self.integrals: list[str] = []  # the fields whose areas that subquery computes
@@ -203,6 +205,8 @@ class AggWriter:
         if isinstance(arg, ast.Call) and arg.name == "distinct" and name == "count":
             inner = self._field(arg.args[0] if arg.args else arg)
             return f"count(DISTINCT {inner})"
+        if isinstance(arg, ast.VarRef) and self.w.schema.kind(arg.name) is None:
+            return "NULL"  # a column of another measurement in the statement (`count(*) FROM a, b`)
         x = self._field(arg)
         nn = f"FILTER (WHERE {x} IS NOT NULL)"
         t = "time"
@@ -224,19 +228,25 @@ class AggWriter:
             return f"stddev(CAST({x} AS DOUBLE))"
         if name in ("first", "last"):
             order = "ASC" if name == "first" else "DESC"
-            self.point_time = f"CAST(first_value({t} ORDER BY {t} {order}) {nn} AS BIGINT)"
-            return f"first_value({x} ORDER BY {t} {order}) {nn}"
+            kind = self.w.schema.fields.get(arg.name) if isinstance(arg, ast.VarRef) else None
+            # points at one time: 1.x keeps the greater value (for booleans, first keeps false)
+            tie = "ASC" if kind is FieldKind.BOOLEAN and name == "first" else "DESC"
+            self.pick = lambda col: f"first_value({col} ORDER BY {t} {order}, {x} {tie}) {nn}"
+            self.point_time = f"CAST({self.pick(t)} AS BIGINT)"
+            return self.pick(x)
         if name in ("min", "max"):
             order = "ASC" if name == "min" else "DESC"
-            self.point_time = f"CAST(first_value({t} ORDER BY {x} {order}, {t} ASC) {nn} AS BIGINT)"
+            self.pick = lambda col: f"first_value({col} ORDER BY {x} {order}, {t} ASC) {nn}"
+            self.point_time = f"CAST({self.pick(t)} AS BIGINT)"
             return f"{name}({x})"
         if name == "percentile":
             if len(c.args) != 2 or not isinstance(c.args[1], (ast.IntegerLiteral, ast.NumberLiteral)):
                 raise InfluxQLError("expected float argument in percentile()")
             p = float(c.args[1].value)
             idx = f"CAST(floor(count({x}) * {number(p)} / 100.0 + 0.5) AS BIGINT)"
-            self.point_time = f"CAST(array_element(array_agg({t} ORDER BY {x}, {t}) {nn}, {idx}) AS BIGINT)"
-            return f"array_element(array_agg({x} ORDER BY {x}, {t}) {nn}, {idx})"
+            self.pick = lambda col: f"array_element(array_agg({col} ORDER BY {x}, {t}) {nn}, {idx})"
+            self.point_time = f"CAST({self.pick(t)} AS BIGINT)"
+            return self.pick(x)
         raise InfluxQLUnsupported(f"{name}() is not supported yet")
 
     def _integral(self, c: ast.Call, x: str) -> str:
@@ -314,6 +324,8 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
     for s in stmt.sort:
         if s.name.lower() != "time":
             raise InfluxQLError("only ORDER BY time supported at this time")
+    if stmt.limit == 0 or stmt.slimit == 0:  # 1.x: LIMIT 0 means no limit
+        stmt = dataclasses.replace(stmt, limit=stmt.limit or None, slimit=stmt.slimit or None)
     rng, residual = split_time(stmt.condition, ctx.now_ns)
     gb = group_by(stmt, ctx)
     if gb.interval is not None and rng.upper is None:
@@ -325,6 +337,7 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
         shift = int(utc_offset.total_seconds()) * 1_000_000_000 if utc_offset is not None else 0
         gb = dataclasses.replace(gb, offset=(gb.offset - shift) % gb.interval)
     out: list[Series] = []
+    targets: list[tuple[str, MeasurementSchema]] = []
     for src in stmt.sources:
         if isinstance(src, ast.SubQuery):
             inner = run_select(subquery_statement(src.statement, stmt, rng), ctx)
@@ -345,19 +358,41 @@ def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
         for name in names:
             found = ctx.schema.schema(db, name)
             if found is not None:
-                out += select_measurement(stmt, found, db, rng, residual, gb, ctx)
-    out.sort(key=lambda s: (s.name, sorted((s.tags or {}).items())))
+                targets.append((db, found))
+    universe = _union([sc for _, sc in targets]) if len(targets) > 1 else None
+    for db, found in targets:
+        out += select_measurement(stmt, found, db, rng, residual, gb, ctx, universe)
+    out.sort(key=lambda s: (s.name, sorted((s.tags or {}).items())),
+             reverse=any(not f.ascending for f in stmt.sort))  # 1.x: DESC orders the series too
     if stmt.timezone is not None:
         for series in out:
             series.tz = stmt.timezone
-    if stmt.soffset or stmt.slimit is not None:
+    if stmt.soffset or stmt.slimit is not None:  # per measurement, as 1.x
         lo = stmt.soffset or 0
-        out = out[lo:] if stmt.slimit is None else out[lo:lo + stmt.slimit]
+        hi = None if stmt.slimit is None else lo + stmt.slimit
+        by_name: dict[str, list[Series]] = {}
+        for series in out:
+            by_name.setdefault(series.name, []).append(series)
+        out = [series for group in by_name.values() for series in group[lo:hi]]
     return out
 
 
+def _union(schemas: list[MeasurementSchema]) -> MeasurementSchema:
+    """Several measurements: `*` and regexes expand over all their columns, as 1.x (a column a
+    measurement lacks is null in its rows)."""
+    tags = sorted({t for sc in schemas for t in sc.tags})
+    fields: dict[str, FieldKind] = {}
+    for sc in schemas:
+        for n, k in sc.fields.items():
+            if n not in tags:
+                fields.setdefault(n, k)
+    return MeasurementSchema("", tuple(tags), fields)
+
+
 def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db: str, rng: TimeRange,
-                       residual: ast.Expr | None, gb: GroupBy, ctx: QueryContext) -> list[Series]:
+                       residual: ast.Expr | None, gb: GroupBy, ctx: QueryContext,
+                       universe: MeasurementSchema | None = None) -> list[Series]:
+    """`universe`: the columns `*` and regexes expand over (all the statement's measurements)."""
     call = transform_call(stmt)
     if call is not None:
         start = None
@@ -365,16 +400,20 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         if gb.interval is not None and rng.lower is not None:
             start = _bucket(rng.lower, gb.interval, gb.offset)
             rng = TimeRange(rng.lower - extra_intervals(call) * gb.interval, rng.upper)
-        series = select_measurement(inner, schema, db, rng, residual, gb, ctx)
+        series = select_measurement(inner, schema, db, rng, residual, gb, ctx, universe)
         return apply_transform(call, series, gb.interval, any(not s.ascending for s in stmt.sort),
                                stmt.limit, stmt.offset, start)
     w = ExprWriter(schema, ctx.params)
     group_tags = gb.tag_names(schema)
-    fields = expand_fields(stmt, schema, group_tags)
+    fields = expand_fields(stmt, universe or schema, group_tags)
     if not fields:
         return []
     names = _unique_names(fields)
     is_agg = any(_calls(f.expr) for f in fields)
+    for f in fields:
+        for c in _calls(f.expr):
+            if not c.args:
+                raise InfluxQLError(f"invalid number of arguments for {c.name}, expected 1, got 0")
     referenced = {v.name for f in fields for v in _vars(f.expr) if schema.kind(v.name) == "field"
                   and v.cast is not ast.DataType.TAG}
     if not referenced:
@@ -415,15 +454,30 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
     sel = []
     point_times: list[str | None] = []
     mode_only = len(fields) == 1 and isinstance(fields[0].expr, ast.Call) and fields[0].expr.name == "mode"
+    calls = [f.expr for f in fields if not isinstance(f.expr, ast.VarRef)]
+    with_fields = (len(calls) == 1 and isinstance(calls[0], ast.Call) and calls[0].name in SELECTORS
+                   and len(fields) > 1)  # max(x), host, y: the other columns of the selected point
     for i, f in enumerate(fields):
         aw.point_time = None
+        if with_fields and isinstance(f.expr, ast.VarRef):
+            continue
         sel.append("NULL" if mode_only else f"{aw.expr(f.expr)} AS {ident('__pe_c' + str(i))}")
         point_times.append(aw.point_time)
+    if with_fields:
+        pick = aw.pick
+        if pick is None:
+            raise InfluxQLError("mixing aggregate and non-aggregate queries is not supported")
+        for i, f in enumerate(fields):
+            if isinstance(f.expr, ast.VarRef):
+                col = w.var(f.expr) if schema.kind(f.expr.name) is not None else "NULL"
+                sel.insert(i, f"{pick(col)} AS {ident('__pe_c' + str(i))}")
+        point_times = [p for p in point_times if p is not None]
     keys = list(gcols)
     if bucket_sql is not None:
         keys.append(f"{bucket_sql} AS {ident(BUCKET)}")
-    single_selector = (gb.interval is None and len(fields) == 1 and isinstance(fields[0].expr, ast.Call)
-                       and fields[0].expr.name in SELECTORS and point_times[0] is not None)
+    single_selector = with_fields and gb.interval is None and bool(point_times) or (
+        gb.interval is None and all(f.expr == fields[0].expr for f in fields)  # max(x), max(x): one
+        and isinstance(fields[0].expr, ast.Call) and fields[0].expr.name in SELECTORS and point_times[0] is not None)
     if single_selector:
         sel.append(f"{point_times[0]} AS {ident(POINT_TIME)}")
     if not keys and not mode_only:
@@ -443,8 +497,11 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
             return []  # an aggregate over no rows: 1.x answers no series
         table = table.drop_columns([ROWS])
     value_cols = [f"__pe_c{i}" for i in range(len(fields))]
+    if gb.interval is None and table.num_rows and all(
+            isinstance(f.expr, ast.Call) and f.expr.name in SELECTORS for f in fields):
+        table = table.filter(_not_all_null(table, value_cols))  # selectors that picked no point (percentile 0)
     if gb.interval is not None:
-        table = _fill(table, gnames, value_cols, stmt.fill, gb, rng, ctx, fields)
+        table = _fill(table, gnames, value_cols, stmt.fill, gb, rng, ctx, fields, desc)
         table = table.rename_columns([TIME if n == BUCKET else n for n in table.column_names])
     elif single_selector:
         table = table.rename_columns([TIME if n == POINT_TIME else n for n in table.column_names])
@@ -463,7 +520,8 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
 def _areas(schema: MeasurementSchema, group_tags: list[str], where_sql: str, x: str) -> str:
     """The measurement's rows with the trapezoid each point closes (integral), per series."""
     part = [f"coalesce({ident(t)}, '')" for t in group_tags if t in schema.tags]
-    over = f"OVER ({'PARTITION BY ' + ', '.join(part) + ' ' if part else ''}ORDER BY time)"
+    ties = [f"coalesce({ident(t)}, '')" for t in sorted(schema.tags) if t not in group_tags]  # deterministic
+    over = f"OVER ({'PARTITION BY ' + ', '.join(part) + ' ' if part else ''}ORDER BY {', '.join(['time', *ties])})"
     v, t = f"CAST({x} AS DOUBLE)", "CAST(time AS BIGINT)"
     area = f"({v} + lag({v}) {over}) / 2.0 * CAST({t} - lag({t}) {over} AS DOUBLE)"
     cond = (where_sql + " AND " if where_sql else " WHERE ") + f"{x} IS NOT NULL"
@@ -546,7 +604,7 @@ def _split(table: pa.Table, name: str, tags: list[str], gnames: list[str], cols:
 
 
 def _fill(table: pa.Table, gnames: list[str], value_cols: list[str], fill: ast.FillOption | None, gb: GroupBy,
-          rng: TimeRange, ctx: QueryContext, fields: list[ast.Field]) -> pa.Table:
+          rng: TimeRange, ctx: QueryContext, fields: list[ast.Field], desc: bool = False) -> pa.Table:
     mode = fill.mode if fill is not None else ast.FillMode.NULL
     if mode is ast.FillMode.NONE or table.num_rows == 0:
         return table.filter(_not_all_null(table, value_cols)) if table.num_rows else table
@@ -567,6 +625,11 @@ def _fill(table: pa.Table, gnames: list[str], value_cols: list[str], fill: ast.F
     table = table.filter(pc.and_(pc.greater_equal(table.column(BUCKET), first), pc.less_equal(table.column(BUCKET), last)))
     joined = grid.join(table, keys=[*gnames, BUCKET], join_type="left outer")
     joined = joined.sort_by([(g, "ascending") for g in gnames] + [(BUCKET, "ascending")])
+    if mode is ast.FillMode.NULL:  # 1.x: an empty bucket counts 0, whatever fill(null) says
+        for c, f in zip(value_cols, fields):
+            if isinstance(f.expr, ast.Call) and f.expr.name == "count":
+                i = joined.column_names.index(c)
+                joined = joined.set_column(i, c, pc.fill_null(joined.column(c), pa.scalar(0, joined.column(c).type)))
     if mode is ast.FillMode.NUMBER:
         assert fill is not None and fill.value is not None
         for c in value_cols:
@@ -579,7 +642,7 @@ def _fill(table: pa.Table, gnames: list[str], value_cols: list[str], fill: ast.F
             else:
                 joined = joined.set_column(i, c, pc.fill_null(pc.cast(col, pa.float64()), val))
     elif mode in (ast.FillMode.PREVIOUS, ast.FillMode.LINEAR):
-        joined = _fill_per_series(joined, gnames, value_cols, mode)
+        joined = _fill_per_series(joined, gnames, value_cols, mode, desc)
     return joined
 
 
@@ -604,7 +667,9 @@ def _cross(keys: pa.Table, bins: pa.Table) -> pa.Table:
     return out.append_column(BUCKET, bins.column(BUCKET).take(bidx))
 
 
-def _fill_per_series(joined: pa.Table, gnames: list[str], value_cols: list[str], mode: ast.FillMode) -> pa.Table:
+def _fill_per_series(joined: pa.Table, gnames: list[str], value_cols: list[str], mode: ast.FillMode,
+                     desc: bool = False) -> pa.Table:
+    """`desc`: previous means the bucket before in the order asked for (as 1.x), the later one in time."""
     if gnames:
         series = _split(joined, "", [], gnames, joined.column_names, joined.column_names)
         parts = [s.table for s in series]
@@ -616,7 +681,7 @@ def _fill_per_series(joined: pa.Table, gnames: list[str], value_cols: list[str],
             i = part.column_names.index(c)
             col = part.column(c).combine_chunks()
             if mode is ast.FillMode.PREVIOUS:
-                part = part.set_column(i, c, pc.fill_null_forward(col))
+                part = part.set_column(i, c, pc.fill_null_backward(col) if desc else pc.fill_null_forward(col))
             elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
                 part = part.set_column(i, c, _linear(col, part.column(BUCKET).combine_chunks()))
         filled.append(part)
@@ -629,11 +694,15 @@ def _linear(values: pa.Array, times: pa.Array) -> pa.Array:
     vt = pc.if_else(valid, times, pa.scalar(None, times.type))
     prev_v, next_v = pc.fill_null_forward(values), pc.fill_null_backward(values)
     prev_t, next_t = pc.fill_null_forward(vt), pc.fill_null_backward(vt)
-    fv = pc.cast(prev_v, pa.float64())
-    span = pc.cast(pc.subtract(next_t, prev_t), pa.float64())
-    frac = pc.divide(pc.cast(pc.subtract(times, prev_t), pa.float64()), span)
-    line = pc.add(fv, pc.multiply(pc.subtract(pc.cast(next_v, pa.float64()), fv), frac))
-    if pa.types.is_integer(values.type):
-        line = pc.cast(pc.floor(line), values.type)
+    gap = pc.and_(pc.invert(valid), pc.and_(pc.is_valid(prev_t), pc.is_valid(next_t)))
+    span = pc.if_else(gap, pc.subtract(next_t, prev_t), pa.scalar(None, times.type))  # null off the gaps
+    if pa.types.is_integer(values.type):  # integer arithmetic, truncating, as 1.x
+        rise = pc.multiply(pc.subtract(next_v, prev_v), pc.subtract(times, prev_t))
+        line = pc.add(prev_v, pc.cast(pc.trunc(pc.divide(pc.cast(rise, pa.float64()), pc.cast(span, pa.float64()))),
+                                      values.type))
+    else:
+        fv = pc.cast(prev_v, pa.float64())
+        frac = pc.divide(pc.cast(pc.subtract(times, prev_t), pa.float64()), pc.cast(span, pa.float64()))
+        line = pc.add(fv, pc.multiply(pc.subtract(pc.cast(next_v, pa.float64()), fv), frac))
     return pc.if_else(valid, values, line)
 

@@ -6,6 +6,7 @@ buckets and aggregate timestamps depend on; everything else filters rows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from . import ast
@@ -53,7 +54,7 @@ def parse_rfc3339(text: str) -> int:
                 s2 = s2[:-1] + "+00:00"
             main, dot, rest = s2.partition(".")
             if dot:
-                digits = "".join(ch for ch in rest if ch.isdigit())
+                digits = re.match(r"[0-9]*", rest).group(0)  # type: ignore[union-attr]
                 tz = rest[len(digits):]
                 frac_ns = int((digits + "000000000")[:9]) if digits else 0
                 s2 = main + tz

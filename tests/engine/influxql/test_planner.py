@@ -157,8 +157,10 @@ def test_series_limits_and_regex_sources(ctx):
     got = q(ctx, "SELECT last(usage) FROM cpu GROUP BY host SLIMIT 1 SOFFSET 1")
     assert [s["tags"] for s in got[0]["series"]] == [{"host": "b"}]
     got = q(ctx, "SELECT * FROM /^(cpu|mem)$/ WHERE host = 'a' LIMIT 1")
-    assert [(s["name"], s["columns"]) for s in got[0]["series"]] == [
-        ("cpu", ["time", "host", "n", "region", "usage"]), ("mem", ["time", "host", "used"])]
+    # `*` over several measurements: every one answers all their columns, as 1.x
+    assert [(s["name"], s["columns"], s["values"]) for s in got[0]["series"]] == [
+        ("cpu", ["time", "host", "n", "region", "usage", "used"], [[0, "a", 10, "us", 1.0, None]]),
+        ("mem", ["time", "host", "n", "region", "usage", "used"], [[0, "a", None, None, None, 5]])]
 
 
 def test_time_formats_and_tz(ctx):
