@@ -262,6 +262,9 @@ class StaticSchema:
     def schema(self, db: str, measurement: str):
         return self._cpu if db == DB and measurement == "cpu" else None
 
+    def tag_values(self, db: str, measurement: str, tag: str):
+        return None  # no index here: plan the scan, as a cold server does
+
 
 def parse_plan_times(reps: int) -> tuple[list[float], list[float]]:
     """Median µs per query: parse alone; parse + plan up to the first SQL statement."""

@@ -26,6 +26,7 @@ from .fork_guard import guard_after_fork
 from .storage.buffer import BufferStore
 from .storage.caches import ValueCaches
 from .storage.catalog import Catalog
+from .storage.tag_values import TagValueIndex
 from .storage.catalog_tables import databases_provider, tables_provider
 from .storage.compaction import Compactor
 from .storage.flush import FlushedWrites, FlushSubscriber
@@ -125,6 +126,8 @@ class Engine:
             interval=c.wal_flush_interval, report=self._log,
         )
         self.writer.subscribe(self.value_caches)  # first: caches see a flush before WAL triggers
+        self.tag_values = TagValueIndex(self.catalog)  # SHOW TAG VALUES (InfluxQL)
+        self.writer.subscribe(self.tag_values)
         self.ingest = Ingest(catalog=self.catalog, writer=self.writer, bus=self.bus, stats=self.stats,
                              cpu_pool=self._cpu_pool)
 

@@ -24,8 +24,10 @@ _KINDS = {FieldType.FLOAT: FieldKind.FLOAT, FieldType.INT: FieldKind.INTEGER, Fi
 class CatalogSchema:
     """The planner's view of the engine's catalog."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, gone: Callable[[], bool] = lambda: False) -> None:
+        self._engine = engine
         self._catalog = engine.catalog
+        self._gone = gone
 
     def databases(self) -> list[str]:
         return sorted(self._catalog.databases)
@@ -42,6 +44,21 @@ class CatalogSchema:
         tags = tuple(c.name for c in t.columns.values() if c.kind == "tag")
         fields = {c.name: _KINDS[c.field_type] for c in t.columns.values() if c.kind == "field" and c.field_type is not None}
         return MeasurementSchema(measurement, tags, fields)
+
+    def tag_values(self, db: str, measurement: str, tag: str) -> list[str] | None:
+        """From the engine's tag value index (one scan the first time), or None: scan."""
+        index = getattr(self._engine, "tag_values", None)
+        if index is None:
+            return None
+        sql = f'SELECT DISTINCT CAST("{_quoted(tag)}" AS VARCHAR) AS v FROM "{_quoted(measurement)}" WHERE "{_quoted(tag)}" IS NOT NULL'
+
+        def scan() -> list[str]:
+            return [v for v in self._engine.query_sync(db, sql, poll=self._gone).column("v").to_pylist()]
+        return index.values(db, measurement, tag, scan)
+
+def _quoted(name: str) -> str:
+    return name.replace('"', '""')
+
 
 def sql_runner(engine: Any, gone: Callable[[], bool]) -> Callable[[str, str], pa.Table]:
     """SQL through the engine's query governor; `gone` says the caller has left (stops the query)."""
@@ -64,6 +81,6 @@ def influxql_table(engine: Any, db: str, text: str, gone: Callable[[], bool],
     query = parse_query(text)
     if administers(query):
         raise InfluxQLError("CREATE DATABASE and DROP DATABASE are not supported here: use /query or the HTTP API")
-    ctx = QueryContext(database=db, schema=CatalogSchema(engine), run_sql=sql_runner(engine, gone),
+    ctx = QueryContext(database=db, schema=CatalogSchema(engine, gone), run_sql=sql_runner(engine, gone),
                        now_ns=time.time_ns(), params=params or {})
     return as_table(run_query(query, ctx))

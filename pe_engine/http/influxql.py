@@ -86,7 +86,8 @@ async def _run(request: web.Request, query: ast.Query, db: str | None,
                params: dict[str, object] | None = None) -> list[StatementResult]:
     engine = request.app[ENGINE]
     loop = asyncio.get_running_loop()
-    ctx = QueryContext(database=db, schema=CatalogSchema(engine), run_sql=sql_runner(engine, lambda: _client_gone(request)),
+    ctx = QueryContext(database=db, schema=CatalogSchema(engine, lambda: _client_gone(request)),
+                       run_sql=sql_runner(engine, lambda: _client_gone(request)),
                        now_ns=time.time_ns(), params=params or {}, admin=LoopAdmin(engine, loop))
     counters = request.app[HTTP_COUNTERS]
     t0 = time.perf_counter()

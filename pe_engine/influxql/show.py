@@ -155,6 +155,10 @@ def _show_tag_values(stmt: ast.ShowTagValues, ctx: QueryContext) -> list[Series]
         where = _where(sc, stmt.condition, ctx)
         rows: list[list[object]] = []
         for k in keys:
+            indexed = ctx.schema.tag_values(db, sc.name, k) if not where else None
+            if indexed is not None:
+                rows += [[k, v] for v in indexed]
+                continue
             col = ident(k)
             cond = f"{col} IS NOT NULL" if not where else f"{where[7:]} AND {col} IS NOT NULL"
             t = ctx.sql(db, f"SELECT DISTINCT CAST({col} AS VARCHAR) AS v FROM {ident(sc.name)} WHERE {cond}"

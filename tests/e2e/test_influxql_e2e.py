@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.parse
 
 import pytest
@@ -185,3 +186,20 @@ def test_query_influxql_v3_formats(http: Http, loaded: str):
     assert r.status == 200 and r.text.splitlines()[0] == "iox::measurement,name"
     r = http.request("GET", "/api/v3/query_influxql", {"db": loaded, "q": "SELECT nope(usage) FROM cpu"})
     assert r.status == 400 and "nope" in r.text
+
+
+def test_show_tag_values_follows_new_writes(http: Http, loaded: str):
+    """Answered from the tag value index after the first scan: a new host shows once flushed."""
+    def hosts() -> list[str]:
+        got = v1_get(http, db=loaded, q="SHOW TAG VALUES FROM cpu WITH KEY = host").json()
+        return [v for _, v in got["results"][0]["series"][0]["values"]]
+
+    assert hosts() == ["a", "b"]
+    assert http.write(loaded, "cpu,host=c usage=9 3", precision="second").status == 204
+    deadline = time.monotonic() + 10
+    while hosts() != ["a", "b", "c"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hosts() == ["a", "b", "c"]
+    # with a WHERE it scans, and answers only matching rows
+    got = v1_get(http, db=loaded, q="SHOW TAG VALUES FROM cpu WITH KEY = host WHERE region = 'eu'").json()
+    assert got["results"][0]["series"][0]["values"] == [["host", "b"]]

@@ -55,6 +55,9 @@ class Schemas:
     def schema(self, db: str, m: str) -> MeasurementSchema | None:
         return self.tables[m][0] if db == "db" and m in self.tables else None
 
+    def tag_values(self, db: str, m: str, tag: str) -> list[str] | None:
+        return None  # no index: SHOW TAG VALUES scans
+
 
 @pytest.fixture(scope="module")
 def ctx() -> QueryContext:
