@@ -7,6 +7,7 @@ stops them. `db` with a retention policy `rp` other than the default means the d
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import csv
 import io
 import json
@@ -19,7 +20,7 @@ from aiohttp import web
 from ..errors import BadRequest, Forbidden
 from ..influxql import ast
 from ..influxql.context import QueryContext
-from ..influxql.errors import InfluxQLError, InfluxQLSyntaxError
+from ..influxql.errors import InfluxQLError
 from ..influxql.parser import parse_query
 from ..influxql.results import EPOCH_DIVISORS, StatementResult, result_json, series_values
 from ..influxql.service import administers, as_table, statement_databases
@@ -115,10 +116,9 @@ async def query_v1(request: web.Request) -> web.StreamResponse:
     if epoch is not None and epoch not in EPOCH_DIVISORS:
         return _v1_error(f"invalid epoch '{epoch}': use one of h, m, s, ms, u, ns", 400)
     params = _bound_params(args.get("params"))
+    loop = asyncio.get_running_loop()  # parsing and encoding run off the loop: texts and answers may be large
     try:
-        query = parse_query(text)
-    except InfluxQLSyntaxError as e:
-        return _v1_error(str(e), 400)
+        query = await loop.run_in_executor(None, parse_query, text)
     except InfluxQLError as e:
         return _v1_error(str(e), 400)
     db = resolve_db(args.get("db"), args.get("rp"))
@@ -128,14 +128,19 @@ async def query_v1(request: web.Request) -> web.StreamResponse:
         return web.Response(status=499)
     accept = request.headers.get("Accept", "")
     if "application/csv" in accept or "text/csv" in accept:
-        return web.Response(body=_csv(results, epoch), headers={"Content-Type": "application/csv"})
+        csv_body = await loop.run_in_executor(None, _csv, results, epoch)
+        return web.Response(body=csv_body, headers={"Content-Type": "application/csv"})
     pretty = flag(args, "pretty", False)
     if flag(args, "chunked", False):
         return await _chunked(request, results, epoch, _chunk_size(args.get("chunk_size")), pretty)
+    data = await loop.run_in_executor(None, _json_body, results, epoch, pretty)
+    return web.Response(body=data, content_type="application/json")
+
+
+def _json_body(results: list[StatementResult], epoch: str | None, pretty: bool) -> bytes:
     body = {"results": [result_json(r, epoch) for r in results]}
-    data = json.dumps(body, indent=4 if pretty else None, separators=None if pretty else (",", ":"),
-                      ensure_ascii=False, allow_nan=False, default=str)
-    return web.Response(text=data + "\n", content_type="application/json")
+    return (json.dumps(body, indent=4 if pretty else None, separators=None if pretty else (",", ":"),
+                       ensure_ascii=False, allow_nan=False, default=str) + "\n").encode()
 
 
 def _chunk_size(raw: str | None) -> int:
@@ -152,16 +157,25 @@ async def _chunked(request: web.Request, results: list[StatementResult], epoch: 
                    pretty: bool) -> web.StreamResponse:
     """1.x's chunked answer: one JSON object per line, a series split every `size` rows with
     `partial: true` on all but its last piece."""
+    lines = await asyncio.get_running_loop().run_in_executor(None, _chunk_lines, results, epoch, size)
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
+    for line in lines:
+        await resp.write(line)
+    await resp.write_eof()
+    return resp
+
+
+def _chunk_lines(results: list[StatementResult], epoch: str | None, size: int) -> list[bytes]:
+    out_lines: list[bytes] = []
     for r in results:
         if r.error is not None or not r.series:
-            await resp.write((json.dumps({"results": [result_json(r, epoch)]}) + "\n").encode())
+            out_lines.append((json.dumps({"results": [result_json(r, epoch)]}) + "\n").encode())
             continue
         for si, s in enumerate(r.series):
             n = s.table.num_rows
             for lo in range(0, max(n, 1), size):
-                piece = type(s)(s.name, s.table.slice(lo, size), s.tags)
+                piece = dataclasses.replace(s, table=s.table.slice(lo, size))
                 js: dict[str, object] = {"name": s.name} if s.name else {}
                 if s.tags:
                     js["tags"] = s.tags
@@ -175,9 +189,8 @@ async def _chunked(request: web.Request, results: list[StatementResult], epoch: 
                 out: dict[str, object] = {"statement_id": r.statement_id, "series": [js]}
                 if not (last_piece and si == len(r.series) - 1):
                     out["partial"] = True
-                await resp.write((json.dumps({"results": [out]}, default=str) + "\n").encode())
-    await resp.write_eof()
-    return resp
+                out_lines.append((json.dumps({"results": [out]}, default=str) + "\n").encode())
+    return out_lines
 
 
 def _csv(results: list[StatementResult], epoch: str | None) -> bytes:

@@ -69,6 +69,8 @@ def series_values(s: Series, epoch: str | None) -> list[list[object]]:
     for name, col in zip(s.table.column_names, s.table.columns):
         if name == TIME and pa.types.is_integer(col.type):
             cols.append(format_times(col, epoch, s.tz))
+        elif pa.types.is_floating(col.type):  # NaN and infinities (x % 0) are null, as 1.x answers
+            cols.append(pc.if_else(pc.is_finite(col), col, pa.scalar(None, col.type)).to_pylist())
         else:
             cols.append(col.to_pylist())
     return [list(row) for row in zip(*cols)] if cols else []

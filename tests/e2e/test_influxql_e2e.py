@@ -203,3 +203,22 @@ def test_show_tag_values_follows_new_writes(http: Http, loaded: str):
     # with a WHERE it scans, and answers only matching rows
     got = v1_get(http, db=loaded, q="SHOW TAG VALUES FROM cpu WITH KEY = host WHERE region = 'eu'").json()
     assert got["results"][0]["series"][0]["values"] == [["host", "b"]]
+
+
+def test_bad_queries_get_clear_errors_and_the_server_goes_on(http: Http, loaded: str):
+    nested = "SELECT usage FROM cpu WHERE " + "(" * 5000 + "usage > 1" + ")" * 5000
+    r = http.request("POST", "/query", None, urllib.parse.urlencode({"db": loaded, "q": nested}),
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 400 and "nested deeper" in r.json()["error"]
+    r = v1_get(http, db=loaded, q="SELECT count(usage) FROM cpu WHERE time >= 0 AND time < 1000000000000 "
+                                    "GROUP BY time(1ns)")
+    assert "narrow the time range" in r.json()["results"][0]["error"]
+    r = v1_get(http, db=loaded, q="SELECT usage FROM cpu", epoch="fortnight")
+    assert r.status == 400 and "invalid epoch" in r.json()["error"]
+    r = v1_get(http, db=loaded, q="")
+    assert r.status == 400 and 'missing required parameter "q"' in r.json()["error"]
+    r = v1_get(http, db=loaded, q="SELECT usage FROM cpu WHERE time > 'yesterday'")
+    assert "invalid time literal" in r.json()["results"][0]["error"]
+    r = v1_get(http, db=loaded, q="SELECT usage % 0 FROM cpu WHERE host = 'a' LIMIT 1")
+    assert r.json()["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:01Z", None]]
+    assert v1_get(http, db=loaded, q="SHOW MEASUREMENTS").status == 200

@@ -199,3 +199,7 @@ def test_as_table_for_v3(ctx):
     t = as_table(run_query(parse_query("SELECT max(usage) FROM cpu GROUP BY host"), ctx))
     assert t.column_names == ["iox::measurement", "time", "host", "max"]
     assert t.column("max").to_pylist() == [6.0, 30.0]
+
+
+def test_not_finite_values_answer_null(ctx):
+    assert values(ctx, "SELECT usage % 0, usage / 0 FROM cpu WHERE host = 'a' LIMIT 1") == [[[0, None, 0.0]]]
