@@ -203,3 +203,14 @@ def test_as_table_for_v3(ctx):
 
 def test_not_finite_values_answer_null(ctx):
     assert values(ctx, "SELECT usage % 0, usage / 0 FROM cpu WHERE host = 'a' LIMIT 1") == [[[0, None, 0.0]]]
+
+
+def test_transformations_never_pair_rows_of_two_series(ctx):
+    by_host = "FROM cpu GROUP BY host"
+    assert values(ctx, f"SELECT difference(usage) {by_host}") == [[[1, 2.0], [2, -1.0], [5, 4.0]], [[3, 20.0]]]
+    assert values(ctx, f"SELECT moving_average(usage, 2) {by_host}") == [[[1, 2.0], [2, 2.5], [5, 4.0]], [[3, 20.0]]]
+    assert values(ctx, f"SELECT cumulative_sum(n) {by_host}") == [[[0, 10], [1, 30], [2, 60], [5, 100]],
+                                                                  [[0, 1], [3, 2], [4, 4]]]
+    assert values(ctx, f"SELECT elapsed(n, 1m) {by_host}") == [[[1, 1], [2, 1], [5, 3]], [[3, 3], [4, 1]]]
+    # DESC: the series in reverse order, each differenced newest first (as 1.x)
+    assert values(ctx, f"SELECT difference(usage) {by_host} ORDER BY time DESC LIMIT 1") == [[[0, -20.0]], [[2, -4.0]]]
