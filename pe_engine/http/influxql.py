@@ -13,7 +13,8 @@ import io
 import json
 import time
 import urllib.parse
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -35,6 +36,8 @@ from .params import dbrp, decode_json_body, flag
 from .query import _client_gone, pick_format
 
 DEFAULT_CHUNK_SIZE = 10_000
+INLINE_PARSE_CHARS = 4096  # ~1 ms of parsing at most on the loop
+T = TypeVar("T")
 
 
 class LoopAdmin:
@@ -84,7 +87,10 @@ def _authorize(request: web.Request, query: ast.Query, db: str | None) -> None:
 
 
 async def _run(request: web.Request, query: ast.Query, db: str | None,
-               params: dict[str, object] | None = None) -> list[StatementResult]:
+               params: dict[str, object] | None = None,
+               encode: Callable[[list[StatementResult]], T] | None = None) -> Any:
+    """The statements' results, or `encode(results)` when given: encoded in the same trip off
+    the loop (each hop to a worker thread costs about a millisecond)."""
     engine = request.app[ENGINE]
     loop = asyncio.get_running_loop()
     ctx = QueryContext(database=db, schema=CatalogSchema(engine, lambda: _client_gone(request)),
@@ -93,7 +99,9 @@ async def _run(request: web.Request, query: ast.Query, db: str | None,
     counters = request.app[HTTP_COUNTERS]
     t0 = time.perf_counter()
     try:
-        return await loop.run_in_executor(None, run_query, query, ctx)
+        if encode is None:
+            return await loop.run_in_executor(None, run_query, query, ctx)
+        return await loop.run_in_executor(None, lambda: encode(run_query(query, ctx)))
     finally:
         counters.queries += 1
         counters.query_seconds += time.perf_counter() - t0
@@ -116,24 +124,29 @@ async def query_v1(request: web.Request) -> web.StreamResponse:
     if epoch is not None and epoch not in EPOCH_DIVISORS:
         return _v1_error(f"invalid epoch '{epoch}': use one of h, m, s, ms, u, ns", 400)
     params = _bound_params(args.get("params"))
-    loop = asyncio.get_running_loop()  # parsing and encoding run off the loop: texts and answers may be large
-    try:
-        query = await loop.run_in_executor(None, parse_query, text)
+    try:  # a long text parses off the loop; a dashboard's query is quicker parsed here than handed over
+        query = parse_query(text) if len(text) <= INLINE_PARSE_CHARS else \
+            await asyncio.get_running_loop().run_in_executor(None, parse_query, text)
     except InfluxQLError as e:
         return _v1_error(str(e), 400)
     db = resolve_db(args.get("db"), args.get("rp"))
     _authorize(request, query, db)
-    results = await _run(request, query, db, params)
+    accept = request.headers.get("Accept", "")
+    pretty = flag(args, "pretty", False)
+    if "application/csv" in accept or "text/csv" in accept:
+        csv_body = await _run(request, query, db, params, lambda rs: _csv(rs, epoch))
+        if _client_gone(request):
+            return web.Response(status=499)
+        return web.Response(body=csv_body, headers={"Content-Type": "application/csv"})
+    if flag(args, "chunked", False):
+        size = _chunk_size(args.get("chunk_size"))
+        lines = await _run(request, query, db, params, lambda rs: _chunk_lines(rs, epoch, size))
+        if _client_gone(request):
+            return web.Response(status=499)
+        return await _chunked(request, lines)
+    data = await _run(request, query, db, params, lambda rs: _json_body(rs, epoch, pretty))
     if _client_gone(request):
         return web.Response(status=499)
-    accept = request.headers.get("Accept", "")
-    if "application/csv" in accept or "text/csv" in accept:
-        csv_body = await loop.run_in_executor(None, _csv, results, epoch)
-        return web.Response(body=csv_body, headers={"Content-Type": "application/csv"})
-    pretty = flag(args, "pretty", False)
-    if flag(args, "chunked", False):
-        return await _chunked(request, results, epoch, _chunk_size(args.get("chunk_size")), pretty)
-    data = await loop.run_in_executor(None, _json_body, results, epoch, pretty)
     return web.Response(body=data, content_type="application/json")
 
 
@@ -153,11 +166,7 @@ def _chunk_size(raw: str | None) -> int:
     return n if n > 0 else DEFAULT_CHUNK_SIZE
 
 
-async def _chunked(request: web.Request, results: list[StatementResult], epoch: str | None, size: int,
-                   pretty: bool) -> web.StreamResponse:
-    """1.x's chunked answer: one JSON object per line, a series split every `size` rows with
-    `partial: true` on all but its last piece."""
-    lines = await asyncio.get_running_loop().run_in_executor(None, _chunk_lines, results, epoch, size)
+async def _chunked(request: web.Request, lines: list[bytes]) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     for line in lines:
@@ -167,6 +176,8 @@ async def _chunked(request: web.Request, results: list[StatementResult], epoch: 
 
 
 def _chunk_lines(results: list[StatementResult], epoch: str | None, size: int) -> list[bytes]:
+    """1.x's chunked answer: one JSON object per line, a series split every `size` rows with
+    `partial: true` on all but its last piece."""
     out_lines: list[bytes] = []
     for r in results:
         if r.error is not None or not r.series:
@@ -253,10 +264,8 @@ async def query_influxql_v3(request: web.Request) -> web.Response:
     if db is None and any(not isinstance(s, (ast.ShowDatabases, ast.CreateDatabase, ast.DropDatabase))
                           for s in query.statements):
         raise BadRequest("missing parameter: db")
-    results = await _run(request, query, db, params)
     try:
-        table = as_table(results)
-    except InfluxQLError as e:
+        body_bytes, content_type = await _run(request, query, db, params, lambda rs: encode(as_table(rs), fmt))
+    except InfluxQLError as e:  # a statement's error: there is no per-statement error in a table
         raise BadRequest(str(e)) from None
-    body_bytes, content_type = await asyncio.get_running_loop().run_in_executor(None, encode, table, fmt)
     return web.Response(body=body_bytes, headers={"Content-Type": content_type})
