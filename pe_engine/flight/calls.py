@@ -8,7 +8,9 @@ memory limit apply, with pe's errors mapped to Flight status codes.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -95,30 +97,11 @@ def authorize_read(auth: "Auth", context: flight.ServerCallContext, db: str) -> 
         raise flight.FlightUnauthorizedError(e.message) from None
 
 
-def run_query(engine: "Engine", context: flight.ServerCallContext, db: str, sql: str,
-              params: dict[str, Any] | None) -> pa.Table:
+@contextlib.contextmanager
+def flight_errors(db: str, what: str) -> Iterator[None]:
+    """pe's query errors as Flight status codes; anything unexpected is logged and INTERNAL."""
     try:
-        # --query-timeout, and a call the client cancelled or whose deadline passed, stop it
-        return engine.query_sync(db, sql, params, poll=context.is_cancelled)
-    except QueryTimedOut as e:
-        raise flight.FlightTimedOutError(e.message) from None
-    except QueryCancelled as e:
-        raise flight.FlightCancelledError(e.message) from None
-    except QueryRejected as e:
-        raise flight.FlightUnavailableError(e.message) from None
-    except PeError as e:
-        raise flight.FlightServerError(e.message) from None
-    except Exception:
-        log.exception("Flight query failed unexpectedly (db %s)", db)
-        raise flight.FlightInternalError("internal error (see the server log)") from None
-
-
-def run_influxql(engine: "Engine", context: flight.ServerCallContext, db: str, text: str,
-                 params: dict[str, Any] | None) -> pa.Table:
-    """`query_type: influxql`: the statements' series as one table, with `iox::measurement`."""
-    known_database(engine, db)
-    try:
-        return influxql_table(engine, db, text, context.is_cancelled, params)
+        yield
     except InfluxQLError as e:
         raise flight.FlightServerError(str(e)) from None
     except QueryTimedOut as e:
@@ -130,8 +113,23 @@ def run_influxql(engine: "Engine", context: flight.ServerCallContext, db: str, t
     except PeError as e:
         raise flight.FlightServerError(e.message) from None
     except Exception:
-        log.exception("Flight InfluxQL query failed unexpectedly (db %s)", db)
+        log.exception("Flight %s failed unexpectedly (db %s)", what, db)
         raise flight.FlightInternalError("internal error (see the server log)") from None
+
+
+def run_query(engine: "Engine", context: flight.ServerCallContext, db: str, sql: str,
+              params: dict[str, Any] | None) -> pa.Table:
+    with flight_errors(db, "query"):
+        # --query-timeout, and a call the client cancelled or whose deadline passed, stop it
+        return engine.query_sync(db, sql, params, poll=context.is_cancelled)
+
+
+def run_influxql(engine: "Engine", context: flight.ServerCallContext, db: str, text: str,
+                 params: dict[str, Any] | None) -> pa.Table:
+    """`query_type: influxql`: the statements' series as one table, with `iox::measurement`."""
+    known_database(engine, db)
+    with flight_errors(db, "InfluxQL query"):
+        return influxql_table(engine, db, text, context.is_cancelled, params)
 
 
 def known_database(engine: "Engine", db: str) -> None:
