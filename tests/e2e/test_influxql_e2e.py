@@ -3,6 +3,7 @@
 --language influxql`, and curl-shaped HTTP: v1 JSON, chunks, CSV, per-statement errors, DBRP."""
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -222,3 +223,17 @@ def test_bad_queries_get_clear_errors_and_the_server_goes_on(http: Http, loaded:
     r = v1_get(http, db=loaded, q="SELECT usage % 0 FROM cpu WHERE host = 'a' LIMIT 1")
     assert r.json()["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:01Z", None]]
     assert v1_get(http, db=loaded, q="SHOW MEASUREMENTS").status == 200
+
+
+def test_every_v1_way_to_send_the_token(server, http: Http, loaded: str):
+    q = {"db": loaded, "q": "SHOW MEASUREMENTS"}
+    ok = [["cpu"], ["mem"]]
+    r = http.request("GET", "/query", {**q, "u": "any", "p": server.token}, token=None)
+    assert r.status == 200 and r.json()["results"][0]["series"][0]["values"] == ok
+    r = http.request("GET", "/query", q, headers={"Authorization": f"Token {server.token}"}, token=None)
+    assert r.status == 200 and r.json()["results"][0]["series"][0]["values"] == ok
+    basic = base64.b64encode(f"any:{server.token}".encode()).decode()
+    r = http.request("GET", "/query", q, headers={"Authorization": f"Basic {basic}"}, token=None)
+    assert r.status == 200 and r.json()["results"][0]["series"][0]["values"] == ok
+    assert http.request("GET", "/query", q, token=None).status == 401
+    assert http.request("GET", "/query", {**q, "p": "apiv3_wrong"}, token=None).status == 401
