@@ -24,7 +24,7 @@ from ..influxql.context import QueryContext
 from ..influxql.errors import InfluxQLError
 from ..influxql.parser import parse_query
 from ..influxql.results import EPOCH_DIVISORS, StatementResult, result_json, series_values
-from ..influxql.service import administers, as_table, statement_databases
+from ..influxql.service import administers, as_table, catalog_only, statement_databases
 from ..influxql.executor import run_query
 from ..influxql_runner import CatalogSchema, sql_runner
 from ..storage.formats import encode
@@ -99,6 +99,9 @@ async def _run(request: web.Request, query: ast.Query, db: str | None,
     counters = request.app[HTTP_COUNTERS]
     t0 = time.perf_counter()
     try:
+        if catalog_only(query):  # a catalog lookup: here, not a trip to a worker thread and back
+            results = run_query(query, ctx)
+            return results if encode is None else encode(results)
         if encode is None:
             return await loop.run_in_executor(None, run_query, query, ctx)
         return await loop.run_in_executor(None, lambda: encode(run_query(query, ctx)))

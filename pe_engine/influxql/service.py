@@ -38,6 +38,16 @@ def administers(query: ast.Query) -> bool:
     return any(isinstance(s, (ast.CreateDatabase, ast.DropDatabase)) for s in query.statements)
 
 
+def catalog_only(query: ast.Query) -> bool:
+    """Statements answered from the catalog alone (no SQL, no scan): quick enough to run where
+    they arrive rather than on a worker thread."""
+    def one(s: ast.Statement) -> bool:
+        if isinstance(s, (ast.ShowDatabases, ast.ShowRetentionPolicies, ast.ShowFieldKeys)):
+            return True
+        return isinstance(s, (ast.ShowMeasurements, ast.ShowTagKeys)) and s.condition is None
+    return all(one(s) for s in query.statements)
+
+
 def execute(text: str, ctx: QueryContext) -> list[StatementResult]:
     return run_query(parse_query(text), ctx)
 

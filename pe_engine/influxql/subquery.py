@@ -8,10 +8,12 @@ a private DataFusion context. The inner answer is already bounded by the engine'
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 
 import datafusion
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import ast
 from .context import FieldKind, MeasurementSchema
@@ -65,21 +67,23 @@ def as_measurements(series: list[Series]) -> list[tuple[MeasurementSchema, pa.Ta
         by_name.setdefault(s.name, []).append(s)
     out = []
     for name in sorted(by_name):
-        group = by_name[name]
+        group = [s for s in by_name[name] if s.table.num_rows]  # run ends must grow
+        if not group:
+            continue
         tag_keys = sorted({k for s in group for k in (s.tags or {})})
-        parts = []
-        for s in group:
-            t = s.table
-            if TIME not in t.column_names:
-                raise InfluxQLError("a subquery must answer a time column")
-            cols: dict[str, pa.Array | pa.ChunkedArray] = {TIME: t.column(TIME).cast(pa.int64()).cast(pa.timestamp("ns"))}
-            for k in tag_keys:
-                cols[k] = pa.repeat(pa.scalar((s.tags or {}).get(k), pa.string()), t.num_rows)
-            for c in t.column_names:
-                if c != TIME and c not in cols:
-                    cols[c] = t.column(c)
-            parts.append(pa.table(cols))
-        table = pa.concat_tables(parts, promote_options="permissive")
+        if any(TIME not in s.table.column_names for s in group):
+            raise InfluxQLError("a subquery must answer a time column")
+        # all series at once: their rows concatenated, each tag a run per series
+        body = pa.concat_tables([s.table for s in group], promote_options="permissive")
+        ends = pa.array(list(itertools.accumulate(s.table.num_rows for s in group)), pa.int32())
+        cols: dict[str, pa.Array | pa.ChunkedArray] = {TIME: body.column(TIME).cast(pa.int64()).cast(pa.timestamp("ns"))}
+        for k in tag_keys:
+            runs = pa.array([(s.tags or {}).get(k) for s in group], pa.string())
+            cols[k] = pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(ends, runs))
+        for c in body.column_names:
+            if c != TIME and c not in cols:
+                cols[c] = body.column(c)
+        table = pa.table(cols)
         fields = {c: _kind(table.schema.field(c).type) for c in table.column_names
                   if c != TIME and c not in tag_keys and not pa.types.is_null(table.schema.field(c).type)}
         out.append((MeasurementSchema(name, tuple(tag_keys), fields), table))

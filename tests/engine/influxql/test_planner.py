@@ -214,3 +214,11 @@ def test_transformations_never_pair_rows_of_two_series(ctx):
     assert values(ctx, f"SELECT elapsed(n, 1m) {by_host}") == [[[1, 1], [2, 1], [5, 3]], [[3, 3], [4, 1]]]
     # DESC: the series in reverse order, each differenced newest first (as 1.x)
     assert values(ctx, f"SELECT difference(usage) {by_host} ORDER BY time DESC LIMIT 1") == [[[0, -20.0]], [[2, -4.0]]]
+
+
+def test_catalog_only_statements_are_told_apart():
+    from pe_engine.influxql.service import catalog_only
+    assert catalog_only(parse_query("SHOW DATABASES; SHOW FIELD KEYS; SHOW MEASUREMENTS; SHOW TAG KEYS FROM cpu"))
+    assert not catalog_only(parse_query("SHOW MEASUREMENTS WHERE host = 'a'"))
+    assert not catalog_only(parse_query("SHOW TAG VALUES WITH KEY = host"))  # may scan the first time
+    assert not catalog_only(parse_query("SHOW DATABASES; SELECT usage FROM cpu"))
