@@ -92,7 +92,8 @@ def as_measurements(series: list[Series]) -> list[tuple[MeasurementSchema, pa.Ta
 
 def local_runner(name: str, table: pa.Table) -> Callable[[str, str], pa.Table]:
     """SQL over one in-memory table, for the outer statement."""
-    ctx = datafusion.SessionContext()
+    # one partition: the table is an inner answer, small; repartitioning it costs more than it saves
+    ctx = datafusion.SessionContext(datafusion.SessionConfig().with_target_partitions(1))
     ctx.register_record_batches(name, [table.to_batches()])
 
     def run(_db: str, sql: str) -> pa.Table:
