@@ -26,6 +26,7 @@ from .fork_guard import guard_after_fork
 from .storage.buffer import BufferStore
 from .storage.caches import ValueCaches
 from .storage.catalog import Catalog
+from .storage.doomed import grace_for
 from .storage.tag_values import TagValueIndex
 from .storage.catalog_tables import databases_provider, tables_provider
 from .storage.compaction import Compactor
@@ -109,12 +110,12 @@ class Engine:
         # expired Parquet files (whole files past their database's retention) go in the background
         self.retention = RetentionSweeper(
             catalog=self.catalog, buffers=self.buffers, swapper=self.store, fs=self.persister.fs,
-            grace=c.query_timeout, report=self._log, in_use=self.query_engine.files_in_use,
+            grace=grace_for(c.query_timeout), report=self._log, in_use=self.query_engine.files_in_use,
         )
         self.compactor = Compactor(
             root=str(c.data_dir / "parquet"), fs=self.persister.fs, catalog=self.catalog, buffers=self.buffers,
             swapper=self.store, cpu_pool=self._cpu_pool, table_dir=safe_name,
-            min_files=c.compaction_min_files, grace=c.query_timeout, report=self._log,
+            min_files=c.compaction_min_files, grace=grace_for(c.query_timeout), report=self._log,
             in_use=self.query_engine.files_in_use, idle_interval=c.compaction_idle_interval,
             activity=lambda: self.stats.flushes,
         )

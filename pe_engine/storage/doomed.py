@@ -13,6 +13,14 @@ from collections.abc import Callable, Iterable
 import pyarrow.fs as pafs
 
 Report = Callable[[str, str], None]  # (level, message)
+UNBOUNDED_QUERY_GRACE = 600.0  # seconds: the wait while pins are unknown when queries have no time limit
+
+
+def grace_for(query_timeout: float) -> float:
+    """How long a doomed file may wait for pins to be known: a query can run for its time limit;
+    with none (0) the wait is long, never zero (a zero grace deleted a file a query being
+    planned had just picked)."""
+    return query_timeout if query_timeout > 0 else UNBOUNDED_QUERY_GRACE
 
 
 class DoomedFiles:
