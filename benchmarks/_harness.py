@@ -3,7 +3,8 @@ that stops the peers it started when interrupted."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -27,3 +28,11 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
     except KeyboardInterrupt:
         print("\ninterrupted; stopping peers", file=sys.stderr)
         sys.exit(130)
+
+
+def read_collapsed(raw: Path) -> Iterator[tuple[list[str], int]]:
+    """A py-spy raw (collapsed) profile: (frames outermost first, sample count) per line."""
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if stack and n.isdigit():
+            yield stack.split(";"), int(n)

@@ -57,7 +57,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
-from _harness import fail, log, run_main  # noqa: E402
+from _harness import fail, log, read_collapsed, run_main  # noqa: E402
 
 DB = "bench"
 LINES_PER_BODY = 5_000
@@ -431,13 +431,7 @@ def summarize_collapsed(path: Path, top: int = 18) -> None:
     incl: Counter[str] = Counter()
     cats: Counter[str] = Counter()
     total = idle = 0
-    for line in path.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        try:
-            c = int(n)
-        except ValueError:
-            continue
-        frames = stack.split(";")
+    for frames, c in read_collapsed(path):
         while frames and frames[0].startswith(("process ", "thread ")):
             frames = frames[1:]
         frames = [f for f in frames if f]

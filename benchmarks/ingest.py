@@ -60,7 +60,7 @@ sys.path.insert(0, str(HERE))
 
 import lpgen  # noqa: E402
 import peers  # noqa: E402
-from _harness import fail, log, run_main
+from _harness import fail, log, read_collapsed, run_main
 
 RESULTS_DIR = HERE / "results"
 LUA = HERE / "wrk_post.lua"
@@ -319,16 +319,9 @@ def finish_profiler(prof: dict) -> None:
     summarize_profile(raw)
 
 
-def _read_collapsed(raw: Path):
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, n = line.rpartition(" ")
-        if stack and n.isdigit():
-            yield stack.split(";"), int(n)
-
-
 def write_speedscope(raw: Path, out: Path) -> None:
     frames, index, samples, weights = [], {}, [], []
-    for stack, n in _read_collapsed(raw):
+    for stack, n in read_collapsed(raw):
         ids = []
         for f in stack:
             if f not in index:
@@ -366,7 +359,7 @@ def _short(frame: str) -> str:
 def summarize_profile(raw: Path, top: int = 25) -> None:
     total = 0
     self_c, incl_c, thread_c = collections.Counter(), collections.Counter(), collections.Counter()
-    for stack, n in _read_collapsed(raw):
+    for stack, n in read_collapsed(raw):
         total += n
         thread = stack[0] if stack and (stack[0].startswith("thread") or stack[0].startswith("process")) else "?"
         thread_c[thread] += n
