@@ -14,6 +14,7 @@ from .influxql.errors import InfluxQLError
 from .influxql.executor import run_query
 from .influxql.parser import parse_query
 from .influxql.service import administers, as_table
+from .influxql.sqlgen import ident
 from .lineprotocol.types import FieldType
 from .storage.query_governor import QueryCancelled
 
@@ -47,17 +48,9 @@ class CatalogSchema:
 
     def tag_values(self, db: str, measurement: str, tag: str) -> list[str] | None:
         """From the engine's tag value index (one scan the first time), or None: scan."""
-        index = getattr(self._engine, "tag_values", None)
-        if index is None:
-            return None
-        sql = f'SELECT DISTINCT CAST("{_quoted(tag)}" AS VARCHAR) AS v FROM "{_quoted(measurement)}" WHERE "{_quoted(tag)}" IS NOT NULL'
-
-        def scan() -> list[str]:
-            return [v for v in self._engine.query_sync(db, sql, poll=self._gone).column("v").to_pylist()]
-        return index.values(db, measurement, tag, scan)
-
-def _quoted(name: str) -> str:
-    return name.replace('"', '""')
+        sql = f"SELECT DISTINCT CAST({ident(tag)} AS VARCHAR) AS v FROM {ident(measurement)} WHERE {ident(tag)} IS NOT NULL"
+        run = sql_runner(self._engine, self._gone)
+        return self._engine.tag_values.values(db, measurement, tag, lambda: run(db, sql).column("v").to_pylist())
 
 
 def sql_runner(engine: Any, gone: Callable[[], bool]) -> Callable[[str, str], pa.Table]:

@@ -7,8 +7,8 @@ stops them. `db` with a retention policy `rp` other than the default means the d
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -135,22 +135,25 @@ async def query_v1(request: web.Request) -> web.StreamResponse:
     db = resolve_db(args.get("db"), args.get("rp"))
     _authorize(request, query, db)
     accept = request.headers.get("Accept", "")
-    pretty = flag(args, "pretty", False)
-    if "application/csv" in accept or "text/csv" in accept:
-        csv_body = await _run(request, query, db, params, lambda rs: _csv(rs, epoch))
-        if _client_gone(request):
-            return web.Response(status=499)
-        return web.Response(body=csv_body, headers={"Content-Type": "application/csv"})
-    if flag(args, "chunked", False):
+    as_csv = "application/csv" in accept or "text/csv" in accept
+    chunked = not as_csv and flag(args, "chunked", False)
+    encoder: Callable[[list[StatementResult]], Any]
+    if as_csv:
+        encoder = lambda rs: _csv(rs, epoch)  # noqa: E731
+    elif chunked:
         size = _chunk_size(args.get("chunk_size"))
-        lines = await _run(request, query, db, params, lambda rs: _chunk_lines(rs, epoch, size))
-        if _client_gone(request):
-            return web.Response(status=499)
-        return await _chunked(request, lines)
-    data = await _run(request, query, db, params, lambda rs: _json_body(rs, epoch, pretty))
+        encoder = lambda rs: _chunk_lines(rs, epoch, size)  # noqa: E731
+    else:
+        pretty = flag(args, "pretty", False)
+        encoder = lambda rs: _json_body(rs, epoch, pretty)  # noqa: E731
+    encoded = await _run(request, query, db, params, encoder)
     if _client_gone(request):
         return web.Response(status=499)
-    return web.Response(body=data, content_type="application/json")
+    if as_csv:
+        return web.Response(body=encoded, headers={"Content-Type": "application/csv"})
+    if chunked:
+        return await _chunked(request, encoded)
+    return web.Response(body=encoded, content_type="application/json")
 
 
 def _json_body(results: list[StatementResult], epoch: str | None, pretty: bool) -> bytes:

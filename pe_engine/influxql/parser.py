@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -20,6 +19,7 @@ from lark.lexer import PatternStr
 
 from . import ast
 from .duration import DurationError, parse_duration
+from .timerange import find_zone
 from .errors import InfluxQLError, InfluxQLSyntaxError, InfluxQLUnsupported
 
 __all__ = ["MAX_DEPTH", "parse_query", "parse_statement"]
@@ -303,9 +303,9 @@ class _Build(Transformer[Token, Any]):
             return None
         name = _unquote(tok)
         try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise InfluxQLError(f"error parsing query: unable to find time zone {name}") from None
+            find_zone(name)
+        except InfluxQLError as e:
+            raise InfluxQLError(f"error parsing query: {e}") from None
         return name
 
     def dimensions(self, *dims: Any) -> tuple[Any, ...]:

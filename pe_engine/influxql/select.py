@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ from .multirow import plan as multirow_plan
 from .sqlgen import ExprWriter, ident, number
 from .subquery import as_measurements, local_runner
 from .subquery import inner_statement as subquery_statement
-from .timerange import TimeRange, split_time
+from .timerange import TimeRange, find_zone, split_time
 from .transforms import apply as apply_transform
 from .transforms import extra_intervals, inner_statement, transform_call
 
@@ -190,8 +189,7 @@ class AggWriter:
         self.point_time: str | None = None  # of the last selector written
         self.pick: Callable[[str], str] | None = None  # another column of that selector's point
         self.bucketed = bucketed
-        self.windowed = False  # integral(): the FROM is a subquery with per-point areas
-        self.integrals: list[str] = []  # the fields whose areas that subquery computes
+        self.integral_of: str | None = None  # integral()'s field: the FROM becomes its per-point areas
 
     def call(self, c: ast.Call) -> str:
         name = c.name
@@ -261,14 +259,11 @@ class AggWriter:
             if not isinstance(u, ast.DurationLiteral) or u.nanoseconds <= 0:
                 raise InfluxQLError("second argument must be a duration")
             unit = u.nanoseconds
+        if self.integral_of not in (None, x):
+            raise InfluxQLUnsupported("integral() of two fields in one statement is not supported yet")
         # the area is summed per group by the caller's GROUP BY: lag() runs inside the group's window
-        self.windowed = True
-        return f"coalesce(sum(__pe_area_{self.arg_id(x)}), 0.0) / {float(unit)!r}"
-
-    def arg_id(self, x: str) -> int:
-        if x not in self.integrals:
-            self.integrals.append(x)
-        return self.integrals.index(x)
+        self.integral_of = x
+        return f"coalesce(sum(__pe_area_0), 0.0) / {float(unit)!r}"
 
     def _field(self, arg: ast.Expr) -> str:
         if isinstance(arg, ast.VarRef):
@@ -309,19 +304,10 @@ def _any_field(fields: set[str]) -> str | None:
     return "(" + " OR ".join(f"{ident(f)} IS NOT NULL" for f in sorted(fields)) + ")"
 
 
-def _zone(name: str | None) -> zoneinfo.ZoneInfo | None:
-    if name is None:
-        return None
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise InfluxQLError(f"unable to find time zone {name}") from None
-
-
 def run_select(stmt: ast.SelectStatement, ctx: QueryContext) -> list[Series]:
     if stmt.into is not None:
         raise InfluxQLUnsupported("SELECT ... INTO is not supported: write the results back with a plugin instead")
-    zone = _zone(stmt.timezone)
+    zone = find_zone(stmt.timezone) if stmt.timezone is not None else None
     for s in stmt.sort:
         if s.name.lower() != "time":
             raise InfluxQLError("only ORDER BY time supported at this time")
@@ -485,10 +471,10 @@ def select_measurement(stmt: ast.SelectStatement, schema: MeasurementSchema, db:
         sel.append(f"count(*) AS {ident(ROWS)}")
     group_sql = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     sql = f"SELECT {', '.join(keys + sel)} FROM {ident(schema.name)}{where_sql}{group_sql}"
-    if aw.windowed:
-        if len(fields) != 1 or len(aw.integrals) != 1:
+    if aw.integral_of is not None:
+        if len(fields) != 1:
             raise InfluxQLUnsupported("integral() with other functions in one statement is not supported yet")
-        sql = f"SELECT {', '.join(keys + sel)} FROM {_areas(schema, group_tags, where_sql, aw.integrals[0])}{group_sql}"
+        sql = f"SELECT {', '.join(keys + sel)} FROM {_areas(schema, group_tags, where_sql, aw.integral_of)}{group_sql}"
     if mode_only:
         assert isinstance(fields[0].expr, ast.Call)
         sql = mode_sql(fields[0].expr, w, schema.name, where_sql, gcols, gnames, bucket_sql)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 
 from . import ast
@@ -122,3 +123,11 @@ def split_time(cond: ast.Expr | None, now_ns: int) -> tuple[TimeRange, ast.Expr 
     if _mentions_time(cond):
         raise InfluxQLError("invalid time condition: time ranges must be joined with AND, not OR")
     return rng, cond
+
+
+def find_zone(name: str) -> zoneinfo.ZoneInfo:
+    """tz('...')'s zone; InfluxQLError with 1.x's words when there is none of that name."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InfluxQLError(f"unable to find time zone {name}") from None
